@@ -1,0 +1,19 @@
+/* The mizan commands. Each returns the process exit code. */
+#ifndef MZ_CMD_H
+#define MZ_CMD_H
+
+#include "host.h"
+
+int cmd_serve(int argc, char **argv, mz_mode mode);
+int cmd_schema(int argc, char **argv);
+int cmd_test(int argc, char **argv);
+int cmd_lua(int argc, char **argv);
+
+/**
+ * Run `module.fn(args...)` from the embedded framework on the host's main
+ * state with a traceback handler. `args` are strings. Returns 0, or prints
+ * the error and returns -1.
+ */
+int mz_cmd_call_lua(mz_host *h, const char *module, const char *fn, int nargs, const char **args);
+
+#endif

@@ -1,0 +1,30 @@
+/* Helpers shared by the commands. */
+#include <lauxlib.h>
+#include <stdio.h>
+
+#include "cmd.h"
+
+static int traceback(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
+  return 1;
+}
+
+int mz_cmd_call_lua(mz_host *h, const char *module, const char *fn, int nargs, const char **args) {
+  lua_State *L = h->L;
+  int base = lua_gettop(L);
+  lua_pushcfunction(L, traceback);
+  lua_getglobal(L, "require");
+  lua_pushstring(L, module);
+  if (lua_pcall(L, 1, 1, base + 1) == 0) {
+    lua_getfield(L, -1, fn);
+    for (int i = 0; i < nargs; i++) lua_pushstring(L, args[i]);
+    if (lua_pcall(L, nargs, 0, base + 1) == 0) {
+      lua_settop(L, base);
+      return 0;
+    }
+  }
+  fprintf(stderr, "mizan: %s\n", lua_tostring(L, -1));
+  lua_settop(L, base);
+  return -1;
+}

@@ -1,0 +1,24 @@
+/* mizan lua FILE [ARGS...]: run a script with the framework and codec loaded. */
+#include <lauxlib.h>
+#include <stdio.h>
+
+#include "cmd.h"
+
+int cmd_lua(int argc, char **argv) {
+  if (argc < 1) {
+    fprintf(stderr, "usage: mizan lua FILE [ARGS...]\n");
+    return 2;
+  }
+  mz_host host;
+  if (mz_host_init(&host, uv_default_loop(), MZ_MODE_TEST)) return 1;
+  lua_State *L = host.L;
+  lua_createtable(L, argc, 1);
+  for (int i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i);
+  }
+  lua_setglobal(L, "arg");
+  const char *args[] = {argv[0]};
+  int r = mz_cmd_call_lua(&host, "mizan.testing", "run_script", 1, args);
+  return r ? 1 : 0;
+}

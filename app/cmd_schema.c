@@ -1,0 +1,15 @@
+/* mizan schema [APP]: print the OpenAPI 3.1 document of an app. */
+#include <stdio.h>
+
+#include "cmd.h"
+
+int cmd_schema(int argc, char **argv) {
+  const char *app = argc > 0 ? argv[0] : ".";
+  mz_host host;
+  if (mz_host_init(&host, uv_default_loop(), MZ_MODE_PRODUCTION)) return 1;
+  if (mz_host_load(&host, app)) return 1;
+  const char *args[] = {app};
+  int r = mz_cmd_call_lua(&host, "mizan.schema", "print", 1, args);
+  mz_host_close(&host);
+  return r ? 1 : 0;
+}

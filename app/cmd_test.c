@@ -1,0 +1,26 @@
+/*
+ * mizan test [SPECS...]: run busted inside the host, so that specs exercise
+ * the real C core (codec, scheduler, sockets) rather than a stand-in.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cmd.h"
+
+int cmd_test(int argc, char **argv) {
+  mz_host host;
+  if (mz_host_init(&host, uv_default_loop(), MZ_MODE_TEST)) return 1;
+  lua_State *L = host.L;
+  /* busted reads its command line from the global `arg` */
+  lua_createtable(L, argc, 1);
+  lua_pushliteral(L, "mizan test");
+  lua_rawseti(L, -2, 0);
+  for (int i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setglobal(L, "arg");
+  /* busted exits the process itself with its status */
+  int r = mz_cmd_call_lua(&host, "mizan.testing", "run_busted", 0, NULL);
+  return r ? 1 : 0;
+}

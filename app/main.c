@@ -1,0 +1,44 @@
+/* mizan: CLI dispatch. One cmd_<name>.c per command. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "mizan %s: serve Lua server functions to a typed TypeScript client\n\n"
+          "usage:\n"
+          "  mizan serve [APP]          run the app in production mode\n"
+          "  mizan dev [APP]            run the app in development mode (tracebacks in errors,\n"
+          "                             output validation)\n"
+          "  mizan schema [APP]         print the OpenAPI 3.1 document\n"
+          "  mizan test [SPECS...]      run busted specs inside the host\n"
+          "  mizan lua FILE [ARGS...]   run a Lua script inside the host\n"
+          "  mizan version              print the version\n\n"
+          "APP is a folder holding app.lua (default: the current folder).\n",
+          MIZAN_VERSION);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "serve")) return cmd_serve(argc - 2, argv + 2, MZ_MODE_PRODUCTION);
+  if (!strcmp(cmd, "dev")) return cmd_serve(argc - 2, argv + 2, MZ_MODE_DEVELOPMENT);
+  if (!strcmp(cmd, "schema")) return cmd_schema(argc - 2, argv + 2);
+  if (!strcmp(cmd, "test")) return cmd_test(argc - 2, argv + 2);
+  if (!strcmp(cmd, "lua")) return cmd_lua(argc - 2, argv + 2);
+  if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+    printf("mizan %s\n", MIZAN_VERSION);
+    return 0;
+  }
+  if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+    usage(stdout);
+    return 0;
+  }
+  fprintf(stderr, "mizan: unknown command '%s'\n\n", cmd);
+  usage(stderr);
+  return 2;
+}

@@ -1,0 +1,334 @@
+/*
+ * mz_host: the lua_State, the embedded framework, and the task scheduler.
+ * See host.h for the contract between C and Lua.
+ */
+#include "host.h"
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "embedded.h"
+
+#define MZ_POOL_MAX 1024
+
+static const char host_key = 'h'; /* registry key: address is the identity */
+
+const char *mz_mode_name(mz_mode m) {
+  return m == MZ_MODE_PRODUCTION ? "production" : m == MZ_MODE_DEVELOPMENT ? "development" : "test";
+}
+
+mz_host *mz_host_from(lua_State *L) {
+  lua_pushlightuserdata(L, (void *)&host_key);
+  lua_rawget(L, LUA_REGISTRYINDEX);
+  mz_host *h = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return h;
+}
+
+/* ------------------------------------------------------- embedded modules */
+
+const mz_embedded_module *mz_embedded_find(const char *name) {
+  for (const mz_embedded_module *m = mz_embedded_modules; m->name; m++)
+    if (strcmp(m->name, name) == 0) return m;
+  return NULL;
+}
+
+/* package.loaders entry: the framework's own modules come from the binary,
+   so it runs from any directory without the source tree. */
+static int embedded_searcher(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  const mz_embedded_module *m = mz_embedded_find(name);
+  if (!m) {
+    lua_pushfstring(L, "\n\tno embedded module '%s'", name);
+    return 1;
+  }
+  if (luaL_loadbuffer(L, (const char *)m->src, m->len, m->chunkname)) return lua_error(L);
+  return 1;
+}
+
+/* ------------------------------------------------------------ tasks */
+
+lua_State *mz_task_acquire(mz_host *h, mz_task *t, mz_task_done_cb done, void *data) {
+  t->host = h;
+  t->done = done;
+  t->data = data;
+  if (h->npool) {
+    t->co_ref = h->pool[--h->npool];
+    lua_rawgeti(h->L, LUA_REGISTRYINDEX, t->co_ref);
+    t->co = lua_tothread(h->L, -1);
+    lua_pop(h->L, 1);
+  } else {
+    t->co = lua_newthread(h->L);
+    t->co_ref = luaL_ref(h->L, LUA_REGISTRYINDEX);
+  }
+  h->tasks++;
+  return t->co;
+}
+
+void mz_task_release(mz_task *t) {
+  mz_host *h = t->host;
+  if (!t->co) return;
+  /* A coroutine that returned normally can run a new function; one that died
+     with an error cannot, so it goes to the GC. */
+  if (lua_status(t->co) == 0 && h->npool < MZ_POOL_MAX) {
+    if (h->npool == h->cappool) {
+      int cap = h->cappool ? h->cappool * 2 : 64;
+      int *p = realloc(h->pool, (size_t)cap * sizeof *p);
+      if (!p) goto drop;
+      h->pool = p;
+      h->cappool = cap;
+    }
+    lua_settop(t->co, 0);
+    h->pool[h->npool++] = t->co_ref;
+  } else {
+  drop:
+    luaL_unref(h->L, LUA_REGISTRYINDEX, t->co_ref);
+  }
+  t->co = NULL;
+  t->co_ref = LUA_NOREF;
+}
+
+void mz_task_resume(mz_task *t, int nargs) {
+  mz_host *h = t->host;
+  mz_task *prev = h->current;
+  h->current = t;
+  int r = lua_resume(t->co, nargs);
+  h->current = prev;
+  if (r == LUA_YIELD) return; /* a C function armed a handle that will resume us */
+  h->tasks--;
+  t->done(t, t->co, r == 0);
+}
+
+/* ------------------------------------------------------------ mizan.core */
+
+typedef struct {
+  uv_timer_t timer;
+  mz_task *task;
+} sleep_req;
+
+static void sleep_closed(uv_handle_t *hd) { free(hd->data); }
+
+static void sleep_fired(uv_timer_t *tm) {
+  sleep_req *s = tm->data;
+  mz_task *t = s->task;
+  s->timer.data = s;
+  uv_close((uv_handle_t *)&s->timer, sleep_closed);
+  mz_task_resume(t, 0);
+}
+
+/* The task whose coroutine is `L`, or NULL when L is not a task's own
+   coroutine (the main state, or a coroutine the app made itself). */
+static mz_task *running_task(lua_State *L) {
+  mz_host *h = mz_host_from(L);
+  return h && h->current && h->current->co == L ? h->current : NULL;
+}
+
+/* core.sleep(seconds): yield to the loop for that long. */
+static int l_sleep(lua_State *L) {
+  double sec = luaL_checknumber(L, 1);
+  if (!(sec >= 0) || isinf(sec)) return luaL_argerror(L, 1, "must be a finite number >= 0");
+  mz_task *t = running_task(L);
+  if (!t) return luaL_error(L, "mizan.sleep can only be called while handling a request, "
+                               "from the request's own coroutine");
+  sleep_req *s = malloc(sizeof *s);
+  if (!s) return luaL_error(L, "out of memory");
+  s->task = t;
+  uv_timer_init(t->host->loop, &s->timer);
+  s->timer.data = s;
+  uv_timer_start(&s->timer, sleep_fired, (uint64_t)(sec * 1000.0 + 0.5), 0);
+  return lua_yield(L, 0);
+}
+
+/* core.now(): wall-clock seconds, with sub-millisecond precision. */
+static int l_now(lua_State *L) {
+  uv_timeval64_t tv;
+  uv_gettimeofday(&tv);
+  lua_pushnumber(L, (double)tv.tv_sec + tv.tv_usec / 1e6);
+  return 1;
+}
+
+/* core.monotonic(): seconds from an arbitrary origin, never going back. */
+static int l_monotonic(lua_State *L) {
+  lua_pushnumber(L, (double)uv_hrtime() / 1e9);
+  return 1;
+}
+
+typedef struct {
+  int done, ok, nres;
+} run_state;
+
+static void run_done(mz_task *t, lua_State *co, int ok) {
+  run_state *rs = t->data;
+  lua_State *L = t->host->L;
+  (void)L;
+  rs->done = 1;
+  rs->ok = ok;
+  rs->nres = lua_gettop(co);
+}
+
+/* core.run(fn, ...) -> ok, results... | false, err
+   Runs fn as a task and turns the loop until it finishes. This is how the
+   in-process test client gets the same scheduling as a real request. */
+static int l_run(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  mz_host *h = mz_host_from(L);
+  if (h->current) return luaL_error(L, "core.run cannot be nested inside a task");
+  int nargs = lua_gettop(L) - 1;
+  run_state rs = {0, 0, 0};
+  mz_task t;
+  lua_State *co = mz_task_acquire(h, &t, run_done, &rs);
+  lua_xmove(L, co, nargs + 1);
+  mz_task_resume(&t, nargs);
+  while (!rs.done) uv_run(h->loop, UV_RUN_ONCE);
+  lua_pushboolean(L, rs.ok);
+  lua_checkstack(L, rs.nres + 1);
+  lua_xmove(co, L, rs.nres);
+  mz_task_release(&t);
+  return rs.nres + 1;
+}
+
+/* core.log(level, message): one line on stderr. */
+static int l_log(lua_State *L) {
+  const char *level = luaL_checkstring(L, 1);
+  const char *msg = luaL_checkstring(L, 2);
+  fprintf(stderr, "mizan [%s] %s\n", level, msg);
+  return 0;
+}
+
+static int open_core(lua_State *L) {
+  mz_host *h = mz_host_from(L);
+  static const luaL_Reg fns[] = {{"sleep", l_sleep}, {"now", l_now}, {"monotonic", l_monotonic},
+                                 {"run", l_run},     {"log", l_log}, {NULL, NULL}};
+  lua_newtable(L);
+  luaL_register(L, NULL, fns);
+  lua_pushstring(L, mz_mode_name(h->mode));
+  lua_setfield(L, -2, "mode");
+  lua_pushstring(L, MIZAN_VERSION);
+  lua_setfield(L, -2, "version");
+  return 1;
+}
+
+static int open_json(lua_State *L) {
+  lua_newtable(L);
+  mz_json_open(L);
+  return 1;
+}
+
+extern int mz_testkit_open(lua_State *L);
+
+/* ------------------------------------------------------------ lifecycle */
+
+int mz_host_init(mz_host *h, uv_loop_t *loop, mz_mode mode) {
+  memset(h, 0, sizeof *h);
+  h->loop = loop;
+  h->mode = mode;
+  h->handler_ref = h->config_ref = LUA_NOREF;
+  lua_State *L = luaL_newstate();
+  if (!L) return -1;
+  h->L = L;
+  luaL_openlibs(L);
+
+  lua_pushlightuserdata(L, (void *)&host_key);
+  lua_pushlightuserdata(L, h);
+  lua_rawset(L, LUA_REGISTRYINDEX);
+
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "preload");
+  lua_pushcfunction(L, open_core);
+  lua_setfield(L, -2, "mizan.core");
+  lua_pushcfunction(L, open_json);
+  lua_setfield(L, -2, "mizan.json");
+  lua_pushcfunction(L, mz_testkit_open);
+  lua_setfield(L, -2, "mizan.testkit");
+  lua_pop(L, 1);
+  /* insert the embedded searcher right after preload */
+  lua_getfield(L, -1, "loaders");
+  int n = (int)lua_objlen(L, -1);
+  for (int i = n; i >= 2; i--) {
+    lua_rawgeti(L, -1, i);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_pushcfunction(L, embedded_searcher);
+  lua_rawseti(L, -2, 2);
+  lua_pop(L, 2);
+
+  /* the C codec context, shared with the HTTP layer */
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "mizan.json");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "_ctx");
+  h->json = lua_touserdata(L, -1);
+  lua_pop(L, 2);
+  return 0;
+}
+
+static int traceback(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (!msg) msg = "(error object is not a string)";
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+int mz_host_load(mz_host *h, const char *app_dir) {
+  lua_State *L = h->L;
+  lua_pushcfunction(L, traceback);
+  int eh = lua_gettop(L);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "mizan.host");
+  if (lua_pcall(L, 1, 1, eh)) goto fail;
+  lua_getfield(L, -1, "load");
+  lua_pushstring(L, app_dir);
+  lua_pushstring(L, mz_mode_name(h->mode));
+  if (lua_pcall(L, 2, 2, eh)) goto fail;
+  h->config_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  h->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_settop(L, eh - 1);
+  return 0;
+fail:
+  fprintf(stderr, "mizan: the app failed to load:\n%s\n", lua_tostring(L, -1));
+  lua_settop(L, eh - 1);
+  return -1;
+}
+
+void mz_host_close(mz_host *h) {
+  if (h->L) lua_close(h->L);
+  h->L = NULL;
+  free(h->pool);
+  h->pool = NULL;
+}
+
+static int push_config(mz_host *h, const char *key) {
+  lua_rawgeti(h->L, LUA_REGISTRYINDEX, h->config_ref);
+  if (!lua_istable(h->L, -1)) {
+    lua_pop(h->L, 1);
+    return 0;
+  }
+  lua_getfield(h->L, -1, key);
+  lua_remove(h->L, -2);
+  return 1;
+}
+
+/* The returned string stays valid: the config table anchors it for the
+   lifetime of the state. */
+const char *mz_host_config_string(mz_host *h, const char *key) {
+  if (!push_config(h, key)) return NULL;
+  const char *s = lua_type(h->L, -1) == LUA_TSTRING ? lua_tostring(h->L, -1) : NULL;
+  lua_pop(h->L, 1);
+  return s;
+}
+
+double mz_host_config_limit(mz_host *h, const char *key, double dflt) {
+  if (!push_config(h, "limits")) return dflt;
+  double v = dflt;
+  if (lua_istable(h->L, -1)) {
+    lua_getfield(h->L, -1, key);
+    if (lua_type(h->L, -1) == LUA_TNUMBER) v = lua_tonumber(h->L, -1);
+    lua_pop(h->L, 1);
+  }
+  lua_pop(h->L, 1);
+  return v;
+}

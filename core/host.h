@@ -1,0 +1,96 @@
+/*
+ * mz_host: one lua_State per worker, and the tasks (coroutines) that run on it.
+ *
+ * The boundary between C and Lua is deliberately narrow:
+ *   1. mz_host_load() runs the Lua side's `mizan.host.load(app_dir, mode)`,
+ *      which loads the app and returns the request handler and the config.
+ *   2. Every request is a task: a coroutine that runs the handler on one
+ *      request table and returns (status, body, headers).
+ *   3. Lua waits on the loop by calling a C function (mizan.sleep today; Redis
+ *      and SQLite later) that arms a libuv handle and yields; the handle's
+ *      callback resumes the task.
+ *
+ * Ownership: the caller owns the mz_task (usually inside a connection) and must
+ * keep it alive until its done callback has run.
+ */
+#ifndef MZ_HOST_H
+#define MZ_HOST_H
+
+#include <lua.h>
+#include <uv.h>
+
+#include "json.h"
+
+typedef struct mz_host mz_host;
+typedef struct mz_task mz_task;
+
+/**
+ * Called once when the task's coroutine returns or fails. On success
+ * (`ok` = 1) the coroutine's stack holds exactly the returned values; on
+ * failure it holds the error value. The callback reads them, then calls
+ * mz_task_release(). It must not resume the task.
+ */
+typedef void (*mz_task_done_cb)(mz_task *t, lua_State *co, int ok);
+
+struct mz_task {
+  mz_host *host;
+  lua_State *co;
+  int co_ref;
+  mz_task_done_cb done;
+  void *data;
+};
+
+typedef enum { MZ_MODE_PRODUCTION, MZ_MODE_DEVELOPMENT, MZ_MODE_TEST } mz_mode;
+
+struct mz_host {
+  uv_loop_t *loop;
+  lua_State *L;
+  mz_json_ctx *json;
+  mz_mode mode;
+  int handler_ref;  /* the request handler returned by mizan.host.load */
+  int config_ref;   /* the effective config table */
+  mz_task *current; /* the task being resumed right now, if any */
+  int *pool;        /* refs of finished coroutines ready for reuse */
+  int npool, cappool;
+  int tasks;        /* tasks started and not yet done */
+};
+
+/**
+ * Create the Lua state, open the standard libraries and the embedded
+ * framework modules. Returns 0 or a negative error code.
+ */
+int mz_host_init(mz_host *h, uv_loop_t *loop, mz_mode mode);
+
+/**
+ * Load the app folder. On failure prints the error (with file:line and a
+ * traceback) to stderr and returns -1.
+ */
+int mz_host_load(mz_host *h, const char *app_dir);
+
+/** Close the Lua state. Tasks must all be done. */
+void mz_host_close(mz_host *h);
+
+/**
+ * Take a coroutine for a new task. The caller pushes the function and its
+ * arguments onto t->co and then calls mz_task_resume(t, nargs).
+ */
+lua_State *mz_task_acquire(mz_host *h, mz_task *t, mz_task_done_cb done, void *data);
+
+/** Start or continue a task with `nargs` values on its stack. */
+void mz_task_resume(mz_task *t, int nargs);
+
+/** Give the coroutine back (to the pool when it can be reused). */
+void mz_task_release(mz_task *t);
+
+/** Read a string field from the config table; NULL when absent. */
+const char *mz_host_config_string(mz_host *h, const char *key);
+/** Read a number field of config.limits; `dflt` when absent. */
+double mz_host_config_limit(mz_host *h, const char *key, double dflt);
+
+/** The host that owns `L`'s main state (stored in the registry). */
+mz_host *mz_host_from(lua_State *L);
+
+/** Name of a mode, as Lua sees it. */
+const char *mz_mode_name(mz_mode m);
+
+#endif

@@ -1,0 +1,630 @@
+/*
+ * The connection state machine.
+ *
+ *   IDLE --first byte--> HEAD --whole head, checked--> BODY --message complete--> BUSY
+ *     ^                                                                          |
+ *     +-------------------------- response queued ------------------------------+
+ *
+ * One request per connection runs at a time: while it is BUSY, reading stops
+ * and pipelined bytes wait in the input buffer. When the task finishes, its
+ * response joins the output buffer and parsing resumes; every response that
+ * completes synchronously in the same pass joins the same write.
+ *
+ * Each phase has an absolute deadline on `timer` (trickling bytes does not
+ * extend it), so a slow client never holds a descriptor past its timeout.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http_conn.h"
+
+#define MZ_LINGER_MS 2000
+#define MZ_READ_CHUNK 16384
+
+static llhttp_settings_t parser_settings;
+
+static void conn_process(mz_http_conn *c);
+static void conn_close(mz_http_conn *c);
+static void conn_flush(mz_http_conn *c);
+static void set_reading(mz_http_conn *c, int on);
+
+void mz_http_limits_default(mz_http_limits *l) {
+  l->max_head = 16 * 1024;
+  l->max_body = 1024 * 1024;
+  l->header_timeout_ms = 60 * 1000;
+  l->body_timeout_ms = 60 * 1000;
+  l->keepalive_timeout_ms = 75 * 1000;
+  l->send_timeout_ms = 60 * 1000;
+  l->drain_timeout_ms = 10 * 1000;
+  l->max_output = 1024 * 1024;
+}
+
+/* ------------------------------------------------------------ parser callbacks */
+
+static mz_http_conn *conn_of(llhttp_t *p) { return p->data; }
+
+static int header_store(mz_http_conn *c) {
+  mz_http_req *r = &c->req;
+  if (!c->field.len) return 0;
+  if (r->nheaders == r->capheaders) {
+    int cap = r->capheaders ? r->capheaders * 2 : 16;
+    mz_http_header *h = mz_pool_alloc(&c->pool, (size_t)cap * sizeof *h);
+    if (!h) return -1;
+    if (r->nheaders) memcpy(h, r->headers, (size_t)r->nheaders * sizeof *h);
+    r->headers = h;
+    r->capheaders = cap;
+  }
+  mz_http_header *h = &r->headers[r->nheaders++];
+  char *name = mz_pool_strndup(&c->pool, c->field.data, c->field.len);
+  char *value = mz_pool_strndup(&c->pool, c->value.data ? c->value.data : "", c->value.len);
+  if (!name || !value) return -1;
+  for (char *p = name; *p; p++)
+    if (*p >= 'A' && *p <= 'Z') *p = (char)(*p + 32);
+  h->name = name;
+  h->name_len = c->field.len;
+  h->value = value;
+  h->value_len = c->value.len;
+  c->field.len = c->value.len = 0;
+  return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t n) {
+  mz_http_conn *c = conn_of(p);
+  /* the url is parsed within one execute call, so `at` is one span */
+  char *u = mz_pool_alloc(&c->pool, c->req.url_len + n + 1);
+  if (!u) return -1;
+  if (c->req.url_len) memcpy(u, c->req.url, c->req.url_len);
+  memcpy(u + c->req.url_len, at, n);
+  c->req.url_len += n;
+  u[c->req.url_len] = 0;
+  c->req.url = u;
+  return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t n) {
+  return mz_buf_append(&conn_of(p)->field, at, n) ? -1 : 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t n) {
+  return mz_buf_append(&conn_of(p)->value, at, n) ? -1 : 0;
+}
+
+static int on_header_value_complete(llhttp_t *p) { return header_store(conn_of(p)); }
+
+static void arm(mz_http_conn *c, uint64_t ms);
+static void timer_fired(uv_timer_t *t);
+
+static int on_headers_complete(llhttp_t *p) {
+  mz_http_conn *c = conn_of(p);
+  mz_http_req *r = &c->req;
+  if (header_store(c)) return -1;
+  r->method = llhttp_get_method(p);
+  r->http_minor = llhttp_get_http_minor(p);
+  if (llhttp_get_http_major(p) != 1) {
+    r->status = 400;
+    r->err_code = "bad_request";
+    r->err_msg = "unsupported HTTP version";
+    return -1;
+  }
+  r->is_head = r->method == HTTP_HEAD;
+  if (mz__http_req_check(c)) return -1;
+  int has_body = r->chunked || p->content_length > 0;
+  if (has_body) {
+    arm(c, c->srv->limits.body_timeout_ms);
+    /* Tell the client to go on unless the body is already on its way. */
+    if (r->expect_continue && r->http_minor >= 1 && c->in.len == c->in_off)
+      mz_buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+  }
+  return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n) {
+  mz_http_conn *c = conn_of(p);
+  mz_http_req *r = &c->req;
+  if (r->body.len + n > c->srv->limits.max_body) {
+    r->status = 413;
+    r->err_code = "payload_too_large";
+    r->err_msg = "the request body is larger than the limit";
+    return -1;
+  }
+  return mz_buf_append(&r->body, at, n) ? -1 : 0;
+}
+
+static int on_message_complete(llhttp_t *p) {
+  mz_http_conn *c = conn_of(p);
+  c->req.keep_alive = llhttp_should_keep_alive(p);
+  /* Stop here, so that each message is dispatched before the next is parsed. */
+  return HPE_PAUSED;
+}
+
+/* ------------------------------------------------------------ timers */
+
+static void arm(mz_http_conn *c, uint64_t ms) {
+  if (!c->closing) uv_timer_start(&c->timer, timer_fired, ms, 0);
+}
+
+static void timer_fired(uv_timer_t *t) {
+  mz_http_conn *c = t->data;
+  switch (c->state) {
+    case MZ_CONN_HEAD:
+    case MZ_CONN_BODY:
+      /* Tell the client why, then close: it may be half-way through a body
+         that we will never read. */
+      c->close_after = 1;
+      c->state = MZ_CONN_IDLE;
+      mz__http_write_error(c, 408, "request_timeout", "the request took too long to arrive");
+      set_reading(c, 0);
+      conn_flush(c);
+      break;
+    default: /* keep-alive idle or linger: nothing to say */
+      conn_close(c);
+  }
+}
+
+static void wtimer_fired(uv_timer_t *t) {
+  mz_http_conn *c = t->data;
+  fprintf(stderr, "mizan [info] closing %s: it did not read its response in time\n", c->ip);
+  conn_close(c);
+}
+
+/* ------------------------------------------------------------ close */
+
+static void conn_free(mz_http_conn *c) {
+  mz_buf_free(&c->in);
+  mz_buf_free(&c->out);
+  mz_buf_free(&c->wbuf);
+  mz_buf_free(&c->field);
+  mz_buf_free(&c->value);
+  mz_buf_free(&c->req.body);
+  mz_pool_dispose(&c->pool);
+  free(c);
+}
+
+static void server_maybe_closed(mz_http_server *s);
+
+static void handle_closed(uv_handle_t *h) {
+  mz_http_conn *c = h->data;
+  if (--c->open_handles) return;
+  mz_http_server *s = c->srv;
+  if (c->prev) c->prev->next = c->next;
+  else s->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  s->nconns--;
+  /* A task still running holds a pointer to us; it frees us when it ends. */
+  if (!c->task_running) conn_free(c);
+  server_maybe_closed(s);
+}
+
+static void conn_close(mz_http_conn *c) {
+  if (c->closing) return;
+  c->closing = 1;
+  uv_close((uv_handle_t *)&c->tcp, handle_closed);
+  uv_close((uv_handle_t *)&c->timer, handle_closed);
+  uv_close((uv_handle_t *)&c->wtimer, handle_closed);
+}
+
+/* ------------------------------------------------------------ reading */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  mz_http_conn *c = h->data;
+  (void)suggested;
+  if (c->in_off == c->in.len) c->in.len = c->in_off = 0;
+  if (mz_buf_reserve(&c->in, MZ_READ_CHUNK)) {
+    buf->base = NULL;
+    buf->len = 0;
+    return;
+  }
+  buf->base = c->in.data + c->in.len;
+  buf->len = c->in.cap - c->in.len;
+}
+
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
+  mz_http_conn *c = st->data;
+  (void)buf;
+  if (nread == 0) return;
+  if (nread < 0) {
+    /* EOF or error: nothing more will arrive; a partial request is dropped */
+    if (nread == UV_ENOBUFS) fprintf(stderr, "mizan [warn] out of memory reading from %s\n", c->ip);
+    if (c->writing || c->out.len) {
+      set_reading(c, 0);
+      c->close_after = 1;
+    } else {
+      conn_close(c);
+    }
+    return;
+  }
+  if (c->state == MZ_CONN_LINGER) {
+    c->in.len = c->in_off = 0; /* discard: we already answered */
+    return;
+  }
+  c->in.len += (size_t)nread;
+  conn_process(c);
+}
+
+static void set_reading(mz_http_conn *c, int on) {
+  if (c->closing || on == c->reading) return;
+  if (on) uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  else uv_read_stop((uv_stream_t *)&c->tcp);
+  c->reading = on;
+}
+
+/* ------------------------------------------------------------ writing */
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  mz_http_conn *c = req->data;
+  if (status || c->closing) {
+    conn_close(c);
+    return;
+  }
+  /* Lingering close: keep reading (and discarding) for a moment, so unread
+     input does not make the kernel reset the connection before the client has
+     read our answer. */
+  c->state = MZ_CONN_LINGER;
+  arm(c, MZ_LINGER_MS);
+  set_reading(c, 1);
+}
+
+static void finish_close(mz_http_conn *c) {
+  if (c->closing) return;
+  set_reading(c, 0);
+  c->sreq.data = c;
+  if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown)) conn_close(c);
+}
+
+static void on_write(uv_write_t *req, int status) {
+  mz_http_conn *c = req->data;
+  c->writing = 0;
+  c->wbuf.len = 0;
+  if (c->closing) return;
+  uv_timer_stop(&c->wtimer);
+  if (status) {
+    conn_close(c);
+    return;
+  }
+  conn_flush(c);
+  /* output drained below the limit: read again */
+  if (c->state != MZ_CONN_BUSY && !c->close_after) conn_process(c);
+}
+
+static void conn_flush(mz_http_conn *c) {
+  if (c->closing || c->writing) return;
+  if (c->out.len) {
+    uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == UV_EAGAIN) n = 0;
+    if (n < 0) {
+      conn_close(c);
+      return;
+    }
+    if ((size_t)n < c->out.len) {
+      /* the rest goes out asynchronously from wbuf; new output keeps
+         accumulating in out */
+      mz_buf tmp = c->wbuf;
+      c->wbuf = c->out;
+      c->out = tmp;
+      mz_buf_consume(&c->wbuf, (size_t)n);
+      c->out.len = 0;
+      b = uv_buf_init(c->wbuf.data, (unsigned)c->wbuf.len);
+      c->wreq.data = c;
+      if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write)) {
+        conn_close(c);
+        return;
+      }
+      c->writing = 1;
+      uv_timer_start(&c->wtimer, wtimer_fired, c->srv->limits.send_timeout_ms, 0);
+      return;
+    }
+    c->out.len = 0;
+    if (c->out.cap > 256 * 1024) mz_buf_free(&c->out);
+  }
+  if (c->close_after && c->state != MZ_CONN_BUSY) finish_close(c);
+}
+
+/* ------------------------------------------------------------ requests */
+
+static void req_reset(mz_http_conn *c) {
+  mz_http_req *r = &c->req;
+  mz_buf body = r->body;
+  body.len = 0;
+  if (body.cap > 64 * 1024) mz_buf_free(&body);
+  memset(r, 0, sizeof *r);
+  r->body = body;
+  mz_pool_clear(&c->pool);
+  c->field.len = c->value.len = 0;
+}
+
+/* Answer a request the parser refused, and close afterwards. */
+static void reject(mz_http_conn *c, int status, const char *code, const char *msg) {
+  c->close_after = 1;
+  c->req.keep_alive = 0;
+  mz__http_write_error(c, status, code, msg);
+  c->state = MZ_CONN_IDLE;
+  uv_timer_stop(&c->timer);
+}
+
+void mz__http_request_done(mz_http_conn *c) {
+  if (c->closing) {
+    /* the connection went away while the task ran */
+    if (!c->open_handles) conn_free(c);
+    return;
+  }
+  c->state = MZ_CONN_IDLE;
+  if (c->srv->draining) c->close_after = 1;
+  if (!c->in_dispatch) conn_process(c);
+}
+
+/* Route by path under the base path, then hand the request to Lua. C answers
+   only what needs no decision: paths outside the API. */
+static void dispatch(mz_http_conn *c) {
+  mz_http_server *s = c->srv;
+  mz_http_req *r = &c->req;
+  c->state = MZ_CONN_BUSY;
+  uv_timer_stop(&c->timer);
+  const char *path = r->url ? r->url : "";
+  size_t plen = r->url_len;
+  const char *q = memchr(path, '?', plen);
+  if (q) plen = (size_t)(q - path);
+  if (plen < s->base_len || memcmp(path, s->base_path, s->base_len) != 0) {
+    mz__http_write_error(c, 404, "not_found", "no such path");
+    mz__http_request_done(c);
+    return;
+  }
+  const char *rest = path + s->base_len, *end = path + plen;
+  const char *slash = memchr(rest, '/', (size_t)(end - rest));
+  const char *route = rest, *name = NULL;
+  size_t route_len = slash ? (size_t)(slash - rest) : (size_t)(end - rest), name_len = 0;
+  if (slash && slash + 1 < end) {
+    name = slash + 1;
+    name_len = (size_t)(end - name);
+    if (name[name_len - 1] == '/') name_len--; /* the trailing slash is optional */
+  }
+  c->in_dispatch = 1;
+  mz__http_dispatch_lua(c, route, route_len, name, name_len);
+  c->in_dispatch = 0;
+}
+
+static void conn_process(mz_http_conn *c) {
+  mz_http_server *s = c->srv;
+  while (!c->closing && c->state != MZ_CONN_BUSY && !c->close_after) {
+    if (c->out.len + c->wbuf.len > s->limits.max_output) break; /* let the client read first */
+    const char *p = c->in.data + c->in_off;
+    size_t avail = c->in.len - c->in_off;
+    if (c->state == MZ_CONN_IDLE) {
+      /* tolerate stray CRLFs between messages (RFC 9112 §2.2) */
+      while (avail && (*p == '\r' || *p == '\n')) p++, avail--, c->in_off++;
+      if (!avail) break;
+      c->state = MZ_CONN_HEAD;
+      arm(c, s->limits.header_timeout_ms);
+    }
+    if (c->state == MZ_CONN_HEAD) {
+      size_t head = mz__http_head_end(p, avail);
+      if (!head || head > s->limits.max_head) {
+        size_t seen = head ? head : avail;
+        if (seen > s->limits.max_head) {
+          if (!mz__http_has_line(p, s->limits.max_head))
+            reject(c, 414, "uri_too_long", "the request line is longer than the limit");
+          else
+            reject(c, 431, "headers_too_large", "the request headers are larger than the limit");
+        }
+        break; /* wait for the rest of the head */
+      }
+      if (mz__http_head_check(p, head)) {
+        reject(c, 400, "bad_request", "malformed request head");
+        break;
+      }
+      req_reset(c);
+      c->state = MZ_CONN_BODY;
+    }
+    llhttp_errno_t e = llhttp_execute(&c->parser, p, avail);
+    if (e == HPE_OK) {
+      c->in_off = c->in.len; /* all consumed: the body continues in the next read */
+      break;
+    }
+    if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
+      c->in_off += (size_t)(llhttp_get_error_pos(&c->parser) - p);
+      if (e == HPE_PAUSED_UPGRADE) {
+        /* We do not switch protocols here: answer, then close, since the
+           bytes after an upgrade request are not HTTP. */
+        c->req.upgrade = 1;
+        c->req.keep_alive = 0;
+      } else {
+        llhttp_resume(&c->parser);
+      }
+      dispatch(c);
+      continue;
+    }
+    mz_http_req *r = &c->req;
+    if (r->status) reject(c, r->status, r->err_code, r->err_msg);
+    else reject(c, 400, "bad_request", llhttp_get_error_reason(&c->parser));
+    break;
+  }
+  if (c->closing) return;
+  if (c->in_off == c->in.len) c->in.len = c->in_off = 0;
+  if (c->state == MZ_CONN_IDLE && !c->close_after && c->in.len == 0)
+    arm(c, s->limits.keepalive_timeout_ms);
+  conn_flush(c);
+  if (c->closing) return;
+  set_reading(c, c->state != MZ_CONN_BUSY && !c->close_after && c->state != MZ_CONN_LINGER &&
+                     c->out.len + c->wbuf.len <= s->limits.max_output);
+}
+
+/* ------------------------------------------------------------ accepting */
+
+static void on_connection(uv_stream_t *ls, int status) {
+  mz_http_server *s = ls->data;
+  if (status < 0 || s->draining) return;
+  mz_http_conn *c = calloc(1, sizeof *c);
+  if (!c) return;
+  c->srv = s;
+  uv_tcp_init(s->loop, &c->tcp);
+  uv_timer_init(s->loop, &c->timer);
+  uv_timer_init(s->loop, &c->wtimer);
+  c->tcp.data = c->timer.data = c->wtimer.data = c;
+  c->open_handles = 3;
+  mz_pool_init(&c->pool);
+  llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
+  c->parser.data = c;
+  c->next = s->conns;
+  if (s->conns) s->conns->prev = c;
+  s->conns = c;
+  s->nconns++;
+  if (uv_accept(ls, (uv_stream_t *)&c->tcp)) {
+    conn_close(c);
+    return;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  strcpy(c->ip, "unknown");
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+    if (ss.ss_family == AF_INET) uv_ip4_name((struct sockaddr_in *)&ss, c->ip, sizeof c->ip);
+    else if (ss.ss_family == AF_INET6) uv_ip6_name((struct sockaddr_in6 *)&ss, c->ip, sizeof c->ip);
+  }
+  /* a new connection must start its request within the header timeout;
+     one that never sends a byte is closed without an answer, as nginx does */
+  c->state = MZ_CONN_IDLE;
+  arm(c, s->limits.header_timeout_ms);
+  set_reading(c, 1);
+}
+
+static void update_date(uv_timer_t *t) {
+  mz_http_server *s = t->data;
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(s->date, sizeof s->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+int mz_http_server_init(mz_http_server *s, uv_loop_t *loop, mz_host *host,
+                        const mz_http_limits *limits, const char *base_path) {
+  memset(s, 0, sizeof *s);
+  s->loop = loop;
+  s->host = host;
+  s->limits = *limits;
+  snprintf(s->base_path, sizeof s->base_path, "%s", base_path);
+  s->base_len = strlen(s->base_path);
+  mz_buf_init(&s->scratch);
+  llhttp_settings_init(&parser_settings);
+  parser_settings.on_url = on_url;
+  parser_settings.on_header_field = on_header_field;
+  parser_settings.on_header_value = on_header_value;
+  parser_settings.on_header_value_complete = on_header_value_complete;
+  parser_settings.on_headers_complete = on_headers_complete;
+  parser_settings.on_body = on_body;
+  parser_settings.on_message_complete = on_message_complete;
+  int r = uv_timer_init(loop, &s->date_timer);
+  if (r) return r;
+  s->date_timer.data = s;
+  update_date(&s->date_timer);
+  uv_timer_start(&s->date_timer, update_date, 1000, 1000);
+  uv_unref((uv_handle_t *)&s->date_timer);
+  return uv_tcp_init(loop, &s->listener);
+}
+
+/* Split "host:port", "[v6]:port" or ":port". */
+static int parse_addr(const char *addr, struct sockaddr_storage *ss) {
+  char host[128];
+  const char *colon = strrchr(addr, ':');
+  if (!colon) return UV_EINVAL;
+  size_t hl = (size_t)(colon - addr);
+  if (hl >= sizeof host) return UV_EINVAL;
+  memcpy(host, addr, hl);
+  host[hl] = 0;
+  char *endp;
+  long port = strtol(colon + 1, &endp, 10);
+  if (*endp || port < 0 || port > 65535 || endp == colon + 1) return UV_EINVAL;
+  if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+    host[hl - 1] = 0;
+    return uv_ip6_addr(host + 1, (int)port, (struct sockaddr_in6 *)ss);
+  }
+  return uv_ip4_addr(hl ? host : "0.0.0.0", (int)port, (struct sockaddr_in *)ss);
+}
+
+int mz_http_server_listen(mz_http_server *s, const char *addr) {
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
+  int r = parse_addr(addr, &ss);
+  if (r) return r;
+  /* libuv 1.44 has no SO_REUSEPORT flag, so the socket is made by hand */
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  socklen_t sl = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  if (bind(fd, (struct sockaddr *)&ss, sl) < 0) {
+    r = -errno;
+    close(fd);
+    return r;
+  }
+  if ((r = uv_tcp_open(&s->listener, fd))) {
+    close(fd);
+    return r;
+  }
+  s->listener.data = s;
+  if ((r = uv_listen((uv_stream_t *)&s->listener, 4096, on_connection))) return r;
+  s->listening = 1;
+  struct sockaddr_storage bound;
+  int blen = sizeof bound;
+  if (uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &blen) == 0)
+    s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                : ((struct sockaddr_in *)&bound)->sin_port);
+  return 0;
+}
+
+/* ------------------------------------------------------------ draining */
+
+static int server_handles;
+
+static void server_handle_closed(uv_handle_t *h) {
+  mz_http_server *s = h->data;
+  if (--server_handles == 0 && s->closed) s->closed(s);
+}
+
+static void server_maybe_closed(mz_http_server *s) {
+  if (!s->draining || s->nconns || server_handles) return;
+  server_handles = 2;
+  s->drain_timer.data = s;
+  s->date_timer.data = s;
+  uv_close((uv_handle_t *)&s->drain_timer, server_handle_closed);
+  uv_close((uv_handle_t *)&s->date_timer, server_handle_closed);
+  mz_buf_free(&s->scratch);
+}
+
+static void drain_deadline(uv_timer_t *t) {
+  mz_http_server *s = t->data;
+  fprintf(stderr, "mizan [warn] drain deadline reached: closing %zu connection(s)\n", s->nconns);
+  for (mz_http_conn *c = s->conns; c; c = c->next) conn_close(c);
+}
+
+static void listener_closed(uv_handle_t *h) {
+  mz_http_server *s = h->data;
+  server_maybe_closed(s);
+}
+
+void mz_http_server_drain(mz_http_server *s, void (*closed)(mz_http_server *)) {
+  if (s->draining) return;
+  s->draining = 1;
+  s->closed = closed;
+  uv_timer_init(s->loop, &s->drain_timer);
+  s->drain_timer.data = s;
+  uv_timer_start(&s->drain_timer, drain_deadline, s->limits.drain_timeout_ms, 0);
+  s->listener.data = s;
+  uv_close((uv_handle_t *)&s->listener, listener_closed);
+  s->listening = 0;
+  for (mz_http_conn *c = s->conns, *next; c; c = next) {
+    next = c->next;
+    /* idle connections close now; busy ones after their response */
+    if (c->state == MZ_CONN_IDLE && !c->writing && !c->out.len && c->in.len == c->in_off) conn_close(c);
+    else c->close_after = 1;
+  }
+  if (!s->nconns) server_maybe_closed(s);
+}

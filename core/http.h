@@ -1,0 +1,80 @@
+/*
+ * mz_http: the HTTP/1.1 server over libuv and llhttp.
+ *
+ * One server per worker loop. It accepts connections, parses requests
+ * strictly (RFC 9112, stricter than llhttp's defaults), enforces the limits
+ * below, hands each request to the host as a task, and writes responses in
+ * request order. Responses that are ready together leave in one write.
+ *
+ * Ownership: the caller owns the mz_http_server and must keep it alive until
+ * the `closed` callback of mz_http_server_drain() has run (or the loop ends).
+ */
+#ifndef MZ_HTTP_H
+#define MZ_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "buf.h"
+#include "host.h"
+
+typedef struct mz_http_limits {
+  size_t max_head;            /* request line + headers; 431, or 414 for the line */
+  size_t max_body;            /* 413 */
+  uint64_t header_timeout_ms; /* whole head, from its first byte: 408 and close */
+  uint64_t body_timeout_ms;   /* whole body, from the end of the head: 408 and close */
+  uint64_t keepalive_timeout_ms; /* idle between requests: close */
+  uint64_t send_timeout_ms;   /* a response the client will not read: close */
+  uint64_t drain_timeout_ms;  /* graceful shutdown deadline */
+  size_t max_output;          /* unsent bytes before the connection stops reading */
+} mz_http_limits;
+
+typedef struct mz_http_conn mz_http_conn;
+typedef struct mz_http_server mz_http_server;
+
+struct mz_http_server {
+  uv_loop_t *loop;
+  mz_host *host;
+  mz_http_limits limits;
+  uv_tcp_t listener;
+  int listening;
+  int port;
+  char base_path[128];
+  size_t base_len;
+  mz_http_conn *conns; /* every open connection, for draining */
+  size_t nconns;
+  int draining;
+  uv_timer_t drain_timer;
+  void (*closed)(mz_http_server *);
+  uv_timer_t date_timer;
+  char date[40]; /* "Date: ..." value, refreshed every second */
+  mz_buf scratch; /* response bodies are encoded here, then copied out */
+};
+
+/** Defaults in the spirit of nginx. */
+void mz_http_limits_default(mz_http_limits *l);
+
+/**
+ * Prepare a server on `loop` that dispatches to `host`. `base_path` is the API
+ * prefix, e.g. "/api/mizan/". Returns 0 or a negative libuv error code.
+ */
+int mz_http_server_init(mz_http_server *s, uv_loop_t *loop, mz_host *host,
+                        const mz_http_limits *limits, const char *base_path);
+
+/**
+ * Listen on `addr` ("127.0.0.1:8080", "[::1]:0", ":8080"), with SO_REUSEPORT
+ * so that several workers can share the port. Returns 0 or a negative error
+ * code; s->port holds the bound port afterwards.
+ */
+int mz_http_server_listen(mz_http_server *s, const char *addr);
+
+/**
+ * Graceful drain: stop accepting, close idle connections, let in-flight
+ * requests finish (their connections then close), and force-close whatever
+ * is left after limits.drain_timeout_ms. `closed` runs once everything,
+ * the server's own handles included, is closed.
+ */
+void mz_http_server_drain(mz_http_server *s, void (*closed)(mz_http_server *));
+
+#endif

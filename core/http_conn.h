@@ -1,0 +1,124 @@
+/*
+ * Internal to the HTTP server: the connection and request records shared by
+ * http.c (the state machine), http_head.c (strict head checks),
+ * http_response.c (the response writer) and http_lua.c (the bridge to Lua).
+ * Nothing outside core/http*.c includes this file.
+ */
+#ifndef MZ_HTTP_CONN_H
+#define MZ_HTTP_CONN_H
+
+#include <llhttp.h>
+
+#include "http.h"
+#include "pool.h"
+
+typedef struct mz_http_header {
+  const char *name; /* lowercased, NUL-terminated, in the request pool */
+  const char *value;
+  size_t name_len, value_len;
+} mz_http_header;
+
+/* One request. Everything it points to lives in the connection's pool and is
+   freed at once when the next request starts. */
+typedef struct mz_http_req {
+  mz_http_header *headers;
+  int nheaders, capheaders;
+  const char *url;
+  size_t url_len;
+  mz_buf body;
+  int method;
+  int http_minor;
+  int keep_alive;
+  int is_head;
+  int upgrade;
+  int host_count, cl_count, te_count;
+  int chunked;
+  int expect_continue;
+  int status;          /* set when the parser must answer with an error */
+  const char *err_code;
+  const char *err_msg;
+} mz_http_req;
+
+typedef enum {
+  MZ_CONN_IDLE,  /* between requests */
+  MZ_CONN_HEAD,  /* the first bytes of a request arrived; waiting for the whole head */
+  MZ_CONN_BODY,  /* head accepted; llhttp is inside the message */
+  MZ_CONN_BUSY,  /* the request runs as a task; reading is paused */
+  MZ_CONN_LINGER /* response sent and write side shut; draining input before close */
+} mz_conn_state;
+
+struct mz_http_conn {
+  uv_tcp_t tcp;
+  uv_timer_t timer;  /* the phase deadline: header, body, keep-alive or linger */
+  uv_timer_t wtimer; /* send deadline while a write is pending */
+  uv_write_t wreq;
+  uv_shutdown_t sreq;
+  mz_http_server *srv;
+  mz_http_conn *prev, *next;
+  llhttp_t parser;
+  mz_conn_state state;
+  mz_buf in;         /* received bytes; [in_off, len) not yet parsed */
+  size_t in_off;
+  mz_buf out;        /* responses waiting to be written */
+  mz_buf wbuf;       /* the bytes of the write in flight */
+  mz_buf field, value; /* the header being parsed */
+  int writing;
+  int reading;
+  int close_after;   /* close once the output is flushed */
+  int closing;       /* handles are closing */
+  int open_handles;
+  int task_running;
+  int in_dispatch;   /* inside dispatch(): the task may finish synchronously */
+  mz_pool pool;
+  mz_http_req req;
+  mz_task task;
+  char ip[64];
+};
+
+/* http_head.c */
+
+/**
+ * Find the end of a request head in `p[0..n)`: the offset just past the blank
+ * line, or 0 when the head is not complete yet.
+ */
+size_t mz__http_head_end(const char *p, size_t n);
+
+/** 1 if `p[0..n)` holds a line feed (the request line is complete). */
+int mz__http_has_line(const char *p, size_t n);
+
+/**
+ * Syntax checks llhttp 8.1 lets through: obs-fold and whitespace between a
+ * field name and its colon. 0 when the head is acceptable, -1 otherwise.
+ */
+int mz__http_head_check(const char *p, size_t n);
+
+/**
+ * Header semantics checked once the head is parsed: Host, Content-Length and
+ * Transfer-Encoding rules. 0, or an HTTP status (400, 413) with req->err_*.
+ */
+int mz__http_req_check(mz_http_conn *c);
+
+/* http_response.c */
+
+/** Append a complete response to c->out. `body` is not copied for HEAD. */
+int mz__http_write_response(mz_http_conn *c, int status, const char *ctype, const char *body,
+                            size_t body_len, const char *extra, size_t extra_len);
+
+/** Append a JSON error response `{"error":{"code":..,"message":..}}`. */
+void mz__http_write_error(mz_http_conn *c, int status, const char *code, const char *message);
+
+/** The reason phrase for a status code. */
+const char *mz__http_reason(int status);
+
+/* http_lua.c */
+
+/** Run the request as a task; mz__http_task_done writes the answer. */
+void mz__http_dispatch_lua(mz_http_conn *c, const char *route, size_t route_len, const char *name,
+                           size_t name_len);
+
+/* http.c */
+
+/** The request's task finished and its response is in c->out. */
+void mz__http_request_done(mz_http_conn *c);
+
+#endif

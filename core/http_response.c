@@ -1,0 +1,94 @@
+/*
+ * The response writer: status line, the headers the core owns (Date,
+ * Content-Length, Cache-Control, Connection), and the body, appended to the
+ * connection's output buffer.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "http_conn.h"
+
+const char *mz__http_reason(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Unknown";
+  }
+}
+
+/* 1xx, 204 and 304 never carry a body (RFC 9110 §6.4.1). */
+static int status_has_body(int status) { return status >= 200 && status != 204 && status != 304; }
+
+int mz__http_write_response(mz_http_conn *c, int status, const char *ctype, const char *body,
+                            size_t body_len, const char *extra, size_t extra_len) {
+  mz_buf *o = &c->out;
+  mz_http_req *r = &c->req;
+  int keep = r->keep_alive && !c->close_after && !c->srv->draining;
+  if (!keep) c->close_after = 1;
+  int has_body = status_has_body(status);
+  if (!has_body) body_len = 0;
+  if (mz_buf_reserve(o, 256 + extra_len + (r->is_head ? 0 : body_len))) return -1;
+  char *w = o->data + o->len;
+  w += sprintf(w, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, mz__http_reason(status), c->srv->date);
+  if (has_body) {
+    w += sprintf(w, "Content-Type: %s\r\nContent-Length: %zu\r\n", ctype, body_len);
+  }
+  memcpy(w, "Cache-Control: no-store\r\n", 25);
+  w += 25;
+  if (!keep) {
+    memcpy(w, "Connection: close\r\n", 19);
+    w += 19;
+  } else if (r->http_minor == 0) {
+    memcpy(w, "Connection: keep-alive\r\n", 24);
+    w += 24;
+  }
+  if (extra_len) {
+    memcpy(w, extra, extra_len);
+    w += extra_len;
+  }
+  *w++ = '\r';
+  *w++ = '\n';
+  if (has_body && !r->is_head && body_len) {
+    memcpy(w, body, body_len);
+    w += body_len;
+  }
+  o->len = (size_t)(w - o->data);
+  return 0;
+}
+
+void mz__http_write_error(mz_http_conn *c, int status, const char *code, const char *message) {
+  char body[512];
+  /* code and message are our own constants: no escaping is needed */
+  int n = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, message);
+  if (n < 0 || (size_t)n >= sizeof body) n = 0;
+  mz__http_write_response(c, status, "application/json", body, (size_t)n, NULL, 0);
+}

@@ -1,0 +1,44 @@
+/* mz_loop: see loop.h. */
+#include "loop.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef struct {
+  uv_signal_t sigint, sigterm;
+  mz_http_server *srv;
+  int signals;
+} serve_state;
+
+static void drained(mz_http_server *srv) {
+  serve_state *st = srv->loop->data;
+  uv_close((uv_handle_t *)&st->sigint, NULL);
+  uv_close((uv_handle_t *)&st->sigterm, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  serve_state *st = h->data;
+  if (st->signals++) {
+    fprintf(stderr, "mizan: second signal, exiting now\n");
+    exit(1);
+  }
+  fprintf(stderr, "mizan: %s received, draining (%zu connection(s) open)\n",
+          signum == SIGINT ? "SIGINT" : "SIGTERM", st->srv->nconns);
+  mz_http_server_drain(st->srv, drained);
+}
+
+int mz_loop_serve(mz_http_server *srv) {
+  serve_state st = {.srv = srv};
+  uv_loop_t *loop = srv->loop;
+  loop->data = &st;
+  signal(SIGPIPE, SIG_IGN);
+  uv_signal_init(loop, &st.sigint);
+  uv_signal_init(loop, &st.sigterm);
+  st.sigint.data = st.sigterm.data = &st;
+  uv_signal_start(&st.sigint, on_signal, SIGINT);
+  uv_signal_start(&st.sigterm, on_signal, SIGTERM);
+  uv_run(loop, UV_RUN_DEFAULT);
+  fprintf(stderr, "mizan: stopped\n");
+  return 0;
+}

@@ -1,0 +1,82 @@
+-- mizan.config: the app's settings, from mizan.config{} and the environment.
+-- The environment wins, so one build runs anywhere.
+local M = {}
+
+local current, set_by_app
+
+local LIMITS = {
+  max_head = "MIZAN_MAX_HEAD", max_body = "MIZAN_MAX_BODY",
+  header_timeout = "MIZAN_HEADER_TIMEOUT", body_timeout = "MIZAN_BODY_TIMEOUT",
+  keepalive_timeout = "MIZAN_KEEPALIVE_TIMEOUT", send_timeout = "MIZAN_SEND_TIMEOUT",
+  drain_timeout = "MIZAN_DRAIN_TIMEOUT",
+}
+local LATER = {
+  cache = "the origin cache", sessions = "sessions", database = "the database",
+  allowed_origins = "CSRF and origin checks", static_dir = "static files",
+}
+
+function M.reset()
+  current = { listen = "127.0.0.1:8080", base_path = "/api/mizan/", limits = {} }
+  set_by_app = false
+end
+
+local function check_base_path(v)
+  return type(v) == "string" and v:find("^/[%w%-%._~/]*$") and v:sub(-1) == "/"
+end
+
+--- mizan.config { ... } from app code. Errors name the option.
+function M.set(t, level)
+  level = (level or 1) + 1
+  if type(t) ~= "table" then error("mizan.config expects a table", level) end
+  if set_by_app then error("mizan.config was already called; call it once", level) end
+  set_by_app = true
+  for k, v in pairs(t) do
+    if LATER[k] then
+      error(("mizan.config: option '%s' is not supported yet (%s arrives in a later release)"):format(k, LATER[k]), level)
+    elseif k == "listen" or k == "secret" then
+      if type(v) ~= "string" or v == "" then error(("mizan.config: option '%s' must be a non-empty string"):format(k), level) end
+      current[k] = v
+    elseif k == "base_path" then
+      if not check_base_path(v) then error("mizan.config: option 'base_path' must look like '/api/mizan/' (leading and trailing slash)", level) end
+      current.base_path = v
+    elseif k == "limits" then
+      if type(v) ~= "table" then error("mizan.config: option 'limits' must be a table", level) end
+      for lk, lv in pairs(v) do
+        if not LIMITS[lk] then error(("mizan.config: limits has no option '%s'"):format(tostring(lk)), level) end
+        if type(lv) ~= "number" or lv <= 0 then error(("mizan.config: limits.%s must be a positive number"):format(lk), level) end
+        current.limits[lk] = lv
+      end
+    else
+      error(("mizan.config: unknown option '%s'"):format(tostring(k)), level)
+    end
+  end
+end
+
+--- The effective configuration: app settings overridden by the environment.
+function M.finalize(getenv)
+  getenv = getenv or os.getenv
+  local c = current
+  c.listen = getenv("MIZAN_LISTEN") or c.listen
+  c.secret = getenv("MIZAN_SECRET") or c.secret
+  c.base_path = getenv("MIZAN_BASE_PATH") or c.base_path
+  if not check_base_path(c.base_path) then error("MIZAN_BASE_PATH must look like '/api/mizan/'", 0) end
+  for k, var in pairs(LIMITS) do
+    local v = getenv(var)
+    if v then
+      local n = tonumber(v)
+      if not n or n <= 0 then error(("%s must be a positive number, got '%s'"):format(var, v), 0) end
+      c.limits[k] = n
+    end
+  end
+  local cache = getenv("MIZAN_CACHE")
+  if cache and cache ~= "memory" then error("MIZAN_CACHE: only 'memory' is supported yet", 0) end
+  for _, var in ipairs { "MIZAN_DATABASE", "MIZAN_ALLOWED_ORIGINS", "MIZAN_SESSIONS" } do
+    if getenv(var) then error(var .. " is not supported yet", 0) end
+  end
+  return c
+end
+
+function M.get() return current end
+
+M.reset()
+return M

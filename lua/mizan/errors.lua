@@ -1,0 +1,39 @@
+-- mizan.errors: the error model of DESIGN §2.
+--   {"error": {"code": "...", "message": "...", "fields": {"path": ["..."]}}}
+local M = {}
+
+M.status = {
+  invalid_json = 400, validation_error = 400, bad_request = 400,
+  unauthenticated = 401,
+  forbidden = 403, csrf_failed = 403,
+  not_found = 404,
+  method_not_allowed = 405,
+  request_timeout = 408,
+  payload_too_large = 413,
+  uri_too_long = 414,
+  unsupported_media_type = 415,
+  rate_limited = 429,
+  headers_too_large = 431,
+  internal_error = 500,
+  unavailable = 503,
+}
+
+--- status, body, headers for an error response.
+function M.response(code, message, fields, headers)
+  local status = M.status[code] or 500
+  local err = { code = code, message = message }
+  if fields and next(fields) then err.fields = fields end
+  return status, { error = err }, headers
+end
+
+local Raised = {}
+Raised.__index = Raised
+Raised.__tostring = function(e) return ("%s: %s"):format(e.code, e.message) end
+
+--- An error value that a handler raises to answer with a protocol error.
+function M.raised(code, message, fields)
+  return setmetatable({ code = code, message = message or code, fields = fields }, Raised)
+end
+function M.is_raised(v) return getmetatable(v) == Raised end
+
+return M

@@ -1,0 +1,188 @@
+-- mizan: the API an application writes against.
+--
+--   local mizan = require "mizan"
+--   local client, T = mizan.client, mizan.types
+--   local echo = client { input = { text = T.string } } (function(req, args) ... end)
+--   mizan.register(echo, "echo")
+--
+-- client{} records options; register() checks them, so every misuse fails
+-- while the app loads and names the function and the option.
+local core = require "mizan.core"
+local json = require "mizan.json"
+local types = require "mizan.types"
+local config = require "mizan.config"
+local errors = require "mizan.errors"
+
+local M = {
+  types = types,
+  json = json,
+  null = json.null,
+  array = json.array,
+  object = json.object,
+  version = core.version,
+}
+
+---------------------------------------------------------------- registry
+
+local registry -- set by reset()
+
+local FnRef = {}
+FnRef.__index = FnRef
+function FnRef.__call(self, ...) return self.handler(...) end
+function FnRef.__tostring(self)
+  return ("mizan function %s"):format(self.name or ("(unregistered, from " .. self.where .. ")"))
+end
+
+local function is_fnref(v) return getmetatable(v) == FnRef end
+M.is_function = is_fnref
+
+-- Options that belong to later parts of the protocol. They fail loudly
+-- rather than being ignored.
+local LATER = {
+  auth = "auth predicates arrive with sessions and accounts",
+  context = "contexts arrive with the contexts and invalidation protocol",
+  affects = "affects arrives with the contexts and invalidation protocol",
+  affects_params = "affects_params arrives with the contexts and invalidation protocol",
+  cache = "the origin cache arrives in a later release",
+}
+local KNOWN = { input = true, output = true, query = true, description = true }
+
+local function caller_location(level)
+  local info = debug.getinfo(level + 1, "Sl")
+  if not info then return "?" end
+  return ("%s:%d"):format(info.short_src, info.currentline or 0)
+end
+
+--- client { options } (handler) -> a function reference to register.
+function M.client(opts)
+  if type(opts) ~= "table" or is_fnref(opts) then
+    error(("mizan.client expects a table of options, got %s"):format(type(opts)), 2)
+  end
+  local where = caller_location(2)
+  return function(handler)
+    if type(handler) ~= "function" then
+      error(("mizan.client{...} must decorate a function, got %s"):format(type(handler)), 2)
+    end
+    local ref = setmetatable({ opts = opts, handler = handler, where = where }, FnRef)
+    registry.unregistered[ref] = true
+    return ref
+  end
+end
+
+-- Check one function's options; returns the compiled spec or a list of problems.
+local function compile(name, opts)
+  local problems = {}
+  local function bad(option, msg)
+    problems[#problems + 1] = ("function '%s', option '%s': %s"):format(name, option, msg)
+  end
+  local keys = {}
+  for k in pairs(opts) do keys[#keys + 1] = tostring(k) end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    if LATER[k] then
+      bad(k, "not supported yet (" .. LATER[k] .. ")")
+    elseif not KNOWN[k] then
+      bad(k, "unknown option (known: description, input, output, query)")
+    end
+  end
+  local spec = { name = name, description = opts.description }
+  if opts.description ~= nil and type(opts.description) ~= "string" then
+    bad("description", "must be a string")
+  end
+  if opts.query ~= nil and type(opts.query) ~= "boolean" then bad("query", "must be true or false") end
+  spec.kind = opts.query and "query" or "mutation"
+
+  local function typed(option, v, must_be_object)
+    if v == nil then return nil end
+    if not types.is_type(v) and type(v) ~= "table" then
+      bad(option, ("must be a mizan.types schema or a table of fields, got %s"):format(type(v)))
+      return nil
+    end
+    local t = types.as_type(v)
+    for _, p in ipairs(types.problems(t)) do
+      bad(p.path == "" and option or option .. "." .. p.path, p.message)
+    end
+    if must_be_object and t.kind ~= "object" then
+      bad(option, "must be an object type: arguments arrive as a JSON object")
+    end
+    return t
+  end
+  spec.input = typed("input", opts.input, true) or types.object {}
+  spec.output = typed("output", opts.output, false)
+  return spec, problems
+end
+
+--- register(fnref, name): publish a function under `name`.
+function M.register(ref, name)
+  if not is_fnref(ref) then
+    error(("mizan.register expects a function made by mizan.client{...}, got %s"):format(type(ref)), 2)
+  end
+  if type(name) ~= "string" or not name:find("^[%a_][%w_%.%-]*$") then
+    error(("mizan.register: invalid function name %s (letters, digits, '_', '.', '-'; not starting with a digit)")
+      :format(type(name) == "string" and ("'" .. name .. "'") or type(name)), 2)
+  end
+  if registry.functions[name] then
+    error(("mizan.register: function '%s' is already registered (at %s)"):format(name, registry.functions[name].where), 2)
+  end
+  if ref.name then
+    error(("mizan.register: this function is already registered as '%s'"):format(ref.name), 2)
+  end
+  local spec, problems = compile(name, ref.opts)
+  if #problems > 0 then error(table.concat(problems, "\n"), 2) end
+  spec.handler = ref.handler
+  spec.where = ref.where
+  ref.name = name
+  ref.spec = spec
+  registry.unregistered[ref] = nil
+  registry.functions[name] = spec
+  registry.order[#registry.order + 1] = name
+  return ref
+end
+
+--- The registry: { functions = {name = spec}, order = {names...} }.
+function M.registry() return registry end
+
+function M._reset(mode)
+  registry = { functions = {}, order = {}, unregistered = setmetatable({}, { __mode = "k" }),
+               mode = mode or core.mode }
+  config.reset()
+end
+M._reset()
+
+---------------------------------------------------------------- runtime helpers
+
+--- mizan.sleep(seconds): yield this request to the loop; other requests run meanwhile.
+M.sleep = core.sleep
+M.now = core.now
+
+--- mizan.config { listen=, secret=, base_path=, limits= }
+M.config = function(t) return config.set(t, 2) end
+
+local Response = {}
+Response.__index = Response
+
+--- mizan.response { status=, headers=, body= }: a raw HTTP response (the view path).
+function M.response(t)
+  if type(t) ~= "table" then error("mizan.response expects a table", 2) end
+  local status = t.status or 200
+  if type(status) ~= "number" or status ~= math.floor(status) or status < 200 or status > 599 then
+    error("mizan.response: status must be an integer from 200 to 599", 2)
+  end
+  if t.headers ~= nil and type(t.headers) ~= "table" then error("mizan.response: headers must be a table", 2) end
+  if t.body ~= nil and type(t.body) ~= "string" and type(t.body) ~= "table" then
+    error("mizan.response: body must be a string or a table (sent as JSON)", 2)
+  end
+  return setmetatable({ status = status, headers = t.headers or {}, body = t.body }, Response)
+end
+function M.is_response(v) return getmetatable(v) == Response end
+
+--- mizan.error(code, message, fields): stop the call with a protocol error,
+-- e.g. mizan.error("not_found", "no such todo").
+function M.error(code, message, fields)
+  if not errors.status[code] then
+    error(("mizan.error: unknown error code '%s'"):format(tostring(code)), 2)
+  end
+  error(errors.raised(code, message, fields), 2)
+end
+
+return M

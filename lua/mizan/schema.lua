@@ -1,0 +1,135 @@
+-- mizan.schema: the OpenAPI 3.1 document of an app (DESIGN §5).
+-- One path per function, JSON Schema for requests and responses, and the
+-- x-mizan-functions extension that the client generator reads.
+local json = require "mizan.json"
+local types = require "mizan.types"
+local mizan = require "mizan"
+
+local M = {}
+local arr, obj = json.array, json.object
+
+local ERROR_SCHEMA = {
+  type = "object",
+  required = arr { "error" },
+  properties = {
+    error = {
+      type = "object",
+      required = arr { "code", "message" },
+      properties = {
+        code = { type = "string" },
+        message = { type = "string" },
+        fields = {
+          type = "object",
+          additionalProperties = { type = "array", items = { type = "string" } },
+        },
+      },
+    },
+  },
+}
+
+local ERROR_RESPONSES = {
+  ["400"] = "invalid_json or validation_error",
+  ["404"] = "not_found",
+  ["405"] = "method_not_allowed",
+  ["413"] = "payload_too_large",
+  ["415"] = "unsupported_media_type",
+  ["500"] = "internal_error",
+}
+
+local function error_refs(extra)
+  local r = {}
+  for status in pairs(ERROR_RESPONSES) do r[status] = { ["$ref"] = "#/components/responses/Error" } end
+  for k, v in pairs(extra or {}) do r[k] = v end
+  return r
+end
+
+local function success(spec)
+  local result = spec.output and types.json_schema(spec.output) or obj {}
+  return {
+    description = "the function's result",
+    content = { ["application/json"] = { schema = {
+      type = "object", required = arr { "result" },
+      properties = { result = result, invalidate = { type = "array" } },
+    } } },
+  }
+end
+
+-- GET carries the arguments in the query string, one parameter per field.
+local function query_parameters(spec)
+  local params = arr {}
+  for _, name in ipairs(spec.input.order) do
+    local ft = spec.input.fields[name]
+    params[#params + 1] = {
+      name = name, ["in"] = "query",
+      required = ft.kind ~= "optional" and ft.opts.default == nil,
+      schema = types.json_schema(ft),
+    }
+  end
+  return params
+end
+
+local function operation(spec, method)
+  local op = {
+    operationId = method == "get" and spec.name .. ".get" or spec.name,
+    summary = spec.description or ("%s %s"):format(spec.kind, spec.name),
+    tags = arr { spec.kind == "query" and "queries" or "mutations" },
+    responses = error_refs { ["200"] = success(spec) },
+  }
+  if method == "post" then
+    op.requestBody = {
+      required = true,
+      content = { ["application/json"] = { schema = types.json_schema(spec.input) } },
+    }
+  else
+    op.parameters = query_parameters(spec)
+  end
+  return op
+end
+
+--- The document as a Lua table, ready for mizan.json.
+function M.document(reg, cfg)
+  local base = (cfg and cfg.base_path) or "/api/mizan/"
+  local paths, fns = obj {}, obj {}
+  for _, name in ipairs(reg.order) do
+    local spec = reg.functions[name]
+    local item = { post = operation(spec, "post") }
+    if spec.kind == "query" then item.get = operation(spec, "get") end
+    paths[base .. "call/" .. name .. "/"] = item
+    fns[name] = {
+      kind = spec.kind,
+      context = json.null,
+      affects = arr {},
+      auth = false,
+      cache = json.null,
+      input = types.json_schema(spec.input),
+      output = spec.output and types.json_schema(spec.output) or obj {},
+      description = spec.description,
+    }
+  end
+  local app = cfg and cfg.app_dir and cfg.app_dir:match("([^/]+)$") or "app"
+  return {
+    openapi = "3.1.0",
+    info = { title = app, version = mizan.version,
+             description = "Server functions served by mizan " .. mizan.version },
+    jsonSchemaDialect = "https://spec.openapis.org/oas/3.1/dialect/base",
+    paths = paths,
+    components = {
+      schemas = { Error = ERROR_SCHEMA },
+      responses = { Error = {
+        description = "an error (DESIGN §2)",
+        content = { ["application/json"] = { schema = { ["$ref"] = "#/components/schemas/Error" } } },
+      } },
+    },
+    ["x-mizan-functions"] = fns,
+  }
+end
+
+--- Print the loaded app's document as canonical JSON (stable across runs).
+function M.print()
+  local cfg = require("mizan.config").get()
+  local doc = M.document(mizan.registry(), cfg)
+  local text = assert(json.canonical(doc))
+  io.stdout:write(text, "\n")
+end
+
+return M

@@ -1,0 +1,309 @@
+-- mizan.testing: the test client for app authors and for Mizan's own specs.
+--
+--   local testing = require "mizan.testing"
+--   local app = testing.app("examples/todo")           -- in-process
+--   local res = app:call("echo", { text = "hi" })      -- res.status, res.body, res.headers
+--
+--   local srv = testing.server("examples/todo")        -- a real `mizan` process
+--   local res = srv:call("echo", { text = "hi" })      -- over real HTTP
+--   srv:stop()
+--
+-- In-process calls run the real dispatcher as a task on the real loop, so
+-- mizan.sleep and every other yield behave as in a server.
+local core = require "mizan.core"
+local json = require "mizan.json"
+local kit = require "mizan.testkit"
+
+local M = {}
+
+---------------------------------------------------------------- in-process
+
+local App = {}
+App.__index = App
+
+--- Load an app folder into this Lua state.
+function M.app(dir, mode)
+  local handler, cfg = require("mizan.host").load(dir, mode or "test")
+  return setmetatable({ handler = handler, config = cfg }, App)
+end
+
+local function in_process(self, req)
+  req.headers = req.headers or {}
+  req.ip = req.ip or "127.0.0.1"
+  req.query = req.query or ""
+  req.body = req.body or ""
+  local ok, status, body, headers = core.run(self.handler, req)
+  if not ok then error(status, 2) end
+  -- round-trip through the codec, as a client over HTTP would see it
+  if type(body) == "table" then
+    local text = assert(json.encode(body))
+    body = json.decode(text)
+  end
+  return { status = status, body = body, headers = headers or {} }
+end
+
+--- app:call(name, args, opts) with POST; opts.method = "GET" sends args as a query string.
+function App:call(name, args, opts)
+  opts = opts or {}
+  local method = opts.method or "POST"
+  local req = { route = "call", name = name, method = method, path = "/api/mizan/call/" .. name .. "/",
+                headers = opts.headers }
+  if method == "GET" or method == "HEAD" then
+    req.query = M.encode_query(args or {})
+  else
+    req.headers = req.headers or { ["content-type"] = "application/json" }
+    req.body = opts.raw_body or assert(json.encode(args or json.object {}))
+  end
+  return in_process(self, req)
+end
+
+function M.encode_query(t)
+  local parts, keys = {}, {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local function esc(s)
+    return (tostring(s):gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end))
+  end
+  for _, k in ipairs(keys) do
+    local v = t[k]
+    if type(v) == "table" then
+      for _, x in ipairs(v) do parts[#parts + 1] = esc(k) .. "=" .. esc(x) end
+    else
+      parts[#parts + 1] = esc(k) .. "=" .. esc(v)
+    end
+  end
+  return table.concat(parts, "&")
+end
+
+---------------------------------------------------------------- raw HTTP
+
+local Conn = {}
+Conn.__index = Conn
+
+--- A raw TCP connection to 127.0.0.1:port, for byte-exact HTTP specs.
+function M.connect(port, timeout)
+  local fd, err = kit.connect("127.0.0.1", port, timeout or 5)
+  if not fd then return nil, err end
+  return setmetatable({ fd = fd, buf = "" }, Conn)
+end
+
+function Conn:send(data) return kit.send(self.fd, data) end
+function Conn:shutdown() kit.shutdown(self.fd) end
+function Conn:close()
+  if self.fd then kit.close(self.fd); self.fd = nil end
+end
+
+-- Read more bytes into the buffer. nil, "timeout" | "closed" when none came.
+function Conn:fill(timeout)
+  local data, err = kit.recv(self.fd, 65536, timeout or 5)
+  if not data then return nil, err end
+  self.buf = self.buf .. data
+  return true
+end
+
+--- Read until the peer closes (or the timeout); returns everything unread.
+function Conn:read_all(timeout)
+  local deadline = core.monotonic() + (timeout or 5)
+  while core.monotonic() < deadline do
+    local ok, err = self:fill(deadline - core.monotonic())
+    if not ok then
+      local out = self.buf
+      self.buf = ""
+      return out, err
+    end
+  end
+  local out = self.buf
+  self.buf = ""
+  return out, "timeout"
+end
+
+--- Is the connection closed by the peer? Waits up to `timeout` seconds.
+function Conn:closed(timeout)
+  local deadline = core.monotonic() + (timeout or 5)
+  while true do
+    local left = deadline - core.monotonic()
+    if left <= 0 then return false end
+    local ok, err = self:fill(left)
+    if not ok then return err == "closed" end
+  end
+end
+
+local function parse_head(head)
+  local status_line, rest = head:match("^([^\r\n]*)\r\n(.*)$")
+  local version, status = (status_line or head):match("^HTTP/(%d%.%d) (%d%d%d)")
+  local headers = {}
+  for line in (rest or ""):gmatch("([^\r\n]+)") do
+    local k, v = line:match("^([^:]+):%s*(.-)%s*$")
+    if k then
+      k = k:lower()
+      headers[k] = headers[k] and (headers[k] .. ", " .. v) or v
+    end
+  end
+  return tonumber(status), headers, version
+end
+
+--- Read one response. opts.head = true for a response to HEAD (no body).
+-- Returns { status, headers, body, json } or nil, err.
+function Conn:read_response(opts)
+  opts = opts or {}
+  local timeout = opts.timeout or 10
+  local deadline = core.monotonic() + timeout
+  local function more()
+    local left = deadline - core.monotonic()
+    if left <= 0 then return nil, "timeout" end
+    return self:fill(left)
+  end
+  while not self.buf:find("\r\n\r\n", 1, true) do
+    local ok, err = more()
+    if not ok then return nil, err end
+  end
+  local head_end = self.buf:find("\r\n\r\n", 1, true)
+  local status, headers, version = parse_head(self.buf:sub(1, head_end - 1))
+  self.buf = self.buf:sub(head_end + 4)
+  if not status then return nil, "malformed status line" end
+  local body = ""
+  local len = tonumber(headers["content-length"] or "")
+  if status >= 200 and status ~= 204 and status ~= 304 and not opts.head then
+    if len then
+      while #self.buf < len do
+        local ok, err = more()
+        if not ok then return nil, "body cut short: " .. tostring(err) end
+      end
+      body = self.buf:sub(1, len)
+      self.buf = self.buf:sub(len + 1)
+    elseif (headers.connection or ""):lower() == "close" then
+      body = self:read_all(deadline - core.monotonic())
+    end
+  end
+  local res = { status = status, headers = headers, body = body, version = version }
+  if (headers["content-type"] or ""):find("application/json", 1, true) and body ~= "" then
+    res.json = json.decode(body)
+  end
+  return res
+end
+
+--- Build a request's bytes: method, path, headers (a list of "K: V" or a map), body.
+function M.request_bytes(method, path, headers, body)
+  local lines = { ("%s %s HTTP/1.1"):format(method, path) }
+  local has_host, has_len = false, false
+  if headers then
+    if #headers > 0 then
+      for _, h in ipairs(headers) do lines[#lines + 1] = h end
+    else
+      for k, v in pairs(headers) do lines[#lines + 1] = k .. ": " .. v end
+    end
+    for _, l in ipairs(lines) do
+      if l:lower():find("^host:") then has_host = true end
+      if l:lower():find("^content%-length:") or l:lower():find("^transfer%-encoding:") then has_len = true end
+    end
+  end
+  if not has_host then lines[#lines + 1] = "Host: localhost" end
+  if body and not has_len then lines[#lines + 1] = "Content-Length: " .. #body end
+  return table.concat(lines, "\r\n") .. "\r\n\r\n" .. (body or "")
+end
+
+---------------------------------------------------------------- server process
+
+local Server = {}
+Server.__index = Server
+
+local tmp_counter = 0
+local function tmpname(tag)
+  tmp_counter = tmp_counter + 1
+  return ("/tmp/mizan-test-%d-%d-%s"):format(kit.getpid(), tmp_counter, tag)
+end
+
+--- Start `mizan <command> <dir>` on a free port. opts.command ("dev" by default),
+-- opts.env (extra environment), opts.exe (the binary; this one by default).
+function M.server(dir, opts)
+  opts = opts or {}
+  local env = { MIZAN_LISTEN = "127.0.0.1:0" }
+  for k, v in pairs(opts.env or {}) do env[k] = v end
+  local log = tmpname("server.log")
+  local exe = opts.exe or assert(kit.exe())
+  local pid = assert(kit.spawn({ exe, opts.command or "dev", dir }, env, "/dev/null", log))
+  local self = setmetatable({ pid = pid, log_path = log, dir = dir }, Server)
+  local deadline = core.monotonic() + (opts.start_timeout or 15)
+  while core.monotonic() < deadline do
+    local text = self:log()
+    local port = text:match("serving .- on http://[^:]+:(%d+)")
+    if port then
+      self.port = tonumber(port)
+      return self
+    end
+    local code = kit.wait(pid, 0)
+    if code then
+      self.pid = nil
+      error(("mizan %s %s exited (%s) before listening:\n%s"):format(opts.command or "dev", dir, code, text), 2)
+    end
+    kit.sleep(0.01)
+  end
+  self:stop("KILL")
+  error("mizan did not start listening in time:\n" .. self:log(), 2)
+end
+
+--- Everything the server wrote to stderr so far.
+function Server:log()
+  local f = io.open(self.log_path, "r")
+  if not f then return "" end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+function Server:connect() return assert(M.connect(self.port)) end
+
+--- One request on a fresh connection. Returns the response table.
+function Server:request(method, path, opts)
+  opts = opts or {}
+  local c = self:connect()
+  c:send(M.request_bytes(method, path, opts.headers, opts.body))
+  local res, err = c:read_response { head = method == "HEAD", timeout = opts.timeout }
+  c:close()
+  return assert(res, err)
+end
+
+--- server:call(name, args, opts): POST (or opts.method = "GET") to call/<name>/.
+function Server:call(name, args, opts)
+  opts = opts or {}
+  local method = opts.method or "POST"
+  local path = "/api/mizan/call/" .. name .. "/"
+  if method == "GET" or method == "HEAD" then
+    local q = M.encode_query(args or {})
+    return self:request(method, q ~= "" and path .. "?" .. q or path, opts)
+  end
+  return self:request(method, path, {
+    headers = opts.headers or { ["Content-Type"] = "application/json" },
+    body = opts.raw_body or assert(json.encode(args or json.object {})),
+    timeout = opts.timeout,
+  })
+end
+
+--- Send a signal (TERM by default) and wait for the exit. Returns code, how.
+function Server:stop(signal, timeout)
+  if not self.pid then return self.exit_code, self.exit_how end
+  kit.kill(self.pid, signal or "TERM")
+  local code, how = kit.wait(self.pid, timeout or 15)
+  if not code then
+    kit.kill(self.pid, "KILL")
+    code, how = kit.wait(self.pid, 5)
+  end
+  self.pid, self.exit_code, self.exit_how = nil, code, how
+  os.remove(self.log_path)
+  return code, how
+end
+
+---------------------------------------------------------------- runners
+
+--- `mizan test`: busted inside the host. busted exits the process itself.
+function M.run_busted()
+  require "busted.runner" { standalone = false }
+end
+
+--- `mizan lua FILE`: run a script with the framework available.
+function M.run_script(file)
+  local chunk = assert(loadfile(file))
+  chunk(unpack(arg or {}, 1))
+end
+
+return M
