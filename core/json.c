@@ -327,12 +327,14 @@ static int fmt_int(int64_t v, char *out) {
 }
 
 /* Shortest decimal digits that round-trip, with the decimal exponent `k` such
-   that value = 0.DIGITS * 10^k. Tries 15, 16 then 17 significant digits: any
-   decimal of 15 digits or fewer that round-trips is the correctly rounded one,
-   so stripping its zeros gives the shortest. */
+   that value = 0.DIGITS * 10^k. For normal numbers it tries 15, 16 then 17
+   significant digits: two decimals of 15 digits or fewer are further apart
+   than a double's ulp, so one that round-trips is the correctly rounded one,
+   and stripping its zeros gives the shortest. */
 static int shortest_digits(double d, char *digits, int *k) {
   char buf[40];
-  for (int prec = 15; prec <= 17; prec++) {
+  /* subnormals carry fewer than 15 digits of precision: search from 1 */
+  for (int prec = d < 2.2250738585072014e-308 ? 1 : 15; prec <= 17; prec++) {
     snprintf(buf, sizeof buf, "%.*e", prec - 1, d);
     if (prec == 17 || strtod(buf, NULL) == d) break;
   }

@@ -297,7 +297,11 @@ end
 
 --- `mizan test`: busted inside the host. busted exits the process itself.
 function M.run_busted()
-  require "busted.runner" { standalone = false }
+  -- On failure busted (under Lua 5.1 rules) raises a nil error to make the
+  -- interpreter exit non-zero; turn that into a plain exit status.
+  local ok, err = pcall(require "busted.runner", { standalone = false })
+  if not ok and err ~= nil then error(err, 0) end
+  os.exit(ok and 0 or 1)
 end
 
 --- `mizan lua FILE`: run a script with the framework available.
