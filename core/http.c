@@ -119,7 +119,7 @@ static int on_headers_complete(llhttp_t *p) {
   if (has_body) {
     arm(c, c->srv->limits.body_timeout_ms);
     /* Tell the client to go on unless the body is already on its way. */
-    if (r->expect_continue && r->http_minor >= 1 && c->in.len == c->in_off)
+    if (r->expect_continue && r->http_minor >= 1 && !c->body_ready)
       mz_buf_append(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
   }
   return 0;
@@ -421,6 +421,7 @@ static void conn_process(mz_http_conn *c) {
         break;
       }
       req_reset(c);
+      c->body_ready = avail - head;
       c->state = MZ_CONN_BODY;
     }
     llhttp_errno_t e = llhttp_execute(&c->parser, p, avail);

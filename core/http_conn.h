@@ -69,6 +69,7 @@ struct mz_http_conn {
   int open_handles;
   int task_running;
   int in_dispatch;   /* inside dispatch(): the task may finish synchronously */
+  size_t body_ready; /* body bytes that arrived with the head */
   mz_pool pool;
   mz_http_req req;
   mz_task task;

@@ -21,10 +21,27 @@ size_t mz__http_head_end(const char *p, size_t n) {
 
 int mz__http_has_line(const char *p, size_t n) { return memchr(p, '\n', n) != NULL; }
 
+/* request-line = method SP request-target SP HTTP-version, with single
+   spaces and nothing else (RFC 9112 §3); llhttp tolerates repeated spaces. */
+static int request_line_ok(const char *p, size_t len) {
+  const char *sp1 = memchr(p, ' ', len);
+  if (!sp1 || sp1 == p) return 0;
+  const char *rest = sp1 + 1, *end = p + len;
+  const char *sp2 = memchr(rest, ' ', (size_t)(end - rest));
+  if (!sp2 || sp2 == rest) return 0;
+  if (memchr(sp2 + 1, ' ', (size_t)(end - sp2 - 1))) return 0;
+  for (const char *q = p; q < end; q++)
+    if (*q == '\t' || *q == '\r') return 0;
+  return 1;
+}
+
 int mz__http_head_check(const char *p, size_t n) {
   const char *end = p + n;
   const char *line = memchr(p, '\n', n);
   if (!line) return -1;
+  size_t first = (size_t)(line - p);
+  if (first && p[first - 1] == '\r') first--;
+  if (!request_line_ok(p, first)) return -1;
   line++;
   while (line < end) {
     const char *eol = memchr(line, '\n', (size_t)(end - line));

@@ -279,6 +279,14 @@ function Server:call(name, args, opts)
   })
 end
 
+--- Wait for the process to exit by itself. Returns code, how.
+function Server:wait(timeout)
+  if not self.pid then return self.exit_code, self.exit_how end
+  local code, how = kit.wait(self.pid, timeout or 15)
+  if code then self.pid, self.exit_code, self.exit_how = nil, code, how end
+  return code, how
+end
+
 --- Send a signal (TERM by default) and wait for the exit. Returns code, how.
 function Server:stop(signal, timeout)
   if not self.pid then return self.exit_code, self.exit_how end
