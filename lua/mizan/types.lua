@@ -500,4 +500,8 @@ end
 --- The JSON Schema (draft 2020-12, as OpenAPI 3.1 uses) for type `t`.
 function M.json_schema(t) return schema_of(t) end
 
-return M
+-- A misspelt constructor (T.strnig) is nil inside a table constructor, where
+-- nothing could notice it; fail at the access instead, with the app's line.
+return setmetatable(M, { __index = function(_, k)
+  error(("mizan.types has no type '%s'"):format(tostring(k)), 2)
+end })
