@@ -1,0 +1,82 @@
+-- `mizan schema`: OpenAPI 3.1, checked by real consumers from npm.
+local json = require "mizan.json"
+local kit = require "mizan.testkit"
+local h = require "helpers"
+
+-- Run a shell command; returns its output and exit status (LuaJIT's
+-- popen close does not report the status, so the shell prints it).
+local function run(cmd)
+  local p = io.popen(cmd .. " 2>&1; echo \"\n#exit:$?\"")
+  local out = p:read("*a")
+  p:close()
+  local body, code = out:match("^(.-)\n?\n#exit:(%d+)\n$")
+  return body, tonumber(code)
+end
+
+local exe = kit.exe()
+
+local function validate(doc_text)
+  local path = os.tmpname()
+  h.write(path, doc_text)
+  local out, code = run("node spec/js/validate-openapi.mjs " .. path)
+  os.remove(path)
+  return code, out
+end
+
+describe("mizan schema", function()
+  local text, doc
+  setup(function()
+    local code
+    text, code = run(exe .. " schema spec/apps/basic")
+    assert.equals(0, code, text)
+    doc = assert(json.decode(text))
+  end)
+
+  it("prints OpenAPI 3.1 with one path per function", function()
+    assert.equals("3.1.0", doc.openapi)
+    local n = 0
+    for _ in pairs(doc.paths) do n = n + 1 end
+    assert.equals(11, n)
+    local echo = doc.paths["/api/mizan/call/echo/"]
+    assert.is_table(echo.post)
+    assert.is_nil(echo.get, "a mutation has no GET")
+    assert.is_table(doc.paths["/api/mizan/call/fast/"].get, "a query has GET")
+    assert.same({ type = "string", maxLength = 200 },
+                echo.post.requestBody.content["application/json"].schema.properties.text)
+  end)
+
+  it("exports x-mizan-functions", function()
+    local f = doc["x-mizan-functions"]
+    assert.equals("mutation", f.echo.kind)
+    assert.equals("query", f.fast.kind)
+    assert.same({ type = "object", properties = { message = { type = "string" } }, required = { "message" } }, f.echo.output)
+    assert.equals(json.null, f.echo.context)
+  end)
+
+  it("is deterministic", function()
+    assert.equals(text, (run(exe .. " schema spec/apps/basic")))
+  end)
+
+  it("passes a real OpenAPI validator, openapi-typescript and tsc --strict", function()
+    local code, out = validate(text)
+    assert.equals(0, code, out)
+    code, out = validate((run(exe .. " schema examples/todo")))
+    assert.equals(0, code, out)
+  end)
+
+  it("is checked by a validator that does reject a broken document", function()
+    local broken = json.decode(text)
+    broken.info = nil
+    broken.paths["/api/mizan/call/echo/"].post.responses = "nope"
+    local code = validate(json.encode(broken))
+    assert.is_not.equals(0, code)
+  end)
+
+  it("fails with the load error for a broken app", function()
+    local dir = h.app_dir('local mizan = require "mizan"\n' ..
+      'mizan.register(mizan.client { cache = { ttl = 1 } } (function() end), "cached")\n')
+    local out, code = run(exe .. " schema " .. dir)
+    assert.is_not.equals(0, code)
+    assert.matches("function 'cached', option 'cache': not supported yet", out, 1, true)
+  end)
+end)
