@@ -12,8 +12,10 @@ int cmd_lua(int argc, char **argv);
 /**
  * Run `module.fn(args...)` from the embedded framework on the host's main
  * state with a traceback handler. `args` are strings. Returns 0, or prints
- * the error and returns -1.
+ * the error and returns -1. When `result` is not NULL it receives the
+ * function's first result if that is a number (else 0).
  */
-int mz_cmd_call_lua(mz_host *h, const char *module, const char *fn, int nargs, const char **args);
+int mz_cmd_call_lua(mz_host *h, const char *module, const char *fn, int nargs, const char **args,
+                    int *result);
 
 #endif

@@ -10,7 +10,8 @@ static int traceback(lua_State *L) {
   return 1;
 }
 
-int mz_cmd_call_lua(mz_host *h, const char *module, const char *fn, int nargs, const char **args) {
+int mz_cmd_call_lua(mz_host *h, const char *module, const char *fn, int nargs, const char **args,
+                    int *result) {
   lua_State *L = h->L;
   int base = lua_gettop(L);
   lua_pushcfunction(L, traceback);
@@ -19,7 +20,8 @@ int mz_cmd_call_lua(mz_host *h, const char *module, const char *fn, int nargs, c
   if (lua_pcall(L, 1, 1, base + 1) == 0) {
     lua_getfield(L, -1, fn);
     for (int i = 0; i < nargs; i++) lua_pushstring(L, args[i]);
-    if (lua_pcall(L, nargs, 0, base + 1) == 0) {
+    if (lua_pcall(L, nargs, 1, base + 1) == 0) {
+      if (result) *result = lua_isnumber(L, -1) ? (int)lua_tointeger(L, -1) : 0;
       lua_settop(L, base);
       return 0;
     }

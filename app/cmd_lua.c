@@ -19,6 +19,7 @@ int cmd_lua(int argc, char **argv) {
   }
   lua_setglobal(L, "arg");
   const char *args[] = {argv[0]};
-  int r = mz_cmd_call_lua(&host, "mizan.testing", "run_script", 1, args);
+  int r = mz_cmd_call_lua(&host, "mizan.testing", "run_script", 1, args, NULL);
+  mz_host_close(&host);
   return r ? 1 : 0;
 }

@@ -9,7 +9,7 @@ int cmd_schema(int argc, char **argv) {
   if (mz_host_init(&host, uv_default_loop(), MZ_MODE_PRODUCTION)) return 1;
   if (mz_host_load(&host, app)) return 1;
   const char *args[] = {app};
-  int r = mz_cmd_call_lua(&host, "mizan.schema", "print", 1, args);
+  int r = mz_cmd_call_lua(&host, "mizan.schema", "print", 1, args, NULL);
   mz_host_close(&host);
   return r ? 1 : 0;
 }

@@ -43,5 +43,9 @@ int cmd_serve(int argc, char **argv, mz_mode mode) {
   if (colon) *colon = 0;
   fprintf(stderr, "mizan: %s mode, serving %s on http://%s:%d%s\n", mz_mode_name(mode), app,
           shown[0] ? shown : "0.0.0.0", srv.port, srv.base_path);
-  return mz_loop_serve(&srv);
+  int code = mz_loop_serve(&srv);
+  /* everything is closed by now; free it so leak checkers see a clean exit */
+  mz_host_close(&host);
+  uv_loop_close(loop);
+  return code;
 }

@@ -20,7 +20,10 @@ int cmd_test(int argc, char **argv) {
     lua_rawseti(L, -2, i + 1);
   }
   lua_setglobal(L, "arg");
-  /* busted exits the process itself with its status */
-  int r = mz_cmd_call_lua(&host, "mizan.testing", "run_busted", 0, NULL);
-  return r ? 1 : 0;
+  int status = 1;
+  int r = mz_cmd_call_lua(&host, "mizan.testing", "run_busted", 0, NULL, &status);
+  /* close the state so every finaliser runs: leak checkers then see a clean exit */
+  mz_host_close(&host);
+  uv_loop_close(uv_default_loop());
+  return r ? 1 : status;
 }

@@ -583,16 +583,16 @@ int mz_http_server_listen(mz_http_server *s, const char *addr) {
 
 /* ------------------------------------------------------------ draining */
 
-static int server_handles;
-
 static void server_handle_closed(uv_handle_t *h) {
   mz_http_server *s = h->data;
-  if (--server_handles == 0 && s->closed) s->closed(s);
+  if (--s->open_handles == 0 && s->closed) s->closed(s);
 }
 
+/* Once draining, the listener is closed and the last connection is gone,
+   close the server's own timers; `closed` runs after the last of them. */
 static void server_maybe_closed(mz_http_server *s) {
-  if (!s->draining || s->nconns || server_handles) return;
-  server_handles = 2;
+  if (!s->draining || s->nconns || s->listening || s->open_handles) return;
+  s->open_handles = 2;
   s->drain_timer.data = s;
   s->date_timer.data = s;
   uv_close((uv_handle_t *)&s->drain_timer, server_handle_closed);
@@ -608,6 +608,7 @@ static void drain_deadline(uv_timer_t *t) {
 
 static void listener_closed(uv_handle_t *h) {
   mz_http_server *s = h->data;
+  s->listening = 0;
   server_maybe_closed(s);
 }
 
@@ -618,14 +619,15 @@ void mz_http_server_drain(mz_http_server *s, void (*closed)(mz_http_server *)) {
   uv_timer_init(s->loop, &s->drain_timer);
   s->drain_timer.data = s;
   uv_timer_start(&s->drain_timer, drain_deadline, s->limits.drain_timeout_ms, 0);
+  uv_unref((uv_handle_t *)&s->drain_timer);
   s->listener.data = s;
+  /* `listening` stays set until the close callback: it counts as open */
+  s->listening = 1;
   uv_close((uv_handle_t *)&s->listener, listener_closed);
-  s->listening = 0;
   for (mz_http_conn *c = s->conns, *next; c; c = next) {
     next = c->next;
     /* idle connections close now; busy ones after their response */
     if (c->state == MZ_CONN_IDLE && !c->writing && !c->out.len && c->in.len == c->in_off) conn_close(c);
     else c->close_after = 1;
   }
-  if (!s->nconns) server_maybe_closed(s);
 }

@@ -45,6 +45,7 @@ struct mz_http_server {
   mz_http_conn *conns; /* every open connection, for draining */
   size_t nconns;
   int draining;
+  int open_handles; /* server timers still closing after a drain */
   uv_timer_t drain_timer;
   void (*closed)(mz_http_server *);
   uv_timer_t date_timer;

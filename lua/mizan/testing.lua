@@ -279,12 +279,25 @@ function Server:call(name, args, opts)
   })
 end
 
+-- After the process exits: a sanitizer report in its log fails the spec,
+-- so the sanitizer build checks the servers that specs start, too.
+function Server:exited(code, how)
+  self.pid, self.exit_code, self.exit_how = nil, code, how
+  local log = self:log()
+  os.remove(self.log_path)
+  if log:find("ERROR: AddressSanitizer", 1, true) or log:find("ERROR: LeakSanitizer", 1, true)
+     or log:find("runtime error:", 1, true) then
+    error("the server reported a sanitizer error:\n" .. log, 3)
+  end
+  return code, how
+end
+
 --- Wait for the process to exit by itself. Returns code, how.
 function Server:wait(timeout)
   if not self.pid then return self.exit_code, self.exit_how end
   local code, how = kit.wait(self.pid, timeout or 15)
-  if code then self.pid, self.exit_code, self.exit_how = nil, code, how end
-  return code, how
+  if not code then return nil, how end
+  return self:exited(code, how)
 end
 
 --- Send a signal (TERM by default) and wait for the exit. Returns code, how.
@@ -296,20 +309,27 @@ function Server:stop(signal, timeout)
     kit.kill(self.pid, "KILL")
     code, how = kit.wait(self.pid, 5)
   end
-  self.pid, self.exit_code, self.exit_how = nil, code, how
-  os.remove(self.log_path)
-  return code, how
+  return self:exited(code, how)
 end
 
 ---------------------------------------------------------------- runners
 
---- `mizan test`: busted inside the host. busted exits the process itself.
+--- `mizan test`: busted inside the host. Returns the exit status, so the
+-- host can close the Lua state (running every finaliser) before exiting.
 function M.run_busted()
-  -- On failure busted (under Lua 5.1 rules) raises a nil error to make the
-  -- interpreter exit non-zero; turn that into a plain exit status.
+  local Exit = {}
+  local real_exit = os.exit
+  os.exit = function(code)
+    if code == true or code == nil then code = 0 elseif code == false then code = 1 end
+    error(setmetatable({ code = code }, Exit), 0)
+  end
   local ok, err = pcall(require "busted.runner", { standalone = false })
-  if not ok and err ~= nil then error(err, 0) end
-  os.exit(ok and 0 or 1)
+  os.exit = real_exit
+  if ok then return 0 end
+  if getmetatable(err) == Exit then return err.code end
+  -- under Lua 5.1 rules busted raises a nil error to report failure
+  if err == nil then return 1 end
+  error(err, 0)
 end
 
 --- `mizan lua FILE`: run a script with the framework available.
