@@ -350,11 +350,46 @@ static int shortest_digits(double d, char *digits, int *k) {
   return n;
 }
 
+/* Fast path for numbers with a few decimals (12.5, 0.25): the smallest k such
+   that m = d * 10^k is an integer and m / 10^k gives d back. Both m and 10^k
+   are exact doubles, so the division is correctly rounded and equals reading
+   the decimal text back: the text round-trips, and no shorter one exists. */
+static int fmt_fixed(double d, char *out) {
+  static const double p10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
+  double a = fabs(d);
+  if (a < 1e-6 || a >= 1e15) return 0; /* JS switches to exponents below 1e-6 */
+  for (int k = 1; k <= 8; k++) {
+    double m = a * p10[k];
+    if (m != floor(m) || m >= 9007199254740992.0 || m / p10[k] != a) continue;
+    char digits[24];
+    int n = fmt_int((int64_t)m, digits), len = 0;
+    if (d < 0) out[len++] = '-';
+    if (n <= k) { /* 0.00ddd */
+      out[len++] = '0';
+      out[len++] = '.';
+      for (int i = n; i < k; i++) out[len++] = '0';
+      memcpy(out + len, digits, (size_t)n);
+      len += n;
+    } else {
+      memcpy(out + len, digits, (size_t)(n - k));
+      len += n - k;
+      out[len++] = '.';
+      memcpy(out + len, digits + n - k, (size_t)k);
+      len += k;
+    }
+    out[len] = 0;
+    return len;
+  }
+  return 0;
+}
+
 int mz_json_format_number(double d, char *out) {
   if (d == 0) { out[0] = '0'; out[1] = 0; return 1; } /* -0 too, as JS does */
   if (d == floor(d) && fabs(d) <= 9007199254740992.0) return fmt_int((int64_t)d, out);
+  int len = fmt_fixed(d, out);
+  if (len) return len;
   char digits[24];
-  int k, len = 0;
+  int k;
   if (d < 0) { out[len++] = '-'; d = -d; }
   int n = shortest_digits(d, digits, &k);
   if (n <= k && k <= 21) { /* integer-valued, no exponent */
@@ -448,6 +483,8 @@ static int has_mt(lua_State *L, int idx, int ref) {
    number keys into what must then be an object. */
 static long table_shape(lua_State *L, int idx) {
   size_t n = lua_objlen(L, idx);
+  /* no [1]: an object (or {}); enc_object refuses any non-string key itself */
+  if (n == 0) return -1;
   size_t count = 0;
   int numkeys = 0, strkeys = 0;
   lua_pushnil(L);

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(build-essential cmake pkg-config libluajit2-5.1-dev luajit2 libuv1-dev node-llhttp
             lua-busted libssl-dev libhiredis-dev redis-server libsqlite3-dev)
-BENCH_PKGS=(nginx libnginx-mod-http-lua lua-cjson wrk)
+BENCH_PKGS=(nginx libnginx-mod-http-lua lua-cjson wrk curl bc)
 
 missing() {
   local out=()
