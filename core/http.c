@@ -146,12 +146,36 @@ static int on_message_complete(llhttp_t *p) {
 
 /* ------------------------------------------------------------ timers */
 
-static void arm(mz_http_conn *c, uint64_t ms) {
-  if (!c->closing) uv_timer_start(&c->timer, timer_fired, ms, 0);
+/* Deadlines are lazy: arming records the deadline, and the libuv timer only
+   moves when it would otherwise fire too late. The timer never waits longer
+   than the shortest phase timeout, so in the steady state of keep-alive
+   traffic a request costs no timer-heap operation at all; an early wake-up
+   just re-arms for the rest. */
+static void timer_start(mz_http_conn *c, uint64_t ms) {
+  uint64_t cap = c->srv->min_timeout_ms;
+  if (ms > cap) ms = cap;
+  c->timer_due = uv_now(c->srv->loop) + ms;
+  uv_timer_start(&c->timer, timer_fired, ms, 0);
 }
+
+static void arm(mz_http_conn *c, uint64_t ms) {
+  if (c->closing) return;
+  c->deadline = uv_now(c->srv->loop) + ms;
+  if (!c->timer_due || c->timer_due > c->deadline) timer_start(c, ms);
+}
+
+static void disarm(mz_http_conn *c) { c->deadline = 0; }
 
 static void timer_fired(uv_timer_t *t) {
   mz_http_conn *c = t->data;
+  uint64_t now = uv_now(c->srv->loop);
+  c->timer_due = 0;
+  if (!c->deadline) return; /* disarmed: stay idle until the next arm */
+  if (now < c->deadline) {
+    timer_start(c, c->deadline - now);
+    return;
+  }
+  c->deadline = 0;
   switch (c->state) {
     case MZ_CONN_HEAD:
     case MZ_CONN_BODY:
@@ -347,7 +371,7 @@ static void reject(mz_http_conn *c, int status, const char *code, const char *ms
   c->req.keep_alive = 0;
   mz__http_write_error(c, status, code, msg);
   c->state = MZ_CONN_IDLE;
-  uv_timer_stop(&c->timer);
+  disarm(c);
 }
 
 void mz__http_request_done(mz_http_conn *c) {
@@ -367,7 +391,7 @@ static void dispatch(mz_http_conn *c) {
   mz_http_server *s = c->srv;
   mz_http_req *r = &c->req;
   c->state = MZ_CONN_BUSY;
-  uv_timer_stop(&c->timer);
+  disarm(c);
   const char *path = r->url ? r->url : "";
   size_t plen = r->url_len;
   const char *q = memchr(path, '?', plen);
@@ -512,6 +536,10 @@ int mz_http_server_init(mz_http_server *s, uv_loop_t *loop, mz_host *host,
   s->limits = *limits;
   snprintf(s->base_path, sizeof s->base_path, "%s", base_path);
   s->base_len = strlen(s->base_path);
+  uint64_t m = limits->header_timeout_ms;
+  if (limits->body_timeout_ms < m) m = limits->body_timeout_ms;
+  if (limits->keepalive_timeout_ms < m) m = limits->keepalive_timeout_ms;
+  s->min_timeout_ms = m ? m : 1;
   mz_buf_init(&s->scratch);
   llhttp_settings_init(&parser_settings);
   parser_settings.on_url = on_url;

@@ -46,6 +46,7 @@ struct mz_http_server {
   size_t nconns;
   int draining;
   int open_handles; /* server timers still closing after a drain */
+  uint64_t min_timeout_ms; /* the shortest phase timeout: connection timers never wait longer */
   uv_timer_t drain_timer;
   void (*closed)(mz_http_server *);
   uv_timer_t date_timer;

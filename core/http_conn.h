@@ -49,7 +49,9 @@ typedef enum {
 
 struct mz_http_conn {
   uv_tcp_t tcp;
-  uv_timer_t timer;  /* the phase deadline: header, body, keep-alive or linger */
+  uv_timer_t timer;  /* wakes up for `deadline` (see arm() in http.c) */
+  uint64_t deadline; /* loop time when the current phase expires; 0 when none */
+  uint64_t timer_due; /* loop time `timer` fires at; 0 when it is not running */
   uv_timer_t wtimer; /* send deadline while a write is pending */
   uv_write_t wreq;
   uv_shutdown_t sreq;

@@ -48,6 +48,23 @@ const char *mz__http_reason(int status) {
 /* 1xx, 204 and 304 never carry a body (RFC 9110 §6.4.1). */
 static int status_has_body(int status) { return status >= 200 && status != 204 && status != 304; }
 
+#define PUT_LIT(w, lit) (memcpy((w), (lit), sizeof(lit) - 1), (w) += sizeof(lit) - 1)
+
+static char *put_str(char *w, const char *s) {
+  size_t n = strlen(s);
+  memcpy(w, s, n);
+  return w + n;
+}
+
+static char *put_uint(char *w, size_t v) {
+  char tmp[24];
+  int n = 0;
+  do { tmp[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+  while (n) *w++ = tmp[--n];
+  return w;
+}
+
+/* The hot path formats by hand: printf costs more than the rest of it. */
 int mz__http_write_response(mz_http_conn *c, int status, const char *ctype, const char *body,
                             size_t body_len, const char *extra, size_t extra_len) {
   mz_buf *o = &c->out;
@@ -56,21 +73,28 @@ int mz__http_write_response(mz_http_conn *c, int status, const char *ctype, cons
   if (!keep) c->close_after = 1;
   int has_body = status_has_body(status);
   if (!has_body) body_len = 0;
-  if (mz_buf_reserve(o, 256 + extra_len + (r->is_head ? 0 : body_len))) return -1;
+  size_t ctype_len = has_body ? strlen(ctype) : 0;
+  /* 256 covers the fixed parts: status line, Date, lengths, Cache-Control, Connection */
+  if (mz_buf_reserve(o, 256 + ctype_len + extra_len + (r->is_head ? 0 : body_len))) return -1;
   char *w = o->data + o->len;
-  w += sprintf(w, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, mz__http_reason(status), c->srv->date);
+  PUT_LIT(w, "HTTP/1.1 ");
+  w = put_uint(w, (size_t)status);
+  *w++ = ' ';
+  w = put_str(w, mz__http_reason(status));
+  PUT_LIT(w, "\r\nDate: ");
+  w = put_str(w, c->srv->date);
+  PUT_LIT(w, "\r\n");
   if (has_body) {
-    w += sprintf(w, "Content-Type: %s\r\nContent-Length: %zu\r\n", ctype, body_len);
+    PUT_LIT(w, "Content-Type: ");
+    memcpy(w, ctype, ctype_len);
+    w += ctype_len;
+    PUT_LIT(w, "\r\nContent-Length: ");
+    w = put_uint(w, body_len);
+    PUT_LIT(w, "\r\n");
   }
-  memcpy(w, "Cache-Control: no-store\r\n", 25);
-  w += 25;
-  if (!keep) {
-    memcpy(w, "Connection: close\r\n", 19);
-    w += 19;
-  } else if (r->http_minor == 0) {
-    memcpy(w, "Connection: keep-alive\r\n", 24);
-    w += 24;
-  }
+  PUT_LIT(w, "Cache-Control: no-store\r\n");
+  if (!keep) PUT_LIT(w, "Connection: close\r\n");
+  else if (r->http_minor == 0) PUT_LIT(w, "Connection: keep-alive\r\n");
   if (extra_len) {
     memcpy(w, extra, extra_len);
     w += extra_len;

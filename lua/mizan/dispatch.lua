@@ -11,6 +11,7 @@ local query = require "mizan.query"
 local mizan = require "mizan"
 
 local null = json.null
+local ARRAY_MT = json.array_mt
 local M = {}
 
 local function log(level, msg) core.log(level, msg) end
@@ -26,25 +27,32 @@ Req.logout = later("req:logout")
 Req.invalidate = later("req:invalidate")
 
 local function is_json(ct)
+  if ct == "application/json" then return true end -- the common case, without patterns
   if not ct then return false end
   local base = ct:match("^%s*([^;%s]+)")
   return base ~= nil and base:lower() == "application/json"
 end
 
+-- The message handler of xpcall: a raised protocol error passes through, any
+-- other error gets its traceback. One function for all calls (no closure per
+-- request); it runs before the stack unwinds, so nothing else interleaves.
+local function on_error(e)
+  if errors.is_raised(e) then return e end
+  return { traceback = debug.traceback(tostring(e), 2) }
+end
+
 -- Run the handler: true, result; or false, status, body, headers. A Lua error
 -- becomes a logged 500 whose message carries the traceback only in dev.
 local function run(spec, req, args, dev)
-  local tb
-  local ok, result = xpcall(spec.handler, function(e)
-    if errors.is_raised(e) then return e end
-    tb = debug.traceback(tostring(e), 2)
-    return e
-  end, req, args)
+  local ok, result = xpcall(spec.handler, on_error, req, args)
   if ok then return true, result end
   if errors.is_raised(result) then return false, errors.response(result.code, result.message, result.fields) end
-  log("error", ("function '%s' failed: %s"):format(spec.name, tb))
-  return false, errors.response("internal_error", dev and tb or "internal error")
+  log("error", ("function '%s' failed: %s"):format(spec.name, result.traceback))
+  return false, errors.response("internal_error", dev and result.traceback or "internal error")
 end
+
+-- Handlers that never look at the query string share one empty, frozen table.
+local EMPTY_QUERY = setmetatable({}, { __newindex = function() error("req.query is read-only", 2) end })
 
 local function call(reg, req, dev)
   local name = req.name
@@ -66,7 +74,7 @@ local function call(reg, req, dev)
       args, err = json.decode(body)
       if args == nil then return errors.response("invalid_json", "the body is not valid JSON: " .. err) end
     end
-    if type(args) ~= "table" or json.is_array(args) then
+    if type(args) ~= "table" or getmetatable(args) == ARRAY_MT then
       return errors.response("validation_error", "the arguments must be a JSON object",
                              { __all__ = { "must be an object" } })
     end
@@ -84,7 +92,8 @@ local function call(reg, req, dev)
     return errors.response("validation_error", "the arguments are not valid", errs)
   end
 
-  req.query = query.parse(req.query)
+  local qs = req.query
+  req.query = qs == "" and EMPTY_QUERY or query.parse(qs)
   setmetatable(req, Req)
   local ok, result, body, headers = run(spec, req, args, dev)
   if not ok then return result, body, headers end

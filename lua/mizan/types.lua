@@ -11,6 +11,7 @@
 local json = require "mizan.json"
 
 local null = json.null
+local ARRAY_MT = json.array_mt
 local M = {}
 
 local Type = {}
@@ -208,16 +209,24 @@ local TYPE_WORD = { string = "a string", integer = "an integer", number = "a num
                     email = "a valid email address", url = "a valid URL",
                     datetime = "an ISO 8601 date-time" }
 
-local function add(errors, path, msg)
-  local key = path == "" and "__all__" or path
-  local list = errors[key]
-  if not list then list = {}; errors[key] = list end
-  list[#list + 1] = msg
-end
+-- Validation never yields, so one module-level error table is safe; it is
+-- made on the first error only, keeping the valid path allocation-free.
+local errors
 
 local function join(path, k)
   if path == "" then return tostring(k) end
   return path .. "." .. tostring(k)
+end
+
+-- A node's location is (parent path, key); the full path string is built
+-- only when an error is reported there.
+local function add(parent, key, msg)
+  local path = key == nil and parent or join(parent, key)
+  local name = path == "" and "__all__" or path
+  errors = errors or {}
+  local list = errors[name]
+  if not list then list = {}; errors[name] = list end
+  list[#list + 1] = msg
 end
 
 -- Query strings carry only text: turn "5" into 5 where the schema says so.
@@ -243,110 +252,112 @@ end
 
 local validate
 
-local function validate_string(t, v, path, errors)
-  if type(v) ~= "string" then return add(errors, path, "must be a string") end
+local function validate_string(t, v, parent, key)
+  if type(v) ~= "string" then return add(parent, key, "must be a string") end
   local o = t.opts
   if o.min_length or o.max_length then
     local n = utf8_len(v)
     if o.min_length and n < o.min_length then
-      add(errors, path, ("must be at least %d characters (it has %d)"):format(o.min_length, n))
+      add(parent, key, ("must be at least %d characters (it has %d)"):format(o.min_length, n))
     elseif o.max_length and n > o.max_length then
-      add(errors, path, ("must be at most %d characters (it has %d)"):format(o.max_length, n))
+      add(parent, key, ("must be at most %d characters (it has %d)"):format(o.max_length, n))
     end
   end
   if o.pattern and not v:find(o.pattern) then
-    add(errors, path, ("must match the pattern %s"):format(o.pattern))
+    add(parent, key, ("must match the pattern %s"):format(o.pattern))
   end
-  if t.kind == "email" and not valid_email(v) then add(errors, path, "must be a valid email address") end
-  if t.kind == "url" and not valid_url(v) then add(errors, path, "must be a valid URL") end
-  if t.kind == "datetime" and not valid_datetime(v) then
-    add(errors, path, "must be an ISO 8601 date-time")
-  end
+  local k = t.kind
+  if k == "email" and not valid_email(v) then add(parent, key, "must be a valid email address") end
+  if k == "url" and not valid_url(v) then add(parent, key, "must be a valid URL") end
+  if k == "datetime" and not valid_datetime(v) then add(parent, key, "must be an ISO 8601 date-time") end
   return v
 end
 
-local function validate_number(t, v, path, errors)
+local function validate_number(t, v, parent, key)
   if t.kind == "integer" then
-    if not is_integer(v) then return add(errors, path, "must be an integer") end
+    if not is_integer(v) then return add(parent, key, "must be an integer") end
   elseif type(v) ~= "number" then
-    return add(errors, path, "must be a number")
+    return add(parent, key, "must be a number")
   end
   local o = t.opts
-  if o.min and v < o.min then add(errors, path, ("must be at least %s"):format(o.min)) end
-  if o.max and v > o.max then add(errors, path, ("must be at most %s"):format(o.max)) end
+  if o.min and v < o.min then add(parent, key, ("must be at least %s"):format(o.min)) end
+  if o.max and v > o.max then add(parent, key, ("must be at most %s"):format(o.max)) end
   return v
 end
 
-local function validate_object(t, v, path, errors, coerce_strings)
-  if type(v) ~= "table" or json.is_array(v) or (next(v) ~= nil and v[1] ~= nil) then
-    return add(errors, path, "must be an object")
+local function validate_object(t, v, parent, key, coerce_strings)
+  if type(v) ~= "table" or getmetatable(v) == ARRAY_MT or v[1] ~= nil then
+    return add(parent, key, "must be an object")
   end
-  local out = {}
+  local here = key == nil and parent or join(parent, key)
+  local out, fields = {}, t.fields
   for _, k in ipairs(t.order) do
-    local ft = t.fields[k]
     local fv = v[k]
     if fv == nil then
+      local ft = fields[k]
       local d = ft.opts.default
       if d ~= nil then
         out[k] = d
       elseif ft.kind ~= "optional" then
-        add(errors, join(path, k), "is required")
+        add(here, k, "is required")
       end
     else
-      out[k] = validate(ft, fv, join(path, k), errors, coerce_strings)
+      out[k] = validate(fields[k], fv, here, k, coerce_strings)
     end
   end
   return out
 end
 
-local function validate_array(t, v, path, errors, coerce_strings)
+local function validate_array(t, v, parent, key, coerce_strings)
   if type(v) ~= "table" or (next(v) ~= nil and v[1] == nil) then
-    return add(errors, path, "must be an array")
+    return add(parent, key, "must be an array")
   end
   local n, o = #v, t.opts
   if o.max_items and n > o.max_items then
-    add(errors, path, ("must have at most %d items (it has %d)"):format(o.max_items, n))
+    add(parent, key, ("must have at most %d items (it has %d)"):format(o.max_items, n))
   end
   if o.min_items and n < o.min_items then
-    add(errors, path, ("must have at least %d items (it has %d)"):format(o.min_items, n))
+    add(parent, key, ("must have at least %d items (it has %d)"):format(o.min_items, n))
   end
-  local out = json.array {}
-  for i = 1, n do out[i] = validate(t.inner, v[i], join(path, i - 1), errors, coerce_strings) end
+  local here = key == nil and parent or join(parent, key)
+  local out, inner = json.array {}, t.inner
+  for i = 1, n do out[i] = validate(inner, v[i], here, i - 1, coerce_strings) end
   return out
 end
 
-function validate(t, v, path, errors, coerce_strings)
+function validate(t, v, parent, key, coerce_strings)
   if coerce_strings then v = coerce(t, v) end
   local k = t.kind
+  if k == "string" and type(v) == "string" then return validate_string(t, v, parent, key) end -- common case first
   if v == nil then
     if k == "optional" then return nil end
     if t.opts.default ~= nil then return t.opts.default end
-    return add(errors, path, "is required")
+    return add(parent, key, "is required")
   end
   if v == null then
     if k == "nullable" or k == "any" then return null end
-    if k == "optional" then return validate(t.inner, v, path, errors, coerce_strings) end
-    return add(errors, path, "must not be null")
+    if k == "optional" then return validate(t.inner, v, parent, key, coerce_strings) end
+    return add(parent, key, "must not be null")
   end
-  if k == "optional" or k == "nullable" then return validate(t.inner, v, path, errors, coerce_strings) end
+  if k == "optional" or k == "nullable" then return validate(t.inner, v, parent, key, coerce_strings) end
   if k == "string" or k == "email" or k == "url" or k == "datetime" then
-    return validate_string(t, v, path, errors)
+    return validate_string(t, v, parent, key)
   elseif k == "integer" or k == "number" then
-    return validate_number(t, v, path, errors)
+    return validate_number(t, v, parent, key)
   elseif k == "boolean" then
-    if type(v) ~= "boolean" then return add(errors, path, "must be a boolean") end
+    if type(v) ~= "boolean" then return add(parent, key, "must be a boolean") end
     return v
   elseif k == "object" then
-    return validate_object(t, v, path, errors, coerce_strings)
+    return validate_object(t, v, parent, key, coerce_strings)
   elseif k == "array" then
-    return validate_array(t, v, path, errors, coerce_strings)
+    return validate_array(t, v, parent, key, coerce_strings)
   elseif k == "enum" then
     for _, c in ipairs(t.values) do if c == v then return v end end
     local shown = {}
     for i, c in ipairs(t.values) do shown[i] = tostring(c) end
-    return add(errors, path, "must be one of: " .. table.concat(shown, ", "))
+    return add(parent, key, "must be one of: " .. table.concat(shown, ", "))
   elseif k == "literal" then
-    if v ~= t.value then return add(errors, path, "must be exactly " .. tostring(t.value)) end
+    if v ~= t.value then return add(parent, key, "must be exactly " .. tostring(t.value)) end
     return v
   end
   return v -- any
@@ -357,9 +368,11 @@ end
 -- nil and a table mapping each failing path ("items.0.name") to its messages.
 -- With `coerce_strings`, query-string text is converted where the schema asks.
 function M.validate(t, value, coerce_strings)
-  local errors = {}
-  local out = validate(t, value, "", errors, coerce_strings)
-  if next(errors) then return nil, errors end
+  errors = nil
+  local out = validate(t, value, "", nil, coerce_strings)
+  local errs = errors
+  errors = nil
+  if errs then return nil, errs end
   return out
 end
 
