@@ -35,4 +35,11 @@ void mz_buf_consume(mz_buf *b, size_t n);
 /* Hot-path append of one byte when the caller already reserved room. */
 static inline void mz_buf_put1(mz_buf *b, char c) { b->data[b->len++] = c; }
 
+/* Append one byte, growing when needed. 0 or -ENOMEM. */
+static inline int mz_buf_putc(mz_buf *b, char c) {
+  if (b->len == b->cap && mz_buf_reserve(b, 1)) return -12; /* -ENOMEM */
+  b->data[b->len++] = c;
+  return 0;
+}
+
 #endif

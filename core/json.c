@@ -429,6 +429,18 @@ static int enc_fail(json_enc *e, const char *fmt, const char *arg) {
 
 static const char hexdig[] = "0123456789abcdef";
 
+/* Bytes that can be copied as they are: printable ASCII but '"' and '\\'. */
+static const unsigned char plain[256] = {
+#define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+    R16(0), R16(0), /* controls */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* '"' at 0x22 */
+    R16(1), R16(1),
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* '\\' at 0x5c */
+    R16(1), R16(1),
+    R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0) /* >= 0x80: UTF-8 */
+#undef R16
+};
+
 static int enc_string(json_enc *e, const char *str, size_t n) {
   const unsigned char *s = (const unsigned char *)str, *end = s + n;
   mz_buf *o = e->out;
@@ -437,8 +449,12 @@ static int enc_string(json_enc *e, const char *str, size_t n) {
   char *w = o->data + o->len;
   *w++ = '"';
   while (s < end) {
+    const unsigned char *run = s;
+    while (s < end && plain[*s]) s++;
+    memcpy(w, run, (size_t)(s - run));
+    w += s - run;
+    if (s == end) break;
     unsigned c = *s;
-    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) { *w++ = (char)c; s++; continue; }
     if (c >= 0x80) {
       int k = utf8_seq(s, end);
       if (!k) return enc_fail(e, "cannot encode a string that is not valid UTF-8", NULL);
@@ -478,6 +494,21 @@ static int has_mt(lua_State *L, int idx, int ref) {
   return eq;
 }
 
+/* 'a' for the array marker, 'o' for the object marker, 0 for anything else. */
+static int marker_of(mz_json_ctx *ctx, lua_State *L, int idx) {
+  if (!lua_getmetatable(L, idx)) return 0; /* the common case: a plain table */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->array_mt_ref);
+  int kind = lua_rawequal(L, -1, -2) ? 'a' : 0;
+  lua_pop(L, 1);
+  if (!kind) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->object_mt_ref);
+    kind = lua_rawequal(L, -1, -2) ? 'o' : 0;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return kind;
+}
+
 /* Returns the array length if the untagged table at idx is a proper sequence
    1..n with n > 0 and no other keys, else -1 (an object), or -2 when it mixes
    number keys into what must then be an object. */
@@ -505,15 +536,15 @@ static long table_shape(lua_State *L, int idx) {
 }
 
 static int enc_array(json_enc *e, int idx, size_t n) {
-  if (mz_buf_append(e->out, "[", 1)) return enc_fail(e, "out of memory", NULL);
+  if (mz_buf_putc(e->out, '[')) return enc_fail(e, "out of memory", NULL);
   for (size_t i = 1; i <= n; i++) {
-    if (i > 1 && mz_buf_append(e->out, ",", 1)) return enc_fail(e, "out of memory", NULL);
+    if (i > 1 && mz_buf_putc(e->out, ',')) return enc_fail(e, "out of memory", NULL);
     lua_rawgeti(e->L, idx, (int)i);
     int r = lua_isnil(e->L, -1) ? mz_buf_append(e->out, "null", 4) : enc_value(e, lua_gettop(e->L));
     lua_pop(e->L, 1);
     if (r) return -1;
   }
-  if (mz_buf_append(e->out, "]", 1)) return enc_fail(e, "out of memory", NULL);
+  if (mz_buf_putc(e->out, ']')) return enc_fail(e, "out of memory", NULL);
   return 0;
 }
 
@@ -526,9 +557,9 @@ static int key_cmp(const void *a, const void *b) {
 }
 
 static int enc_member(json_enc *e, int idx, int first, const char *k, size_t kn) {
-  if (!first && mz_buf_append(e->out, ",", 1)) return enc_fail(e, "out of memory", NULL);
+  if (!first && mz_buf_putc(e->out, ',')) return enc_fail(e, "out of memory", NULL);
   if (enc_string(e, k, kn)) return -1;
-  if (mz_buf_append(e->out, ":", 1)) return enc_fail(e, "out of memory", NULL);
+  if (mz_buf_putc(e->out, ':')) return enc_fail(e, "out of memory", NULL);
   return enc_value(e, idx);
 }
 
@@ -571,7 +602,7 @@ static int enc_object_sorted(json_enc *e, int idx) {
 
 static int enc_object(json_enc *e, int idx) {
   lua_State *L = e->L;
-  if (mz_buf_append(e->out, "{", 1)) return enc_fail(e, "out of memory", NULL);
+  if (mz_buf_putc(e->out, '{')) return enc_fail(e, "out of memory", NULL);
   if (e->flags & MZ_JSON_CANONICAL) {
     if (enc_object_sorted(e, idx)) return -1;
   } else {
@@ -589,7 +620,7 @@ static int enc_object(json_enc *e, int idx) {
       lua_pop(L, 1);
     }
   }
-  if (mz_buf_append(e->out, "}", 1)) return enc_fail(e, "out of memory", NULL);
+  if (mz_buf_putc(e->out, '}')) return enc_fail(e, "out of memory", NULL);
   return 0;
 }
 
@@ -598,10 +629,10 @@ static int enc_table(json_enc *e, int idx) {
   if (++e->depth > e->ctx->max_depth)
     return enc_fail(e, "cannot encode: nesting deeper than the limit (a cycle?)", NULL);
   if (!lua_checkstack(L, 6)) return enc_fail(e, "out of stack", NULL);
-  int r;
-  if (has_mt(L, idx, e->ctx->array_mt_ref)) {
+  int r, marker = marker_of(e->ctx, L, idx);
+  if (marker == 'a') {
     r = enc_array(e, idx, lua_objlen(L, idx));
-  } else if (has_mt(L, idx, e->ctx->object_mt_ref)) {
+  } else if (marker == 'o') {
     r = enc_object(e, idx);
   } else {
     long shape = table_shape(L, idx);
