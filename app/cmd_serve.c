@@ -29,10 +29,12 @@ int cmd_serve(int argc, char **argv, mz_mode mode) {
   mz_http_limits limits;
   read_limits(&host, &limits);
   const char *listen = mz_host_config_string(&host, "listen");
+  if (!listen) listen = "127.0.0.1:8080";
   const char *base = mz_host_config_string(&host, "base_path");
   mz_http_server srv;
   int r = mz_http_server_init(&srv, loop, &host, &limits, base ? base : "/api/mizan/");
-  if (!r) r = mz_http_server_listen(&srv, listen ? listen : "127.0.0.1:8080");
+  /* one process for now: no SO_REUSEPORT, so a taken port is reported */
+  if (!r) r = mz_http_server_listen(&srv, listen, 0);
   if (r) {
     fprintf(stderr, "mizan: cannot listen on %s: %s\n", listen, uv_strerror(r));
     return 1;

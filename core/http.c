@@ -577,7 +577,7 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss) {
   return uv_ip4_addr(hl ? host : "0.0.0.0", (int)port, (struct sockaddr_in *)ss);
 }
 
-int mz_http_server_listen(mz_http_server *s, const char *addr) {
+int mz_http_server_listen(mz_http_server *s, const char *addr, int reuseport) {
   struct sockaddr_storage ss;
   memset(&ss, 0, sizeof ss);
   int r = parse_addr(addr, &ss);
@@ -587,7 +587,7 @@ int mz_http_server_listen(mz_http_server *s, const char *addr) {
   if (fd < 0) return -errno;
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (reuseport) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   socklen_t sl = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
   if (bind(fd, (struct sockaddr *)&ss, sl) < 0) {
     r = -errno;

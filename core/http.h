@@ -65,11 +65,13 @@ int mz_http_server_init(mz_http_server *s, uv_loop_t *loop, mz_host *host,
                         const mz_http_limits *limits, const char *base_path);
 
 /**
- * Listen on `addr` ("127.0.0.1:8080", "[::1]:0", ":8080"), with SO_REUSEPORT
- * so that several workers can share the port. Returns 0 or a negative error
- * code; s->port holds the bound port afterwards.
+ * Listen on `addr` ("127.0.0.1:8080", "[::1]:0", ":8080"). With `reuseport`,
+ * SO_REUSEPORT lets the workers of one instance share the port; without it a
+ * port already in use is an error (UV_EADDRINUSE), so two instances never
+ * share one by accident. Returns 0 or a negative error code; s->port holds
+ * the bound port afterwards.
  */
-int mz_http_server_listen(mz_http_server *s, const char *addr);
+int mz_http_server_listen(mz_http_server *s, const char *addr, int reuseport);
 
 /**
  * Graceful drain: stop accepting, close idle connections, let in-flight
