@@ -7,7 +7,7 @@ local core = require "mizan.core"
 
 local small_text = '{"id":12345,"text":"hi","ok":true}' -- ~30 bytes
 local items = {}
-for i = 1, 16 do
+for i = 1, 26 do
   items[i] = ('{"id":%d,"title":"todo number %d","done":%s,"tags":["a","b"],"score":%d.5}')
     :format(i, i, i % 2 == 0 and "true" or "false", i * 3)
 end
