@@ -114,6 +114,24 @@ describe("protocol over HTTP (dev)", function()
     assert.equals("no-store", res.headers["cache-control"])
   end)
 
+  it("refuses response headers that would split the response, with a logged 500", function()
+    local res = srv:call("header_injection", {})
+    assert_error(res, 500, "internal_error")
+    assert.is_nil(res.headers["set-cookie"])
+    assert.matches("forbidden characters", srv:log())
+  end)
+
+  it("survives a client that disconnects while its call sleeps", function()
+    local c = srv:connect()
+    c:send(testing.request_bytes("POST", "/api/mizan/call/slow/", { "Content-Type: application/json" },
+                                 '{"seconds":0.2}'))
+    c:close()
+    -- the call finishes after its client is gone; the server keeps serving
+    local again = srv:call("slow", { seconds = 0.3 })
+    assert.equals(200, again.status)
+    assert.equals(200, srv:call("echo", { text = "still here" }).status)
+  end)
+
   it("gives handlers the request: method, path, parsed query, lowercased headers, ip", function()
     local res = srv:request("GET", "/api/mizan/call/whoami/?a=1&b=x%20y", { headers = { "X-Agent: spec" } })
     local r = res.json.result

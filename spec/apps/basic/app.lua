@@ -58,3 +58,7 @@ mizan.register(client {
 mizan.register(client { query = true } (function(req)
   return { unencodable = print }
 end), "unencodable")
+
+mizan.register(client { query = true } (function(req)
+  return mizan.response { status = 200, headers = { ["X-Evil"] = "a\r\nSet-Cookie: pwned=1" }, body = "x" }
+end), "header_injection")
