@@ -13,13 +13,7 @@ local function post_echo(text, extra)
   return bytes("POST", "/api/mizan/call/echo/", headers, body)
 end
 
-local function assert_error(res, status, code)
-  assert.equals(status, res.status)
-  assert.equals("no-store", res.headers["cache-control"])
-  assert.is_table(res.json, "expected a JSON error body")
-  assert.equals(code, res.json.error.code)
-  assert.is_string(res.json.error.message)
-end
+local assert_error = require("helpers").assert_error
 
 describe("HTTP core", function()
   local srv

@@ -3,16 +3,11 @@ local kit = require "mizan.testkit"
 local json = require "mizan.json"
 local testing = require "mizan.testing"
 local lfs = require "lfs"
+local h = require "helpers"
 
 local exe = kit.exe()
+local run = h.run
 
-local function run(cmd)
-  local p = io.popen(cmd .. " 2>&1; echo \"\n#exit:$?\"")
-  local out = p:read("*a")
-  p:close()
-  local body, code = out:match("^(.-)\n?\n#exit:(%d+)\n$")
-  return body, tonumber(code)
-end
 
 describe("mizan CLI", function()
   it("prints its version", function()

@@ -5,15 +5,7 @@ local json = require "mizan.json"
 
 local APP = "spec/apps/basic"
 
-local function assert_error(res, status, code)
-  assert.equals(status, res.status)
-  assert.equals("no-store", res.headers["cache-control"])
-  local body = res.json or res.body
-  assert.is_table(body, "expected a JSON error body")
-  assert.equals(code, body.error.code)
-  assert.is_string(body.error.message)
-  return body.error
-end
+local assert_error = require("helpers").assert_error
 
 describe("protocol over HTTP (dev)", function()
   local srv

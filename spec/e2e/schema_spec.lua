@@ -3,17 +3,9 @@ local json = require "mizan.json"
 local kit = require "mizan.testkit"
 local h = require "helpers"
 
--- Run a shell command; returns its output and exit status (LuaJIT's
--- popen close does not report the status, so the shell prints it).
-local function run(cmd)
-  local p = io.popen(cmd .. " 2>&1; echo \"\n#exit:$?\"")
-  local out = p:read("*a")
-  p:close()
-  local body, code = out:match("^(.-)\n?\n#exit:(%d+)\n$")
-  return body, tonumber(code)
-end
 
 local exe = kit.exe()
+local run = h.run
 
 local function validate(doc_text)
   local path = os.tmpname()
@@ -36,7 +28,7 @@ describe("mizan schema", function()
     assert.equals("3.1.0", doc.openapi)
     local n = 0
     for _ in pairs(doc.paths) do n = n + 1 end
-    assert.equals(11, n)
+    assert.equals(12, n)
     local echo = doc.paths["/api/mizan/call/echo/"]
     assert.is_table(echo.post)
     assert.is_nil(echo.get, "a mutation has no GET")

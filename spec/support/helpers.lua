@@ -1,6 +1,7 @@
 -- Shared helpers for Mizan's own specs.
 local lfs = require "lfs"
 local json = require "mizan.json"
+local assert = require "luassert"
 
 local M = {}
 
@@ -50,6 +51,28 @@ end
 function M.try_load(source)
   local dir = M.app_dir(source)
   return pcall(require("mizan.host").load, dir, "test")
+end
+
+--- Run a shell command; returns its output and exit status (LuaJIT's
+-- popen close does not report the status, so the shell prints it).
+function M.run(cmd)
+  local p = io.popen(cmd .. " 2>&1; echo \"\n#exit:$?\"")
+  local out = p:read("*a")
+  p:close()
+  local body, code = out:match("^(.-)\n?\n#exit:(%d+)\n$")
+  return body, tonumber(code)
+end
+
+--- Assert that a response is a DESIGN §2 error with this status and code,
+-- and carries Cache-Control: no-store. Returns the error object.
+function M.assert_error(res, status, code)
+  assert.equals(status, res.status)
+  assert.equals("no-store", res.headers["cache-control"])
+  local body = res.json or res.body
+  assert.is_table(body, "expected a JSON error body")
+  assert.equals(code, body.error.code)
+  assert.is_string(body.error.message)
+  return body.error
 end
 
 return M
