@@ -426,10 +426,14 @@ static void conn_process(mz_http_conn *c) {
       while (avail && (*p == '\r' || *p == '\n')) p++, avail--, c->in_off++;
       if (!avail) break;
       c->state = MZ_CONN_HEAD;
+      c->head_scanned = 0;
       arm(c, s->limits.header_timeout_ms);
     }
     if (c->state == MZ_CONN_HEAD) {
-      size_t head = mz__http_head_end(p, avail);
+      /* resume a little before where the last scan stopped: the blank line
+         may straddle the two reads */
+      size_t head = mz__http_head_end(p, avail, c->head_scanned > 3 ? c->head_scanned - 3 : 0);
+      c->head_scanned = head ? 0 : avail;
       if (!head || head > s->limits.max_head) {
         size_t seen = head ? head : avail;
         if (seen > s->limits.max_head) {

@@ -72,6 +72,7 @@ struct mz_http_conn {
   int task_running;
   int in_dispatch;   /* inside dispatch(): the task may finish synchronously */
   size_t body_ready; /* body bytes that arrived with the head */
+  size_t head_scanned; /* bytes of a partial head already searched for its end */
   mz_pool pool;
   mz_http_req req;
   mz_task task;
@@ -82,9 +83,11 @@ struct mz_http_conn {
 
 /**
  * Find the end of a request head in `p[0..n)`: the offset just past the blank
- * line, or 0 when the head is not complete yet.
+ * line, or 0 when the head is not complete yet. Scanning starts at `from`,
+ * which must be at or before the last line feed seen, so that a head that
+ * arrives a byte at a time is not rescanned from its start each time.
  */
-size_t mz__http_head_end(const char *p, size_t n);
+size_t mz__http_head_end(const char *p, size_t n, size_t from);
 
 /** 1 if `p[0..n)` holds a line feed (the request line is complete). */
 int mz__http_has_line(const char *p, size_t n);

@@ -8,8 +8,8 @@
 
 #include "http_conn.h"
 
-size_t mz__http_head_end(const char *p, size_t n) {
-  const char *end = p + n, *q = p;
+size_t mz__http_head_end(const char *p, size_t n, size_t from) {
+  const char *end = p + n, *q = p + (from < n ? from : n);
   while ((q = memchr(q, '\n', (size_t)(end - q)))) {
     q++;
     /* a blank line is "\n" or "\r\n" right after a line feed */

@@ -10,6 +10,15 @@ local LIMITS = {
   keepalive_timeout = "MIZAN_KEEPALIVE_TIMEOUT", send_timeout = "MIZAN_SEND_TIMEOUT",
   drain_timeout = "MIZAN_DRAIN_TIMEOUT",
 }
+-- Byte sizes must be whole numbers; timeouts may be fractions of a second.
+local BYTES = { max_head = true, max_body = true }
+
+local function check_limit(name, v)
+  if type(v) ~= "number" or v <= 0 then return "must be a positive number" end
+  if BYTES[name] and v ~= math.floor(v) then return "must be a whole number of bytes" end
+  if BYTES[name] and name == "max_head" and v < 1024 then return "must be at least 1024 bytes" end
+end
+
 local LATER = {
   cache = "the origin cache", sessions = "sessions", database = "the database",
   allowed_origins = "CSRF and origin checks", static_dir = "static files",
@@ -43,7 +52,8 @@ function M.set(t, level)
       if type(v) ~= "table" then error("mizan.config: option 'limits' must be a table", level) end
       for lk, lv in pairs(v) do
         if not LIMITS[lk] then error(("mizan.config: limits has no option '%s'"):format(tostring(lk)), level) end
-        if type(lv) ~= "number" or lv <= 0 then error(("mizan.config: limits.%s must be a positive number"):format(lk), level) end
+        local bad = check_limit(lk, lv)
+        if bad then error(("mizan.config: limits.%s %s"):format(lk, bad), level) end
         current.limits[lk] = lv
       end
     else
@@ -64,7 +74,9 @@ function M.finalize(getenv)
     local v = getenv(var)
     if v then
       local n = tonumber(v)
-      if not n or n <= 0 then error(("%s must be a positive number, got '%s'"):format(var, v), 0) end
+      local bad
+      if n then bad = check_limit(k, n) else bad = "must be a positive number" end
+      if bad then error(("%s %s, got '%s'"):format(var, bad, v), 0) end
       c.limits[k] = n
     end
   end

@@ -111,4 +111,29 @@ describe("client{} and register()", function()
     assert.matches("unknown option 'lissen'", load_error [[ mizan.config { lissen = ":1" } ]], 1, true)
     assert.matches("limits has no option 'max_bdy'", load_error [[ mizan.config { limits = { max_bdy = 1 } } ]], 1, true)
   end)
+
+  it("checks limits from app code and from the environment", function()
+    assert.matches("limits.max_body must be a whole number of bytes",
+                   load_error [[ mizan.config { limits = { max_body = 1.5 } } ]], 1, true)
+    assert.matches("limits.max_head must be at least 1024 bytes",
+                   load_error [[ mizan.config { limits = { max_head = 100 } } ]], 1, true)
+    local config = require "mizan.config"
+    local function env(t) return function(k) return t[k] end end
+    config.reset()
+    local c = config.finalize(env { MIZAN_BODY_TIMEOUT = "0.25", MIZAN_MAX_BODY = "2048", MIZAN_LISTEN = "127.0.0.1:9" })
+    assert.equals(0.25, c.limits.body_timeout)
+    assert.equals(2048, c.limits.max_body)
+    assert.equals("127.0.0.1:9", c.listen)
+    for var, want in pairs { MIZAN_MAX_BODY = "whole number", MIZAN_HEADER_TIMEOUT = "positive number",
+                             MIZAN_CACHE = "only 'memory'", MIZAN_DATABASE = "not supported yet" } do
+      config.reset()
+      local bad = { MIZAN_MAX_BODY = "1.5", MIZAN_HEADER_TIMEOUT = "-1", MIZAN_CACHE = "redis://x",
+                    MIZAN_DATABASE = "sqlite:x" }
+      local ok, err = pcall(config.finalize, env { [var] = bad[var] })
+      assert.is_false(ok)
+      assert.matches(var, err, 1, true)
+      assert.matches(want, err, 1, true)
+    end
+    config.reset()
+  end)
 end)
