@@ -587,7 +587,7 @@ static int enc_object_sorted(json_enc *e, int idx) {
     c->nkeys++;
   }
   size_t nk = c->nkeys - base;
-  qsort(c->keys + base, nk, sizeof *c->keys, key_cmp);
+  if (nk > 1) qsort(c->keys + base, nk, sizeof *c->keys, key_cmp);
   int r = 0;
   for (size_t i = 0; i < nk && !r; i++) {
     mz_json_key k = c->keys[base + i]; /* copy: nested objects may realloc */
