@@ -75,7 +75,13 @@ int mz__http_write_response(mz_http_conn *c, int status, const char *ctype, cons
   if (!has_body) body_len = 0;
   size_t ctype_len = has_body ? strlen(ctype) : 0;
   /* 256 covers the fixed parts: status line, Date, lengths, Cache-Control, Connection */
-  if (mz_buf_reserve(o, 256 + ctype_len + extra_len + (r->is_head ? 0 : body_len))) return -1;
+  if (mz_buf_reserve(o, 256 + ctype_len + extra_len + (r->is_head ? 0 : body_len))) {
+    /* out of memory: no answer can be written, so end the connection rather
+       than leave the client waiting for one */
+    fprintf(stderr, "mizan [error] out of memory writing a %d response to %s\n", status, c->ip);
+    c->close_after = 1;
+    return -1;
+  }
   char *w = o->data + o->len;
   PUT_LIT(w, "HTTP/1.1 ");
   w = put_uint(w, (size_t)status);
