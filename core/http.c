@@ -417,8 +417,13 @@ static void dispatch(mz_http_conn *c) {
 
 static void conn_process(mz_http_conn *c) {
   mz_http_server *s = c->srv;
+again:;
+  int backpressure = 0;
   while (!c->closing && c->state != MZ_CONN_BUSY && !c->close_after) {
-    if (c->out.len + c->wbuf.len > s->limits.max_output) break; /* let the client read first */
+    if (c->out.len + c->wbuf.len > s->limits.max_output) { /* let the client read first */
+      backpressure = 1;
+      break;
+    }
     const char *p = c->in.data + c->in_off;
     size_t avail = c->in.len - c->in_off;
     if (c->state == MZ_CONN_IDLE) {
@@ -481,6 +486,9 @@ static void conn_process(mz_http_conn *c) {
     arm(c, s->limits.keepalive_timeout_ms);
   conn_flush(c);
   if (c->closing) return;
+  /* The flush may have drained the output at once: go on with the requests
+     still buffered; otherwise on_write resumes us when the client reads. */
+  if (backpressure && c->out.len + c->wbuf.len <= s->limits.max_output) goto again;
   set_reading(c, c->state != MZ_CONN_BUSY && !c->close_after && c->state != MZ_CONN_LINGER &&
                      c->out.len + c->wbuf.len <= s->limits.max_output);
 }

@@ -74,6 +74,18 @@ describe("HTTP core", function()
       c:close()
     end)
 
+    it("answers every pipelined request even when the answers pass the output limit", function()
+      local c = srv:connect()
+      local n = 8 -- 4 MiB of answers against a 1 MiB output buffer
+      c:send(bytes("GET", "/api/mizan/call/big/"):rep(n))
+      for _ = 1, n do
+        local res = assert(c:read_response())
+        assert.equals(200, res.status)
+        assert.equals(512 * 1024, #res.json.result.data)
+      end
+      c:close()
+    end)
+
     it("runs pipelined requests one after another, answering in order even when the first sleeps", function()
       local c = srv:connect()
       local slow = bytes("POST", "/api/mizan/call/slow/", { "Content-Type: application/json" }, '{"seconds":0.2}')
@@ -240,6 +252,7 @@ describe("HTTP timeouts", function()
   setup(function()
     srv = testing.server(APP, { env = {
       MIZAN_HEADER_TIMEOUT = "0.5", MIZAN_BODY_TIMEOUT = "0.5", MIZAN_KEEPALIVE_TIMEOUT = "0.5",
+      MIZAN_SEND_TIMEOUT = "0.5",
     } })
   end)
   teardown(function() srv:stop() end)
@@ -284,6 +297,19 @@ describe("HTTP timeouts", function()
     assert.equals(200, assert(c:read_response()).status)
     assert.is_true(c:closed(5))
     c:close()
+  end)
+
+  it("drops a client that stops reading, instead of buffering without bound", function()
+    local c = srv:connect()
+    local n = 64
+    local req = bytes("GET", "/api/mizan/call/big/")
+    c:send(req:rep(n), 2)
+    kit.sleep(1.5) -- read nothing for three send timeouts
+    local data, err = c:read_all(10)
+    assert.equals("closed", err)
+    assert.is_true(#data < n * 512 * 1024, "the server stopped before answering everything")
+    c:close()
+    assert.equals(200, srv:request("GET", "/api/mizan/call/fast/").status)
   end)
 
   it("closes a connection that never sends anything", function()

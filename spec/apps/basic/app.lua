@@ -62,3 +62,7 @@ end), "unencodable")
 mizan.register(client { query = true } (function(req)
   return mizan.response { status = 200, headers = { ["X-Evil"] = "a\r\nSet-Cookie: pwned=1" }, body = "x" }
 end), "header_injection")
+
+-- 512 KiB of JSON, for the slow-reader spec.
+local big = ("x"):rep(512 * 1024)
+mizan.register(client { query = true } (function(req) return { data = big } end), "big")
