@@ -35,7 +35,8 @@ describe("protocol over HTTP (dev)", function()
   end)
 
   it("answers malformed JSON with 400 invalid_json", function()
-    for _, body in ipairs { "{", '{"text":}', "nul", '{"a":1}x', '"\xff"' } do
+    for _, body in ipairs { "{", '{"text":}', "nul", '{"a":1}x', '"\xff"', '{"text":"\\ud800"}',
+                            '{"a":' .. ("["):rep(5000) .. ("]"):rep(5000) .. "}", "\xef\xbb\xbf{}" } do
       assert_error(srv:call("echo", nil, { raw_body = body }), 400, "invalid_json")
     end
   end)
