@@ -115,7 +115,6 @@ static void sleep_closed(uv_handle_t *hd) { free(hd->data); }
 static void sleep_fired(uv_timer_t *tm) {
   sleep_req *s = tm->data;
   mz_task *t = s->task;
-  s->timer.data = s;
   uv_close((uv_handle_t *)&s->timer, sleep_closed);
   mz_task_resume(t, 0);
 }
@@ -163,8 +162,6 @@ typedef struct {
 
 static void run_done(mz_task *t, lua_State *co, int ok) {
   run_state *rs = t->data;
-  lua_State *L = t->host->L;
-  (void)L;
   rs->done = 1;
   rs->ok = ok;
   rs->nres = lua_gettop(co);
