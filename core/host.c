@@ -216,6 +216,7 @@ static int open_json(lua_State *L) {
 }
 
 extern int mz_testkit_open(lua_State *L);
+#include "invalidate.h"
 
 /* ------------------------------------------------------------ lifecycle */
 
@@ -241,6 +242,8 @@ int mz_host_init(mz_host *h, uv_loop_t *loop, mz_mode mode) {
   lua_setfield(L, -2, "mizan.json");
   lua_pushcfunction(L, mz_testkit_open);
   lua_setfield(L, -2, "mizan.testkit");
+  lua_pushcfunction(L, mz_invalidate_open);
+  lua_setfield(L, -2, "mizan.invalidate");
   lua_pop(L, 1);
   /* insert the embedded searcher right after preload */
   lua_getfield(L, -1, "loaders");

@@ -21,6 +21,7 @@
 static int json_ctx_gc(lua_State *L) {
   mz_json_ctx *ctx = lua_touserdata(L, 1);
   mz_buf_free(&ctx->scratch);
+  mz_buf_free(&ctx->aux);
   free(ctx->keys);
   ctx->keys = NULL;
   return 0;
@@ -30,6 +31,7 @@ mz_json_ctx *mz_json_ctx_new(lua_State *L) {
   mz_json_ctx *ctx = lua_newuserdata(L, sizeof *ctx);
   memset(ctx, 0, sizeof *ctx);
   mz_buf_init(&ctx->scratch);
+  mz_buf_init(&ctx->aux);
   ctx->max_depth = MZ_JSON_MAX_DEPTH;
   lua_newtable(L);
   lua_pushcfunction(L, json_ctx_gc);

@@ -38,7 +38,8 @@ typedef struct mz_json_key {
 } mz_json_key;
 
 typedef struct mz_json_ctx {
-  mz_buf scratch;      /* unescaped strings while decoding */
+  mz_buf scratch;      /* unescaped strings while decoding; Lua-facing encode output */
+  mz_buf aux;          /* a second scratch buffer for callers that need two */
   mz_json_key *keys;   /* a stack of key segments while encoding canonically */
   size_t nkeys, capkeys;
   int array_mt_ref;    /* registry refs to the marker metatables */
