@@ -1,6 +1,6 @@
 -- mizan.dispatch: the request handler C calls for every request under the
 -- base path. It decides everything the core leaves open: which function,
--- which method, the arguments, validation, and the error answers.
+-- which method, the arguments, validation, invalidation and the error answers.
 --
 -- handler(req) -> status, body (a table to encode as JSON, or a string), headers
 local core = require "mizan.core"
@@ -8,6 +8,7 @@ local json = require "mizan.json"
 local types = require "mizan.types"
 local errors = require "mizan.errors"
 local query = require "mizan.query"
+local invalidation = require "mizan.invalidation"
 local mizan = require "mizan"
 
 local null = json.null
@@ -15,6 +16,8 @@ local ARRAY_MT = json.array_mt
 local M = {}
 
 local function log(level, msg) core.log(level, msg) end
+
+---------------------------------------------------------------- the request object
 
 -- Methods given to every request object a handler sees.
 local Req = {}
@@ -24,7 +27,24 @@ local function later(what)
 end
 Req.login = later("req:login")
 Req.logout = later("req:logout")
-Req.invalidate = later("req:invalidate")
+
+local registry -- the registry of the app being served (set by M.new)
+
+--- req:invalidate(target, params): add a target at run time. `target` is a
+-- context or function name, or a registered function; params a table or nil.
+function Req:invalidate(target, params)
+  local list = rawget(self, "_invalidations")
+  if not list then error("req:invalidate is for mutations; this function is a query", 2) end
+  local name = target
+  if mizan.is_function(target) then name = target.name end
+  if type(name) ~= "string" or not (registry.contexts[name] or registry.functions[name]) then
+    error(("req:invalidate: unknown target %s"):format(type(name) == "string" and ("'" .. name .. "'") or tostring(target)), 2)
+  end
+  if params ~= nil and (type(params) ~= "table" or getmetatable(params) == ARRAY_MT) then
+    error("req:invalidate: params must be a table of param = value", 2)
+  end
+  list[#list + 1] = { target = name, params = params }
+end
 
 local function is_json(ct)
   if ct == "application/json" then return true end -- the common case, without patterns
@@ -41,89 +61,210 @@ local function on_error(e)
   return { traceback = debug.traceback(tostring(e), 2) }
 end
 
--- Run the handler: true, result; or false, status, body, headers. A Lua error
--- becomes a logged 500 whose message carries the traceback only in dev.
-local function run(spec, req, args, dev)
-  local ok, result = xpcall(spec.handler, on_error, req, args)
+-- Run fn(...) as app code: true, results; or false, status, body, headers.
+-- A Lua error becomes a logged 500 whose message has the traceback only in dev.
+local function run(what, dev, fn, ...)
+  local ok, result = xpcall(fn, on_error, ...)
   if ok then return true, result end
   if errors.is_raised(result) then return false, errors.response(result.code, result.message, result.fields) end
-  log("error", ("function '%s' failed: %s"):format(spec.name, result.traceback))
+  log("error", ("%s failed: %s"):format(what, result.traceback))
   return false, errors.response("internal_error", dev and result.traceback or "internal error")
 end
 
 -- Handlers that never look at the query string share one empty, frozen table.
 local EMPTY_QUERY = setmetatable({}, { __newindex = function() error("req.query is read-only", 2) end })
 
-local function call(reg, req, dev)
+local function prepare(req, parsed_query)
+  local qs = req.query
+  req.query = parsed_query or (qs == "" and EMPTY_QUERY or query.parse(qs))
+  return setmetatable(req, Req)
+end
+
+-- In dev and test, a result must match the declared output: nil when it
+-- does, else the error response's parts.
+local function check_output(spec, result)
+  local _, oerrs = types.validate(spec.output, result)
+  if not oerrs then return nil end
+  local parts = {}
+  for path, msgs in pairs(oerrs) do parts[#parts + 1] = path .. " " .. table.concat(msgs, ", ") end
+  table.sort(parts)
+  local msg = ("function '%s' returned output that does not match its schema: %s")
+    :format(spec.name, table.concat(parts, "; "))
+  log("error", msg)
+  return errors.response("internal_error", msg)
+end
+
+---------------------------------------------------------------- call/<name>/
+
+local function not_allowed(name, method, kind)
+  local allow = kind == "query" and "GET, HEAD, POST" or "POST"
+  local why = kind == "query" and "call it with GET or POST" or "it is a mutation: call it with POST"
+  return errors.response("method_not_allowed", ("'%s' does not accept %s: %s"):format(name, method, why),
+                         nil, { Allow = allow })
+end
+
+-- The arguments of a call: validated args, or the error response's parts.
+local function arguments(spec, req)
+  local method = req.method
+  if method == "POST" then
+    if not is_json(req.headers["content-type"]) then
+      return nil, errors.response("unsupported_media_type", "a call must send Content-Type: application/json")
+    end
+    local args, err = {}, nil
+    if req.body ~= "" then
+      args, err = json.decode(req.body)
+      if args == nil then return nil, errors.response("invalid_json", "the body is not valid JSON: " .. err) end
+    end
+    if type(args) ~= "table" or getmetatable(args) == ARRAY_MT then
+      return nil, errors.response("validation_error", "the arguments must be a JSON object",
+                                  { __all__ = { "must be an object" } })
+    end
+    local out, errs = types.validate(spec.input, args)
+    if errs then return nil, errors.response("validation_error", "the arguments are not valid", errs) end
+    return out
+  elseif (method == "GET" or method == "HEAD") and spec.kind == "query" then
+    local out, errs = types.validate(spec.input, query.parse(req.query), true)
+    if errs then return nil, errors.response("validation_error", "the arguments are not valid", errs) end
+    return out
+  end
+  return nil, not_allowed(spec.name, method, spec.kind)
+end
+
+-- A mutation's invalidation record, applied to its answer: the body gets
+-- "invalidate" and the header X-Mizan-Invalidate; a raw response only the header.
+-- Returns true, body, headers; or false, status, body, headers.
+local function with_invalidation(spec, req, args, result, body, headers, dev)
+  local ok, rec, eb, eh = run(("function '%s' (affects_params)"):format(spec.name), dev,
+                              invalidation.for_call, spec, req, args, result)
+  if not ok then return false, rec, eb, eh end
+  if rec:empty() then return true, body, headers end
+  local value, err = rec:header()
+  if not value then
+    log("error", ("function '%s': cannot encode its invalidation: %s"):format(spec.name, err))
+    return false, errors.response("internal_error", "the invalidation could not be encoded")
+  end
+  local out = {}
+  for k, v in pairs(headers or {}) do out[k] = v end
+  out["X-Mizan-Invalidate"] = value
+  if type(body) == "table" and body.result ~= nil and not mizan.is_response(result) then
+    body.invalidate = rec:body()
+  end
+  req._record = rec -- for the purge and the push that follow in later releases
+  return true, body, out
+end
+
+local function call(req, dev)
   local name = req.name
-  local spec = name and reg.functions[name]
+  local spec = name and registry.functions[name]
   if not spec then
     return errors.response("not_found", ("no function named '%s'"):format(tostring(name)))
   end
-  local method = req.method
-  local args, errs
-  if method == "POST" then
-    if not is_json(req.headers["content-type"]) then
-      return errors.response("unsupported_media_type", "a call must send Content-Type: application/json")
-    end
-    local body = req.body
-    if body == "" then
-      args = {}
-    else
-      local err
-      args, err = json.decode(body)
-      if args == nil then return errors.response("invalid_json", "the body is not valid JSON: " .. err) end
-    end
-    if type(args) ~= "table" or getmetatable(args) == ARRAY_MT then
-      return errors.response("validation_error", "the arguments must be a JSON object",
-                             { __all__ = { "must be an object" } })
-    end
-    args, errs = types.validate(spec.input, args)
-  elseif (method == "GET" or method == "HEAD") and spec.kind == "query" then
-    args, errs = types.validate(spec.input, query.parse(req.query), true)
-  else
-    local allow = spec.kind == "query" and "GET, HEAD, POST" or "POST"
-    local why = spec.kind == "query" and "call it with GET or POST"
-      or "it is a mutation: call it with POST"
-    return errors.response("method_not_allowed", ("'%s' does not accept %s: %s"):format(name, method, why),
-                           nil, { Allow = allow })
-  end
-  if errs then
-    return errors.response("validation_error", "the arguments are not valid", errs)
-  end
+  local args, status, body, headers = arguments(spec, req)
+  if not args then return status, body, headers end
 
-  local qs = req.query
-  req.query = qs == "" and EMPTY_QUERY or query.parse(qs)
-  setmetatable(req, Req)
-  local ok, result, body, headers = run(spec, req, args, dev)
+  prepare(req)
+  local mutation = spec.kind == "mutation"
+  if mutation then rawset(req, "_invalidations", {}) end
+  local ok, result
+  ok, result, body, headers = run(("function '%s'"):format(name), dev, spec.handler, req, args)
   if not ok then return result, body, headers end
-  if getmetatable(result) and mizan.is_response(result) then
-    return result.status, result.body, result.headers
+  status = 200
+  if mizan.is_response(result) then
+    status, body, headers = result.status, result.body, result.headers
+  else
+    if result == nil then result = null end
+    if dev and spec.output then
+      local s, b = check_output(spec, result)
+      if s then return s, b end
+    end
+    body = { result = result }
   end
-  if result == nil then result = null end
-  if dev and spec.output then
-    local _, oerrs = types.validate(spec.output, result)
-    if oerrs then
-      local parts = {}
-      for path, msgs in pairs(oerrs) do parts[#parts + 1] = path .. " " .. table.concat(msgs, ", ") end
-      table.sort(parts)
-      local msg = ("function '%s' returned output that does not match its schema: %s")
-        :format(name, table.concat(parts, "; "))
+  if mutation then
+    local a, b, c
+    ok, a, b, c = with_invalidation(spec, req, args, result, body, headers, dev)
+    if not ok then return a, b, c end
+    body, headers = a, b
+  end
+  return status, body, headers
+end
+
+---------------------------------------------------------------- ctx/<name>/
+
+-- Merge one function's validation errors into the bundle's, without
+-- repeating a message two functions share for one elevated param.
+local function merge_errors(into, errs)
+  for path, msgs in pairs(errs) do
+    local list = into[path] or {}
+    into[path] = list
+    for _, m in ipairs(msgs) do
+      local dup = false
+      for _, have in ipairs(list) do dup = dup or have == m end
+      if not dup then list[#list + 1] = m end
+    end
+  end
+end
+
+local function bundle(req, dev)
+  local group = req.name and registry.contexts[req.name]
+  if not group then
+    return errors.response("not_found", ("no context named '%s'"):format(tostring(req.name)))
+  end
+  if req.method ~= "GET" and req.method ~= "HEAD" then
+    return errors.response("method_not_allowed", ("context '%s' is read with GET"):format(group.name),
+                           nil, { Allow = "GET, HEAD" })
+  end
+  local params = query.parse(req.query)
+  local argsets, all = {}, nil
+  for _, fname in ipairs(group.functions) do
+    local spec = registry.functions[fname]
+    local sub = {}
+    for _, field in ipairs(spec.input.order) do sub[field] = params[field] end
+    local args, errs = types.validate(spec.input, sub, true)
+    if errs then
+      all = all or {}
+      merge_errors(all, errs)
+    end
+    argsets[fname] = args
+  end
+  if all then return errors.response("validation_error", "the context params are not valid", all) end
+
+  prepare(req, params)
+  local out = json.object {}
+  -- A context is one unit of data: any function's error is the bundle's.
+  for _, fname in ipairs(group.functions) do
+    local spec = registry.functions[fname]
+    local ok, result, b, h = run(("function '%s' (context '%s')"):format(fname, group.name), dev,
+                                 spec.handler, req, argsets[fname])
+    if not ok then return result, b, h end
+    if mizan.is_response(result) then
+      local msg = ("function '%s' of context '%s' returned mizan.response; functions of a context return data")
+        :format(fname, group.name)
       log("error", msg)
       return errors.response("internal_error", msg)
     end
+    if result == nil then result = null end
+    if dev and spec.output then
+      local s, b2 = check_output(spec, result)
+      if s then return s, b2 end
+    end
+    out[fname] = result
   end
-  return 200, { result = result }
+  return 200, out
 end
+
+---------------------------------------------------------------- routing
 
 --- Build the request handler for a loaded registry.
 function M.new(reg, cfg, mode)
+  registry = reg
   local dev = mode ~= "production"
   local schema_doc
   return function(req)
     local route = req.route
     if route == "call" then
-      return call(reg, req, dev)
+      return call(req, dev)
+    elseif route == "ctx" then
+      return bundle(req, dev)
     elseif route == "schema" and not req.name then
       if req.method ~= "GET" and req.method ~= "HEAD" then
         return errors.response("method_not_allowed", "the schema is read with GET", nil, { Allow = "GET, HEAD" })

@@ -39,6 +39,7 @@ function M.load(app_dir, mode)
     if not before[name] then app_modules[name] = true end
   end
 
+  mizan._finalize()
   local reg = mizan.registry()
   for ref in pairs(reg.unregistered) do
     core.log("warn", ("%s was made by mizan.client{} but never registered"):format(tostring(ref)))

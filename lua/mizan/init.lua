@@ -12,6 +12,7 @@ local json = require "mizan.json"
 local types = require "mizan.types"
 local config = require "mizan.config"
 local errors = require "mizan.errors"
+local contexts = require "mizan.contexts"
 
 local M = {
   types = types,
@@ -40,12 +41,11 @@ M.is_function = is_fnref
 -- rather than being ignored.
 local LATER = {
   auth = "auth predicates arrive with sessions and accounts",
-  context = "contexts arrive with the contexts and invalidation protocol",
-  affects = "affects arrives with the contexts and invalidation protocol",
-  affects_params = "affects_params arrives with the contexts and invalidation protocol",
   cache = "the origin cache arrives in a later release",
 }
-local KNOWN = { input = true, output = true, query = true, description = true }
+local KNOWN = { input = true, output = true, query = true, description = true, context = true,
+                affects = true, affects_params = true }
+local KNOWN_LIST = "affects, affects_params, context, description, input, output, query"
 
 local function caller_location(level)
   local info = debug.getinfo(level + 1, "Sl")
@@ -82,7 +82,7 @@ local function compile(name, opts)
     if LATER[k] then
       bad(k, "not supported yet (" .. LATER[k] .. ")")
     elseif not KNOWN[k] then
-      bad(k, "unknown option (known: description, input, output, query)")
+      bad(k, "unknown option (known: " .. KNOWN_LIST .. ")")
     end
   end
   local spec = { name = name, description = opts.description }
@@ -90,7 +90,17 @@ local function compile(name, opts)
     bad("description", "must be a string")
   end
   if opts.query ~= nil and type(opts.query) ~= "boolean" then bad("query", "must be true or false") end
-  spec.kind = opts.query and "query" or "mutation"
+  if opts.context ~= nil then
+    if type(opts.context) ~= "string" or opts.context == "" then
+      bad("context", "must be a non-empty string naming the context")
+    elseif opts.query == false then
+      bad("query", "is false, but a function with a context is a query")
+    else
+      spec.context = opts.context == "local" and name or opts.context
+      spec.local_context = opts.context == "local"
+    end
+  end
+  spec.kind = (opts.query or opts.context ~= nil) and "query" or "mutation"
 
   local function typed(option, v, must_be_object)
     if v == nil then return nil end
@@ -109,6 +119,7 @@ local function compile(name, opts)
   end
   spec.input = typed("input", opts.input, true) or types.object {}
   spec.output = typed("output", opts.output, false)
+  spec.affects_decl = contexts.check_affects(spec, opts, bad, is_fnref)
   return spec, problems
 end
 
@@ -128,9 +139,14 @@ function M.register(ref, name)
     error(("mizan.register: this function is already registered as '%s'"):format(ref.name), 2)
   end
   local spec, problems = compile(name, ref.opts)
+  if #problems == 0 and spec.context then contexts.join(registry, spec, problems) end
   if #problems > 0 then error(table.concat(problems, "\n"), 2) end
   spec.handler = ref.handler
   spec.where = ref.where
+  if spec.local_context then
+    core.log("warn", ("%s: function '%s': context = \"local\" is deprecated; write context = \"%s\" "
+      .. "(a context of its own, named after the function) instead"):format(ref.where, name, name))
+  end
   ref.name = name
   ref.spec = spec
   registry.unregistered[ref] = nil
@@ -139,13 +155,24 @@ function M.register(ref, name)
   return ref
 end
 
---- The registry: { functions = {name = spec}, order = {names...} }.
+--- The registry: { functions = {name = spec}, order = {names...}, contexts = {name = group} }.
 function M.registry() return registry end
 
+--- The functions grouped by context: { [context] = { name=, functions = {names...},
+-- params = { [p] = { type=, required=, functions = {...} } }, order = {params...} } }.
+function M.context_groups() return registry.contexts end
+
 function M._reset(mode)
-  registry = { functions = {}, order = {}, unregistered = setmetatable({}, { __mode = "k" }),
-               mode = mode or core.mode }
+  registry = { functions = {}, order = {}, contexts = {}, context_order = {},
+               unregistered = setmetatable({}, { __mode = "k" }), mode = mode or core.mode }
   config.reset()
+end
+
+--- Called by the host once app.lua has run: resolves what needs the whole
+-- registry (affects targets). Raises the load error.
+function M._finalize()
+  local problems = contexts.resolve(registry, is_fnref)
+  if #problems > 0 then error(table.concat(problems, "\n"), 0) end
 end
 M._reset()
 
