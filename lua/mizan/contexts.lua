@@ -132,7 +132,7 @@ function M.resolve(reg, is_fnref)
       problems[#problems + 1] = ("%s: function '%s', option 'affects': %s"):format(spec.where or "?", fname, msg)
     end
     if spec.affects_decl then
-      local targets, seen = {}, {}
+      local targets, seen, before = {}, {}, #problems
       for _, item in ipairs(spec.affects_decl) do
         local name = item
         if is_fnref(item) then
@@ -153,7 +153,8 @@ function M.resolve(reg, is_fnref)
           targets[#targets + 1] = { name = name, params = target_params(reg, name) }
         end
       end
-      if type(spec.affects_params) == "table" then
+      -- only judge affects_params against targets that all resolved
+      if type(spec.affects_params) == "table" and #problems == before then
         for k in pairs(spec.affects_params) do
           local used = false
           for _, t in ipairs(targets) do used = used or t.params[k] ~= nil end

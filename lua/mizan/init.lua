@@ -53,20 +53,25 @@ local function caller_location(level)
   return ("%s:%d"):format(info.short_src, info.currentline or 0)
 end
 
---- client { options } (handler) -> a function reference to register.
-function M.client(opts)
+local function decorate(opts, handler, where)
+  if type(handler) ~= "function" then
+    error(("mizan.client{...} must decorate a function, got %s"):format(type(handler)), 3)
+  end
+  local ref = setmetatable({ opts = opts, handler = handler, where = where }, FnRef)
+  registry.unregistered[ref] = true
+  return ref
+end
+
+--- client { options } (handler), or client({ options }, handler): a function
+-- reference to register. The second form cannot trip over Lua's rule that a
+-- call's "(" must not start a new line.
+function M.client(opts, handler)
   if type(opts) ~= "table" or is_fnref(opts) then
     error(("mizan.client expects a table of options, got %s"):format(type(opts)), 2)
   end
   local where = caller_location(2)
-  return function(handler)
-    if type(handler) ~= "function" then
-      error(("mizan.client{...} must decorate a function, got %s"):format(type(handler)), 2)
-    end
-    local ref = setmetatable({ opts = opts, handler = handler, where = where }, FnRef)
-    registry.unregistered[ref] = true
-    return ref
-  end
+  if handler ~= nil then return decorate(opts, handler, where) end
+  return function(fn) return decorate(opts, fn, where) end
 end
 
 -- Check one function's options; returns the compiled spec or a list of problems.
