@@ -205,9 +205,9 @@ local function merge_errors(into, errs)
 end
 
 local function bundle(req, dev)
-  local group = req.name and registry.contexts[req.name]
+  local group = req.name and registry.contexts[query.unescape_path(req.name)]
   if not group then
-    return errors.response("not_found", ("no context named '%s'"):format(tostring(req.name)))
+    return errors.response("not_found", ("no context named '%s'"):format(req.name and query.unescape_path(req.name) or ""))
   end
   if req.method ~= "GET" and req.method ~= "HEAD" then
     return errors.response("method_not_allowed", ("context '%s' is read with GET"):format(group.name),

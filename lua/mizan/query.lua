@@ -8,6 +8,12 @@ local function unescape(s)
 end
 M.unescape = unescape
 
+--- Percent-decode a path segment ('+' stays '+' in a path).
+function M.unescape_path(s)
+  if not s:find("%", 1, true) then return s end
+  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
 function M.parse(qs)
   local out = {}
   if type(qs) ~= "string" or qs == "" then return out end

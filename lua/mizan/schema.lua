@@ -86,6 +86,58 @@ local function operation(spec, method)
   return op
 end
 
+local function names(list)
+  local out = arr {}
+  for i, v in ipairs(list) do out[i] = v end
+  return out
+end
+
+-- GET ctx/<name>/: the elevated params in, the raw bundle out.
+local function context_operation(reg, group)
+  local params, props, required = arr {}, obj {}, arr {}
+  for _, p in ipairs(group.order) do
+    local info = group.params[p]
+    params[#params + 1] = { name = p, ["in"] = "query", required = info.required,
+                            schema = types.json_schema(info.type) }
+  end
+  for _, fname in ipairs(group.functions) do
+    local spec = reg.functions[fname]
+    props[fname] = spec.output and types.json_schema(spec.output) or obj {}
+    required[#required + 1] = fname
+  end
+  return { get = {
+    operationId = "ctx." .. group.name,
+    summary = ("the '%s' context: every function of it in one bundle"):format(group.name),
+    tags = arr { "contexts" },
+    parameters = params,
+    responses = error_refs { ["200"] = {
+      description = "the raw bundle, one key per function",
+      content = { ["application/json"] = { schema = { type = "object", properties = props, required = required } } },
+    } },
+  } }
+end
+
+-- x-mizan-contexts: {name: {functions, params: {p: {schema, required, functions}}}}
+local function contexts_extension(reg)
+  local out = obj {}
+  for _, cname in ipairs(reg.context_order) do
+    local group = reg.contexts[cname]
+    local params = obj {}
+    for _, p in ipairs(group.order) do
+      local info = group.params[p]
+      params[p] = { schema = types.json_schema(info.type), required = info.required,
+                    functions = names(info.functions) }
+    end
+    out[cname] = { functions = names(group.functions), params = params, global = cname == "global" }
+  end
+  return out
+end
+
+--- A context name as it appears in a URL path (any string names a context).
+function M.path_segment(name)
+  return (name:gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end))
+end
+
 --- The document as a Lua table, ready for mizan.json.
 function M.document(reg, cfg)
   local base = (cfg and cfg.base_path) or "/api/mizan/"
@@ -95,16 +147,21 @@ function M.document(reg, cfg)
     local item = { post = operation(spec, "post") }
     if spec.kind == "query" then item.get = operation(spec, "get") end
     paths[base .. "call/" .. name .. "/"] = item
+    local affects = arr {}
+    for i, t in ipairs(spec.affects or {}) do affects[i] = t.name end
     fns[name] = {
       kind = spec.kind,
-      context = json.null,
-      affects = arr {},
+      context = spec.context or json.null,
+      affects = affects,
       auth = false,
       cache = json.null,
       input = types.json_schema(spec.input),
       output = spec.output and types.json_schema(spec.output) or obj {},
       description = spec.description,
     }
+  end
+  for _, cname in ipairs(reg.context_order) do
+    paths[base .. "ctx/" .. M.path_segment(cname) .. "/"] = context_operation(reg, reg.contexts[cname])
   end
   local app = cfg and cfg.app_dir and cfg.app_dir:match("([^/]+)$") or "app"
   return {
@@ -121,6 +178,7 @@ function M.document(reg, cfg)
       } },
     },
     ["x-mizan-functions"] = fns,
+    ["x-mizan-contexts"] = contexts_extension(reg),
   }
 end
 

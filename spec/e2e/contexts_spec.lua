@@ -31,6 +31,13 @@ describe("context bundles", function()
     assert.equals(1, res.json.todo_count)
   end)
 
+  it("accept any string as a context name, percent-encoded in the path", function()
+    local path = "/api/mizan/ctx/" .. require("mizan.schema").path_segment("odd name/with, symbols") .. "/?q=a+b%26c"
+    local res = srv:request("GET", path)
+    assert.equals(200, res.status)
+    assert.equals("a b&c", res.json.odd)
+  end)
+
   it("answer the global context", function()
     local res = srv:request("GET", "/api/mizan/ctx/global/")
     assert.equals(200, res.status)

@@ -54,8 +54,39 @@ describe("mizan schema", function()
   it("passes a real OpenAPI validator, openapi-typescript and tsc --strict", function()
     local code, out = validate(text)
     assert.equals(0, code, out)
-    code, out = validate((run(exe .. " schema examples/todo")))
+    for _, app in ipairs { "examples/todo", "spec/apps/contexts" } do
+      code, out = validate((run(exe .. " schema " .. app)))
+      assert.equals(0, code, app .. ": " .. tostring(out))
+    end
+  end)
+
+  it("exports the example app's contexts and functions", function()
+    local out, code = run(exe .. " schema examples/todo")
     assert.equals(0, code, out)
+    local d = json.decode(out)
+    local ctx = d["x-mizan-contexts"]
+    assert.same({ "current_user" }, ctx.global.functions)
+    assert.is_true(ctx.global.global)
+    assert.same({ "todo_list", "todo_summary" }, ctx.todos.functions)
+    assert.same({ schema = { type = "integer", minimum = 1 }, required = true,
+                  functions = { "todo_list", "todo_summary" } }, ctx.todos.params.list_id)
+    assert.same({ schema = { type = "boolean" }, required = false, functions = { "todo_list" } },
+                ctx.todos.params.done)
+    local fns = d["x-mizan-functions"]
+    assert.equals("todos", fns.todo_list.context)
+    assert.equals("query", fns.todo_list.kind)
+    assert.equals("global", fns.current_user.context)
+    assert.same({ "todos" }, fns.add_todo.affects)
+    assert.equals("mutation", fns.add_todo.kind)
+    assert.equals(json.null, fns.add_todo.context)
+    assert.same({}, fns.delete_todo.affects)
+    local get = d.paths["/api/mizan/ctx/todos/"].get
+    assert.equals("ctx.todos", get.operationId)
+    local params = {}
+    for _, p in ipairs(get.parameters) do params[p.name] = p.required end
+    assert.same({ list_id = true, done = false }, params)
+    assert.same({ "todo_list", "todo_summary" },
+                get.responses["200"].content["application/json"].schema.required)
   end)
 
   it("is checked by a validator that does reject a broken document", function()

@@ -81,3 +81,7 @@ mizan.register(client { context = "rawctx" } (function() return mizan.response {
 mizan.register(client { query = true } (function(req) req:invalidate("todos") end), "query_invalidates")
 
 mizan.register(client { affects = "todos" } (function(req) req:invalidate("nope") end), "bad_runtime")
+
+mizan.register(client { context = "odd name/with, symbols", input = { q = T.string } } (function(req, args)
+  return args.q
+end), "odd")
