@@ -57,6 +57,12 @@ function App:call(name, args, opts)
   return in_process(self, req)
 end
 
+--- app:context(name, params): GET ctx/<name>/ in process.
+function App:context(name, params)
+  return in_process(self, { route = "ctx", name = name, method = "GET",
+                            path = "/api/mizan/ctx/" .. name .. "/", query = M.encode_query(params or {}) })
+end
+
 function M.encode_query(t)
   local parts, keys = {}, {}
   for k in pairs(t) do keys[#keys + 1] = k end
@@ -290,6 +296,13 @@ function Server:exited(code, how)
     error("the server reported a sanitizer error:\n" .. log, 3)
   end
   return code, how
+end
+
+--- server:context(name, params): GET ctx/<name>/ over HTTP.
+function Server:context(name, params, opts)
+  local q = M.encode_query(params or {})
+  local path = "/api/mizan/ctx/" .. require("mizan.schema").path_segment(name) .. "/"
+  return self:request("GET", q ~= "" and path .. "?" .. q or path, opts)
 end
 
 --- Wait for the process to exit by itself. Returns code, how.
