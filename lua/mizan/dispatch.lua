@@ -33,8 +33,12 @@ local registry -- the registry of the app being served (set by M.new)
 --- req:invalidate(target, params): add a target at run time. `target` is a
 -- context or function name, or a registered function; params a table or nil.
 function Req:invalidate(target, params)
+  if not rawget(self, "_mutation") then error("req:invalidate is for mutations; this function is a query", 2) end
   local list = rawget(self, "_invalidations")
-  if not list then error("req:invalidate is for mutations; this function is a query", 2) end
+  if not list then
+    list = {}
+    rawset(self, "_invalidations", list)
+  end
   local name = target
   if mizan.is_function(target) then name = target.name end
   if type(name) ~= "string" or not (registry.contexts[name] or registry.functions[name]) then
@@ -134,6 +138,7 @@ end
 -- "invalidate" and the header X-Mizan-Invalidate; a raw response only the header.
 -- Returns true, body, headers; or false, status, body, headers.
 local function with_invalidation(spec, req, args, result, body, headers, dev)
+  if not spec.affects and not rawget(req, "_invalidations") then return true, body, headers end
   local ok, rec, eb, eh = run(("function '%s' (affects_params)"):format(spec.name), dev,
                               invalidation.for_call, spec, req, args, result)
   if not ok then return false, rec, eb, eh end
@@ -164,7 +169,7 @@ local function call(req, dev)
 
   prepare(req)
   local mutation = spec.kind == "mutation"
-  if mutation then rawset(req, "_invalidations", {}) end
+  if mutation then rawset(req, "_mutation", true) end
   local ok, result
   ok, result, body, headers = run(("function '%s'"):format(name), dev, spec.handler, req, args)
   if not ok then return result, body, headers end
