@@ -142,6 +142,59 @@ static int l_sleep(lua_State *L) {
   return lua_yield(L, 0);
 }
 
+/* core.current_task() -> a light userdata naming the running task, for a
+   later core.wakeup. Raises outside a task's own coroutine. */
+static int l_current_task(lua_State *L) {
+  mz_task *t = running_task(L);
+  if (!t) return luaL_error(L, "not inside a request's own coroutine");
+  lua_pushlightuserdata(L, t);
+  return 1;
+}
+
+/* core.suspend(): yield until some other task calls core.wakeup(task, ...);
+   returns the values given to wakeup. */
+static int l_suspend(lua_State *L) {
+  if (!running_task(L)) return luaL_error(L, "core.suspend outside a request's own coroutine");
+  return lua_yield(L, 0);
+}
+
+typedef struct {
+  uv_timer_t timer;
+  mz_task *task;
+  int nargs;
+} wake_req;
+
+static void wake_closed(uv_handle_t *hd) { free(hd->data); }
+
+static void wake_fired(uv_timer_t *tm) {
+  wake_req *w = tm->data;
+  mz_task *t = w->task;
+  int n = w->nargs;
+  uv_close((uv_handle_t *)&w->timer, wake_closed);
+  mz_task_resume(t, n);
+}
+
+/* core.wakeup(task, ...): resume a suspended task with these values on the
+   next loop turn (never from inside the caller's own turn). */
+static int l_wakeup(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TLIGHTUSERDATA);
+  mz_task *t = lua_touserdata(L, 1);
+  int n = lua_gettop(L) - 1;
+  wake_req *w = malloc(sizeof *w);
+  if (!w) return luaL_error(L, "out of memory");
+  if (!lua_checkstack(t->co, n + 1)) {
+    free(w);
+    return luaL_error(L, "too many values to pass");
+  }
+  lua_xmove(L, t->co, n); /* the suspended coroutine receives them as yield results */
+  w->task = t;
+  w->nargs = n;
+  uv_timer_init(t->host->loop, &w->timer);
+  w->timer.data = w;
+  uv_timer_start(&w->timer, wake_fired, 0, 0);
+  return 0;
+}
+
 /* core.now(): wall-clock seconds, with sub-millisecond precision. */
 static int l_now(lua_State *L) {
   uv_timeval64_t tv;
@@ -198,8 +251,15 @@ static int l_log(lua_State *L) {
 
 static int open_core(lua_State *L) {
   mz_host *h = mz_host_from(L);
-  static const luaL_Reg fns[] = {{"sleep", l_sleep}, {"now", l_now}, {"monotonic", l_monotonic},
-                                 {"run", l_run},     {"log", l_log}, {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"sleep", l_sleep},
+                                 {"now", l_now},
+                                 {"monotonic", l_monotonic},
+                                 {"run", l_run},
+                                 {"log", l_log},
+                                 {"current_task", l_current_task},
+                                 {"suspend", l_suspend},
+                                 {"wakeup", l_wakeup},
+                                 {NULL, NULL}};
   lua_newtable(L);
   luaL_register(L, NULL, fns);
   lua_pushstring(L, mz_mode_name(h->mode));
@@ -217,6 +277,8 @@ static int open_json(lua_State *L) {
 
 extern int mz_testkit_open(lua_State *L);
 #include "invalidate.h"
+#include "crypto.h"
+#include "cache.h"
 
 /* ------------------------------------------------------------ lifecycle */
 
@@ -244,6 +306,10 @@ int mz_host_init(mz_host *h, uv_loop_t *loop, mz_mode mode) {
   lua_setfield(L, -2, "mizan.testkit");
   lua_pushcfunction(L, mz_invalidate_open);
   lua_setfield(L, -2, "mizan.invalidate");
+  lua_pushcfunction(L, mz_crypto_open);
+  lua_setfield(L, -2, "mizan.crypto");
+  lua_pushcfunction(L, mz_cache_open);
+  lua_setfield(L, -2, "mizan.cachecore");
   lua_pop(L, 1);
   /* insert the embedded searcher right after preload */
   lua_getfield(L, -1, "loaders");

@@ -20,12 +20,13 @@ local function check_limit(name, v)
 end
 
 local LATER = {
-  cache = "the origin cache", sessions = "sessions", database = "the database",
+  sessions = "sessions", database = "the database",
   allowed_origins = "CSRF and origin checks", static_dir = "static files",
 }
 
 function M.reset()
-  current = { listen = "127.0.0.1:8080", base_path = "/api/mizan/", limits = {} }
+  current = { listen = "127.0.0.1:8080", base_path = "/api/mizan/", limits = {}, cache = "memory",
+              cache_size = 64 * 1024 * 1024 }
   set_by_app = false
 end
 
@@ -45,6 +46,16 @@ function M.set(t, level)
     elseif k == "listen" or k == "secret" then
       if type(v) ~= "string" or v == "" then error(("mizan.config: option '%s' must be a non-empty string"):format(k), level) end
       current[k] = v
+    elseif k == "cache" then
+      if type(v) ~= "string" or not (v == "memory" or v:find("^redis://")) then
+        error("mizan.config: option 'cache' must be \"memory\" or \"redis://host:port/db\"", level)
+      end
+      current.cache = v
+    elseif k == "cache_size" then
+      if type(v) ~= "number" or v < 1024 * 1024 or v ~= math.floor(v) then
+        error("mizan.config: option 'cache_size' must be a whole number of bytes, at least 1 MiB", level)
+      end
+      current.cache_size = v
     elseif k == "base_path" then
       if not check_base_path(v) then error("mizan.config: option 'base_path' must look like '/api/mizan/' (leading and trailing slash)", level) end
       current.base_path = v
@@ -80,8 +91,22 @@ function M.finalize(getenv)
       c.limits[k] = n
     end
   end
-  local cache = getenv("MIZAN_CACHE")
-  if cache and cache ~= "memory" then error("MIZAN_CACHE: only 'memory' is supported yet", 0) end
+  c.cache = getenv("MIZAN_CACHE") or c.cache
+  if c.cache == "memory" then
+    c.cache_backend = "memory"
+  elseif c.cache:find("^redis://") then
+    c.cache_backend = "redis"
+  else
+    error(("MIZAN_CACHE must be \"memory\" or \"redis://host:port/db\", got '%s'"):format(c.cache), 0)
+  end
+  local size = getenv("MIZAN_CACHE_SIZE")
+  if size then
+    local n = tonumber(size)
+    if not n or n < 1024 * 1024 or n ~= math.floor(n) then
+      error(("MIZAN_CACHE_SIZE must be a whole number of bytes, at least 1 MiB, got '%s'"):format(size), 0)
+    end
+    c.cache_size = n
+  end
   for _, var in ipairs { "MIZAN_DATABASE", "MIZAN_ALLOWED_ORIGINS", "MIZAN_SESSIONS" } do
     if getenv(var) then error(var .. " is not supported yet", 0) end
   end

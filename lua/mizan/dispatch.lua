@@ -9,6 +9,7 @@ local types = require "mizan.types"
 local errors = require "mizan.errors"
 local query = require "mizan.query"
 local invalidation = require "mizan.invalidation"
+local cache = require "mizan.cache"
 local mizan = require "mizan"
 
 local null = json.null
@@ -19,9 +20,18 @@ local function log(level, msg) core.log(level, msg) end
 
 ---------------------------------------------------------------- the request object
 
--- Methods given to every request object a handler sees.
+-- Methods given to every request object a handler sees. Reading req.user or
+-- req.session is noticed, so a shared cache entry never holds one user's data.
 local Req = {}
-Req.__index = Req
+local IDENTITY = { user = "_user", session = "_session" }
+Req.__index = function(req, k)
+  local raw = IDENTITY[k]
+  if raw then
+    rawset(req, "_identity_read", true)
+    return rawget(req, raw)
+  end
+  return Req[k]
+end
 local function later(what)
   return function() error(what .. " is not supported yet", 2) end
 end
@@ -29,6 +39,7 @@ Req.login = later("req:login")
 Req.logout = later("req:logout")
 
 local registry -- the registry of the app being served (set by M.new)
+local cached_call -- defined below
 
 --- req:invalidate(target, params): add a target at run time. `target` is a
 -- context or function name, or a registered function; params a table or nil.
@@ -154,8 +165,40 @@ local function with_invalidation(spec, req, args, result, body, headers, dev)
   if type(body) == "table" and body.result ~= nil and not mizan.is_response(result) then
     body.invalidate = rec:body()
   end
-  req._record = rec -- for the purge and the push that follow in later releases
+  -- purge before the answer is written: a client that refetches on it reads fresh data
+  cache.purge_record(rec)
+  req._record = rec -- for the WebSocket push that follows in a later release
   return true, body, out
+end
+
+-- Run a query for the cache: its result must be data (checked in dev).
+local function run_for_cache(spec, req, args, dev, what)
+  return function()
+    local ok, result, b, h = run(what, dev, spec.handler, req, args)
+    if not ok then return false, result, b, h end
+    if mizan.is_response(result) then
+      local msg = ("%s returned mizan.response, but its result is cached or bundled: return data instead")
+        :format(what)
+      log("error", msg)
+      return false, errors.response("internal_error", msg)
+    end
+    if result == nil then result = null end
+    if dev and spec.output then
+      local s, b2 = check_output(spec, result)
+      if s then return false, s, b2 end
+    end
+    return true, result
+  end
+end
+
+local JSON = { ["Content-Type"] = "application/json" } -- read only, shared by every cached answer
+
+function cached_call(spec, req, args, raw_query, dev)
+  local ok, text, key, h = cache.fetch(spec, req, args, run_for_cache(spec, req, args, dev,
+                                                                        ("function '%s'"):format(spec.name)))
+  if not ok then return text, key, h end
+  if key and req.method ~= "POST" then cache.alias("call", req.name, raw_query, req, { key }) end
+  return 200, '{"result":' .. text .. "}", JSON
 end
 
 local function call(req, dev)
@@ -167,7 +210,9 @@ local function call(req, dev)
   local args, status, body, headers = arguments(spec, req)
   if not args then return status, body, headers end
 
+  local raw_query = req.query
   prepare(req)
+  if spec.cache then return cached_call(spec, req, args, raw_query, dev) end
   local mutation = spec.kind == "mutation"
   if mutation then rawset(req, "_mutation", true) end
   local ok, result
@@ -233,28 +278,31 @@ local function bundle(req, dev)
   end
   if all then return errors.response("validation_error", "the context params are not valid", all) end
 
+  local raw_query = req.query
   prepare(req, params)
-  local out = json.object {}
   -- A context is one unit of data: any function's error is the bundle's.
-  for _, fname in ipairs(group.functions) do
+  -- Each function is cached on its own; the bundle is their JSON side by side.
+  local parts, keys, all_cached = {}, {}, true
+  for i, fname in ipairs(group.functions) do
     local spec = registry.functions[fname]
-    local ok, result, b, h = run(("function '%s' (context '%s')"):format(fname, group.name), dev,
-                                 spec.handler, req, argsets[fname])
-    if not ok then return result, b, h end
-    if mizan.is_response(result) then
-      local msg = ("function '%s' of context '%s' returned mizan.response; functions of a context return data")
-        :format(fname, group.name)
-      log("error", msg)
-      return errors.response("internal_error", msg)
+    local what = ("function '%s' (context '%s')"):format(fname, group.name)
+    local runner = run_for_cache(spec, req, argsets[fname], dev, what)
+    local ok, a, b, c
+    if spec.cache then
+      ok, a, b, c = cache.fetch(spec, req, argsets[fname], runner)
+      if ok then keys[i] = b end
+    else
+      ok, a, b, c = runner()
+      if ok then a = assert(json.encode(a)) end
     end
-    if result == nil then result = null end
-    if dev and spec.output then
-      local s, b2 = check_output(spec, result)
-      if s then return s, b2 end
-    end
-    out[fname] = result
+    if not ok then return a, b, c end
+    all_cached = all_cached and keys[i] ~= nil
+    parts[i] = json.encode(fname) .. ":" .. a
   end
-  return 200, out
+  if all_cached and req.method ~= "POST" then
+    cache.alias("ctx", req.name, raw_query, req, keys, group.functions)
+  end
+  return 200, "{" .. table.concat(parts, ",") .. "}", JSON
 end
 
 ---------------------------------------------------------------- routing

@@ -46,6 +46,7 @@ function M.load(app_dir, mode)
   end
   local cfg = config.finalize()
   cfg.app_dir = app_dir
+  require("mizan.cache").configure(cfg, reg)
   return dispatch.new(reg, cfg, mode), cfg
 end
 

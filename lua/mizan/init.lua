@@ -41,11 +41,10 @@ M.is_function = is_fnref
 -- rather than being ignored.
 local LATER = {
   auth = "auth predicates arrive with sessions and accounts",
-  cache = "the origin cache arrives in a later release",
 }
 local KNOWN = { input = true, output = true, query = true, description = true, context = true,
-                affects = true, affects_params = true }
-local KNOWN_LIST = "affects, affects_params, context, description, input, output, query"
+                affects = true, affects_params = true, cache = true }
+local KNOWN_LIST = "affects, affects_params, cache, context, description, input, output, query"
 
 local function caller_location(level)
   local info = debug.getinfo(level + 1, "Sl")
@@ -105,7 +104,23 @@ local function compile(name, opts)
       spec.local_context = opts.context == "local"
     end
   end
-  spec.kind = (opts.query or opts.context ~= nil) and "query" or "mutation"
+  if opts.cache ~= nil then
+    local c = opts.cache
+    if type(c) ~= "table" then
+      bad("cache", "must be a table { ttl = seconds, shared = false }")
+    else
+      for k in pairs(c) do
+        if k ~= "ttl" and k ~= "shared" then bad("cache", ("has no option '%s' (known: shared, ttl)"):format(tostring(k))) end
+      end
+      if type(c.ttl) ~= "number" or c.ttl <= 0 or c.ttl ~= c.ttl then
+        bad("cache", "needs ttl, a positive number of seconds")
+      end
+      if c.shared ~= nil and type(c.shared) ~= "boolean" then bad("cache", "shared must be true or false") end
+      if opts.query == false then bad("query", "is false, but a function with a cache is a query") end
+      spec.cache = { ttl = c.ttl, shared = c.shared == true }
+    end
+  end
+  spec.kind = (opts.query or opts.context ~= nil or opts.cache ~= nil) and "query" or "mutation"
 
   local function typed(option, v, must_be_object)
     if v == nil then return nil end
@@ -157,6 +172,7 @@ function M.register(ref, name)
   registry.unregistered[ref] = nil
   registry.functions[name] = spec
   registry.order[#registry.order + 1] = name
+  if spec.cache then registry.cached[name] = spec end
   return ref
 end
 
@@ -168,7 +184,7 @@ function M.registry() return registry end
 function M.context_groups() return registry.contexts end
 
 function M._reset(mode)
-  registry = { functions = {}, order = {}, contexts = {}, context_order = {},
+  registry = { functions = {}, order = {}, contexts = {}, context_order = {}, cached = {},
                unregistered = setmetatable({}, { __mode = "k" }), mode = mode or core.mode }
   config.reset()
 end
@@ -187,7 +203,10 @@ M._reset()
 M.sleep = core.sleep
 M.now = core.now
 
---- mizan.config { listen=, secret=, base_path=, limits= }
+--- mizan.cache.purge(target, params), mizan.cache.stats()
+M.cache = setmetatable({}, { __index = function(_, k) return require("mizan.cache")[k] end })
+
+--- mizan.config { listen=, secret=, base_path=, limits=, cache= }
 M.config = function(t) return config.set(t, 2) end
 
 local Response = {}

@@ -38,6 +38,8 @@ local function in_process(self, req)
   if type(body) == "table" then
     local text = assert(json.encode(body))
     body = json.decode(text)
+  elseif type(body) == "string" and headers and (headers["Content-Type"] or ""):find("application/json", 1, true) then
+    body = assert(json.decode(body))
   end
   return { status = status, body = body, headers = headers or {} }
 end

@@ -99,9 +99,9 @@ describe("mizan schema", function()
 
   it("fails with the load error for a broken app", function()
     local dir = h.app_dir('local mizan = require "mizan"\n' ..
-      'mizan.register(mizan.client { cache = { ttl = 1 } } (function() end), "cached")\n')
+      'mizan.register(mizan.client { auth = true } (function() end), "guarded")\n')
     local out, code = run(exe .. " schema " .. dir)
     assert.is_not.equals(0, code)
-    assert.matches("function 'cached', option 'cache': not supported yet", out, 1, true)
+    assert.matches("function 'guarded', option 'auth': not supported yet", out, 1, true)
   end)
 end)

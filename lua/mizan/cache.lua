@@ -1,0 +1,199 @@
+-- mizan.cache: the origin cache's decisions (DESIGN §4). The storage, the
+-- version slots and the fast path are C (core/cache*.c); here: keys, tags,
+-- scopes, single-flight, fail-closed sharing, and purging from the
+-- invalidation record.
+--
+--   key  = hex HMAC-SHA256(secret, name .. "\n" .. canonical(params) [.. "\n" .. scope])
+--   tags = "fn:<name>", and per declared param "fn:<name>|k=<canonical v>" or "fn:<name>|k!"
+local core = require "mizan.core"
+local cc = require "mizan.cachecore"
+local crypto = require "mizan.crypto"
+local json = require "mizan.json"
+local errors = require "mizan.errors"
+
+local M = {}
+
+local secret
+local backend -- { lookup, snapshot, store, bump } (memory, or redis)
+local registry
+
+---------------------------------------------------------------- backends
+
+local memory = {}
+function memory.lookup(key) return cc.lookup(key) end
+function memory.snapshot(slots) return cc.versions(slots) end
+function memory.store(key, value, ttl, slots, versions) return cc.store(key, value, ttl, slots, versions) end
+function memory.bump(slots) cc.bump(slots) end
+
+--- Set up for a loaded app: the secret, the budget, the backend.
+function M.configure(cfg, reg)
+  registry = reg
+  secret = cfg.secret
+  if not secret then
+    secret = assert(crypto.random_hex(32))
+    if next(reg.cached or {}) then
+      core.log("info", "no MIZAN_SECRET: cache keys use a random secret for this process")
+    end
+  end
+  assert(cc.init(cfg.cache_size))
+  backend = memory
+  if cfg.cache_backend == "redis" then backend = require("mizan.cache_redis").backend(cfg, cc) end
+  cc.clear() -- a reload starts from an empty cache (the slots stay: they are shared)
+end
+
+--- The DESIGN §4 key. `scope` is nil for a shared entry, "anon" or "u:<id>".
+function M.key(name, params, scope, key_secret)
+  local msg = name .. "\n" .. assert(json.canonical(params))
+  if scope then msg = msg .. "\n" .. scope end
+  return crypto.hmac_sha256_hex(key_secret or secret, msg)
+end
+
+local function tag_value(v) return assert(json.canonical(v)) end
+
+--- The version slots of an entry of `spec` called with `args`.
+function M.entry_slots(spec, args)
+  local name = spec.name
+  local slots = { cc.slot("fn:" .. name) }
+  for _, k in ipairs(spec.input.order) do
+    local v = args[k]
+    local tag = v == nil and ("fn:%s|%s!"):format(name, k) or ("fn:%s|%s=%s"):format(name, k, tag_value(v))
+    slots[#slots + 1] = cc.slot(tag)
+  end
+  return slots
+end
+
+---------------------------------------------------------------- purge
+
+-- The slots a purge of `target` with `params` bumps, appended to `slots`.
+-- With params, each param the function declares bumps "=value" and "!"
+-- (entries without it cover every value): a union, so over-purge, never under.
+local function purge_slots(target, params, slots)
+  local names = {}
+  local group = registry.contexts[target]
+  if group then
+    for i, f in ipairs(group.functions) do names[i] = f end
+  elseif registry.functions[target] then
+    names[1] = target
+  end
+  for _, fname in ipairs(names) do
+    local spec = registry.functions[fname]
+    if spec.cache then
+      local any = false
+      for k, v in pairs(params or {}) do
+        if spec.input.fields[k] then
+          any = true
+          slots[#slots + 1] = cc.slot(("fn:%s|%s=%s"):format(fname, k, tag_value(v)))
+          slots[#slots + 1] = cc.slot(("fn:%s|%s!"):format(fname, k))
+        end
+      end
+      if not any then slots[#slots + 1] = cc.slot("fn:" .. fname) end
+    end
+  end
+  return slots
+end
+
+local function bump(slots)
+  -- the C side takes at most 64 slots a call
+  for i = 1, #slots, 64 do backend.bump({ unpack(slots, i, math.min(i + 63, #slots)) }) end
+end
+
+--- mizan.cache.purge(target, params): drop what `target` (a context or
+-- function name, or a registered function) holds, for those params or all.
+function M.purge(target, params)
+  if type(target) == "table" and target.name then target = target.name end
+  if type(target) ~= "string" or not (registry.contexts[target] or registry.functions[target]) then
+    error(("mizan.cache.purge: unknown target %s"):format(tostring(target)), 2)
+  end
+  if params ~= nil and type(params) ~= "table" then error("mizan.cache.purge: params must be a table", 2) end
+  local slots = purge_slots(target, params, {})
+  if #slots > 0 then bump(slots) end
+end
+
+--- Purge everything an invalidation record names (before the answer is written).
+function M.purge_record(rec)
+  local slots = {}
+  for _, e in ipairs(rec:list()) do purge_slots(e.target, e.params, slots) end
+  if #slots > 0 then bump(slots) end
+end
+
+---------------------------------------------------------------- reads
+
+local inflight = {} -- key -> { waiters = { task, ... } }
+
+-- Run `compute` once per key at a time in this process; concurrent callers
+-- wait for its results instead of running it again. Returns is_leader, then
+-- pcall's results of compute.
+local function single_flight(key, compute)
+  local f = inflight[key]
+  if f then
+    f.waiters[#f.waiters + 1] = core.current_task()
+    return false, core.suspend()
+  end
+  f = { waiters = {} }
+  inflight[key] = f
+  local results = { pcall(compute) }
+  inflight[key] = nil
+  local n = table.maxn(results)
+  for _, task in ipairs(f.waiters) do core.wakeup(task, unpack(results, 1, n)) end
+  return true, unpack(results, 1, n)
+end
+
+--- The scope of a request for per-user entries: "u:<id>" or "anon".
+function M.scope(req)
+  local user = rawget(req, "_user")
+  return user and ("u:" .. tostring(user.id)) or "anon"
+end
+
+local function encode(spec, result)
+  local text, err = json.encode(result)
+  if not text then error(("function '%s': cannot encode its result: %s"):format(spec.name, err), 0) end
+  return text
+end
+
+--- Get the JSON text of `spec`'s result for `args`, from the cache or by
+-- calling `run()`, which returns true, result or false, status, body, headers.
+-- Returns true, json_text, key (the key only when the text is cached), or
+-- false, status, body, headers.
+function M.fetch(spec, req, args, run)
+  local policy = spec.cache
+  local key = M.key(spec.name, args, not policy.shared and M.scope(req) or nil)
+  local hit = backend.lookup(key)
+  if hit then return true, hit, key end
+  local leader, ok, a, b, c, d = single_flight(key, function()
+    local slots = M.entry_slots(spec, args)
+    local versions = backend.snapshot(slots) -- before the value is computed
+    local ok, result, b2, c2 = run()
+    if not ok then return false, result, b2, c2 end
+    local text = encode(spec, result)
+    -- fail closed: a shared entry that read who is asking is not shared
+    local personal = policy.shared and rawget(req, "_identity_read") or false
+    if personal then
+      core.log("warn", ("function '%s' has cache.shared but read req.user or req.session: "
+        .. "its result is not stored, so one user's data never reaches another"):format(spec.name))
+    else
+      backend.store(key, text, policy.ttl, slots, versions)
+    end
+    return true, text, personal
+  end)
+  if not ok then -- a Lua error in the cache layer itself
+    core.log("error", ("function '%s': the cache failed: %s"):format(spec.name, tostring(a)))
+    return false, errors.response("internal_error", "internal error")
+  end
+  if not a then return false, b, c, d end
+  if c then -- personal: the leader's result is the leader's alone
+    if leader then return true, b end
+    local ok2, result, b2, c2 = run()
+    if not ok2 then return false, result, b2, c2 end
+    return true, encode(spec, result)
+  end
+  return true, b, key
+end
+
+--- Record a fast-path alias so C answers this GET next time on its own.
+function M.alias(route, name, raw_query, req, keys, members)
+  cc.alias(table.concat({ route, name, raw_query, M.scope(req) }, "\0"), keys, members)
+end
+
+function M.stats() return cc.stats() end
+
+return M
