@@ -35,7 +35,16 @@ typedef struct mz_cache mz_cache;
 
 typedef struct mz_cache_stats {
   uint64_t hits, misses, fast_hits, stores, evictions, expirations, stale, purges;
+  uint64_t bytes, budget, entries; /* filled in by mz_cache_stats_of */
 } mz_cache_stats;
+
+/**
+ * The DESIGN §4 key in one C call: hex HMAC-SHA256(secret, name "\n"
+ * canonical [ "\n" scope ]). `out` gets 64 hex digits and a NUL.
+ */
+void mz_cache_key(const char *secret, size_t secret_len, const char *name, size_t name_len,
+                  const char *canonical, size_t canonical_len, const char *scope, size_t scope_len,
+                  char out[65]);
 
 /**
  * Create the cache for this process with a byte budget for entries. The

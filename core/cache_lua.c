@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cache.h"
+#include "json.h"
 
 #define MAX_SLOTS 64
 
@@ -142,6 +143,29 @@ static int l_alias(lua_State *L) {
   return 0;
 }
 
+/* key(secret, name, params, scope|nil) -> hex key | nil, err: canonical
+   encoding and HMAC, all in C. */
+static int l_key(lua_State *L) {
+  size_t sn, nn, scn = 0;
+  const char *secret = luaL_checklstring(L, 1, &sn);
+  const char *name = luaL_checklstring(L, 2, &nn);
+  luaL_checkany(L, 3);
+  const char *scope = luaL_optlstring(L, 4, NULL, &scn);
+  mz_json_ctx *json = lua_touserdata(L, lua_upvalueindex(1));
+  mz_buf *canon = &json->aux; /* owned by the codec ctx: nothing leaks if Lua raises */
+  canon->len = 0;
+  if (mz_json_encode(json, L, 3, canon, MZ_JSON_CANONICAL)) {
+    lua_pushnil(L);
+    lua_pushstring(L, json->err);
+    return 2;
+  }
+  char out[65];
+  mz_cache_key(secret, sn, name, nn, canon->data, canon->len, scope, scn, out);
+  if (!out[0]) return luaL_error(L, "out of memory");
+  lua_pushlstring(L, out, 64);
+  return 1;
+}
+
 static int l_clear(lua_State *L) {
   mz_cache_clear(need(L));
   return 0;
@@ -151,11 +175,12 @@ static int l_stats(lua_State *L) {
   mz_cache *c = mz_cache_get();
   mz_cache_stats s = {0};
   if (c) s = *mz_cache_stats_of(c);
-  lua_createtable(L, 0, 8);
+  lua_createtable(L, 0, 11);
 #define F(name)                           \
   lua_pushnumber(L, (lua_Number)s.name); \
   lua_setfield(L, -2, #name);
   F(hits) F(misses) F(fast_hits) F(stores) F(evictions) F(expirations) F(stale) F(purges)
+  F(bytes) F(budget) F(entries)
 #undef F
   return 1;
 }
@@ -167,5 +192,12 @@ int mz_cache_open(lua_State *L) {
                                  {NULL, NULL}};
   lua_newtable(L);
   luaL_register(L, NULL, fns);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "mizan.json");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "_ctx");
+  lua_pushcclosure(L, l_key, 1);
+  lua_setfield(L, -3, "key");
+  lua_pop(L, 1);
   return 1;
 }

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cache.h"
+#include "crypto.h"
 
 #define MZ_ALIAS_MAX 16384
 
@@ -52,7 +53,25 @@ struct mz_cache {
 static mz_cache *the_cache;
 
 mz_cache *mz_cache_get(void) { return the_cache; }
-mz_cache_stats *mz_cache_stats_of(mz_cache *c) { return &c->stats; }
+mz_cache_stats *mz_cache_stats_of(mz_cache *c) {
+  c->stats.bytes = c->used;
+  c->stats.budget = c->budget;
+  c->stats.entries = c->nentries;
+  return &c->stats;
+}
+
+void mz_cache_key(const char *secret, size_t secret_len, const char *name, size_t name_len,
+                  const char *canonical, size_t canonical_len, const char *scope, size_t scope_len,
+                  char out[65]) {
+  mz_buf msg;
+  mz_buf_init(&msg);
+  int bad = mz_buf_append(&msg, name, name_len) || mz_buf_putc(&msg, '\n') ||
+            mz_buf_append(&msg, canonical, canonical_len);
+  if (!bad && scope) bad = mz_buf_putc(&msg, '\n') || mz_buf_append(&msg, scope, scope_len);
+  if (bad) out[0] = 0;
+  else mz_crypto_hmac_sha256_hex(secret, secret_len, msg.data, msg.len, out);
+  mz_buf_free(&msg);
+}
 
 static uint64_t now_ms(void) {
   struct timespec ts;

@@ -30,10 +30,13 @@ function M.configure(cfg, reg)
   registry = reg
   secret = cfg.secret
   if not secret then
-    secret = assert(crypto.random_hex(32))
-    if next(reg.cached or {}) then
-      core.log("info", "no MIZAN_SECRET: cache keys use a random secret for this process")
+    -- instances that share a Redis must agree on keys; one instance (and the
+    -- workers it forks) can use a secret of its own
+    if cfg.cache_backend == "redis" then
+      error("MIZAN_CACHE=redis needs MIZAN_SECRET: every instance sharing the cache must use the same one "
+        .. "(for example: export MIZAN_SECRET=$(openssl rand -hex 32))", 0)
     end
+    secret = assert(crypto.random_hex(32))
   end
   assert(cc.init(cfg.cache_size))
   backend = memory

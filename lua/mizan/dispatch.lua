@@ -16,6 +16,10 @@ local null = json.null
 local ARRAY_MT = json.array_mt
 local M = {}
 
+-- Requests that entered Lua (cache hits answered by C never do).
+local counters = { requests = 0 }
+function M.stats() return { requests = counters.requests, cache = cache.stats() } end
+
 local function log(level, msg) core.log(level, msg) end
 
 ---------------------------------------------------------------- the request object
@@ -313,6 +317,7 @@ function M.new(reg, cfg, mode)
   local dev = mode ~= "production"
   local schema_doc
   return function(req)
+    counters.requests = counters.requests + 1
     local route = req.route
     if route == "call" then
       return call(req, dev)

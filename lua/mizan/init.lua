@@ -203,6 +203,9 @@ M._reset()
 M.sleep = core.sleep
 M.now = core.now
 
+--- mizan.stats(): { requests = <entered Lua>, cache = { hits, misses, fast_hits, ... } }
+function M.stats() return require("mizan.dispatch").stats() end
+
 --- mizan.cache.purge(target, params), mizan.cache.stats()
 M.cache = setmetatable({}, { __index = function(_, k) return require("mizan.cache")[k] end })
 

@@ -44,12 +44,13 @@ local function in_process(self, req)
   return { status = status, body = body, headers = headers or {} }
 end
 
---- app:call(name, args, opts) with POST; opts.method = "GET" sends args as a query string.
+--- app:call(name, args, opts) with POST; opts.method = "GET" sends args as a
+-- query string; opts.user ({ id = ... }) calls as that user.
 function App:call(name, args, opts)
   opts = opts or {}
   local method = opts.method or "POST"
   local req = { route = "call", name = name, method = method, path = "/api/mizan/call/" .. name .. "/",
-                headers = opts.headers }
+                headers = opts.headers, _user = opts.user }
   if method == "GET" or method == "HEAD" then
     req.query = M.encode_query(args or {})
   else
@@ -59,9 +60,10 @@ function App:call(name, args, opts)
   return in_process(self, req)
 end
 
---- app:context(name, params): GET ctx/<name>/ in process.
-function App:context(name, params)
-  return in_process(self, { route = "ctx", name = name, method = "GET",
+--- app:context(name, params, opts): GET ctx/<name>/ in process. opts.user
+-- ({ id = ... }) calls as that user, until sessions give a real way to.
+function App:context(name, params, opts)
+  return in_process(self, { route = "ctx", name = name, method = "GET", _user = opts and opts.user,
                             path = "/api/mizan/ctx/" .. name .. "/", query = M.encode_query(params or {}) })
 end
 

@@ -1,0 +1,75 @@
+-- The cache's C side: keys, version slots, LRU, TTL and budget.
+local cc = require "mizan.cachecore"
+local cache = require "mizan.cache"
+local h = require "helpers"
+
+describe("cache keys", function()
+  local vectors = h.load_json(h.shared("vectors/cache_keys.json"))
+
+  it("reproduce every key of shared/vectors/cache_keys.json from C", function()
+    assert.is_true(#vectors.cases > 0)
+    for _, case in ipairs(vectors.cases) do
+      assert.equals(case.key, cc.key(vectors.secret, case.name, case.params, case.scope), case.name)
+    end
+  end)
+
+  it("reproduce every key from Lua", function()
+    for _, case in ipairs(vectors.cases) do
+      assert.equals(case.key, cache.key(case.name, case.params, case.scope, vectors.secret), case.name)
+    end
+  end)
+
+  it("treat an empty params object as a value", function()
+    local json = require "mizan.json"
+    local empty = cc.key("s", "f", json.object {}, nil)
+    assert.equals(empty, cc.key("s", "f", {}, nil))
+    assert.is_not.equals(empty, cc.key("s", "f", json.array {}, nil))
+    assert.is_not.equals(empty, cc.key("s", "f", { a = json.null }, nil))
+  end)
+end)
+
+describe("cache store", function()
+  local KEY = ("a"):rep(64)
+  local function key(i) return ("%064x"):format(i) end
+
+  setup(function() assert(cc.init(64 * 1024 * 1024)) end)
+  before_each(function() cc.clear() end)
+
+  it("stores and finds a value", function()
+    local slots = { cc.slot("fn:f") }
+    assert(cc.store(KEY, '{"x":1}', 60, slots, cc.versions(slots)))
+    assert.equals('{"x":1}', cc.lookup(KEY))
+    assert.is_nil(cc.lookup(key(1)))
+  end)
+
+  it("drops an entry once any of its slots is bumped", function()
+    local slots = { cc.slot("fn:f"), cc.slot("fn:f|id=1") }
+    assert(cc.store(KEY, "v", 60, slots, cc.versions(slots)))
+    cc.bump { cc.slot("fn:g") }
+    assert.equals("v", cc.lookup(KEY), "an unrelated purge keeps it")
+    cc.bump { cc.slot("fn:f|id=1") }
+    assert.is_nil(cc.lookup(KEY))
+  end)
+
+  it("never serves a value computed while a purge ran", function()
+    local slots = { cc.slot("fn:race") }
+    local before = cc.versions(slots) -- the value starts being computed
+    cc.bump(slots)                    -- a mutation purges meanwhile
+    assert(cc.store(KEY, "old", 60, slots, before))
+    assert.is_nil(cc.lookup(KEY))
+  end)
+
+  it("expires entries after their TTL", function()
+    assert(cc.store(KEY, "v", 0.05, {}, {}))
+    assert.equals("v", cc.lookup(KEY))
+    require("mizan.testkit").sleep(0.1)
+    assert.is_nil(cc.lookup(KEY))
+  end)
+
+  it("refuses a value larger than the budget", function()
+    local stats = cc.stats()
+    local ok, err = cc.store(KEY, ("x"):rep(stats.budget + 1), 60, {}, {})
+    assert.is_nil(ok)
+    assert.matches("budget", err)
+  end)
+end)

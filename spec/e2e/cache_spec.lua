@@ -1,0 +1,157 @@
+-- The origin cache end to end: hits from C, purges, TTL, budget, single-flight,
+-- sharing rules. Timing never decides a pass: each check is an outcome.
+local testing = require "mizan.testing"
+local kit = require "mizan.testkit"
+local json = require "mizan.json"
+
+local APP = "spec/apps/cached"
+
+local function calls(srv)
+  return srv:call("calls", {}, { method = "GET" }).json.result
+end
+
+describe("origin cache (memory)", function()
+  local srv
+  setup(function() srv = testing.server(APP) end)
+  teardown(function() srv:stop() end)
+
+  it("keeps Cache-Control: no-store on cached answers", function()
+    local res = srv:context("items", { id = 1 })
+    assert.equals(200, res.status)
+    assert.equals("no-store", res.headers["cache-control"])
+    res = srv:context("items", { id = 1 })
+    assert.equals("no-store", res.headers["cache-control"])
+  end)
+
+  it("answers a repeated GET from C without entering Lua", function()
+    local a = srv:context("items", { id = 2 })
+    local before = calls(srv)
+    local b = srv:context("items", { id = 2 })
+    local c = srv:call("short", {}, { method = "GET" })
+    local d = srv:call("short", {}, { method = "GET" })
+    local after = calls(srv)
+    assert.same(a.json, b.json)
+    assert.same(c.json, d.json)
+    -- entering Lua: the first `short` (a miss) and the second `calls` only
+    assert.equals(before.stats.requests + 2, after.stats.requests)
+    assert.is_true(after.stats.cache.fast_hits >= before.stats.cache.fast_hits + 2)
+  end)
+
+  it("caches each function of a bundle on its own", function()
+    local first = srv:context("items", { id = 1 }).json
+    local alone = srv:call("item", { id = 1 }, { method = "GET" }).json.result
+    assert.equals(first.item.calls, alone.calls, "the bundle's entry serves the single call")
+  end)
+
+  it("purges what a mutation affects before it answers, for every scope", function()
+    local old = srv:context("items", { id = 1 }).json
+    local other = srv:context("items", { id = 2 }).json
+    local res = srv:call("set_item", { id = 1, value = "changed" })
+    assert.equals("items;id=1", res.headers["x-mizan-invalidate"])
+    local fresh = srv:context("items", { id = 1 }).json
+    assert.equals("changed", fresh.item.value)
+    assert.is_true(fresh.item.calls > old.item.calls)
+    assert.is_true(fresh.item_meta.calls > old.item_meta.calls)
+    assert.same(other, srv:context("items", { id = 2 }).json, "id=2 was not affected")
+  end)
+
+  it("lets app code purge directly", function()
+    local a = srv:call("short", {}, { method = "GET" }).json.result
+    srv:call("purge_short", {})
+    local b = srv:call("short", {}, { method = "GET" }).json.result
+    assert.is_true(b.calls > a.calls)
+  end)
+
+  it("expires an entry after its TTL", function()
+    local a = srv:call("short", {}, { method = "GET" }).json.result
+    local b = srv:call("short", {}, { method = "GET" }).json.result
+    assert.equals(a.calls, b.calls)
+    kit.sleep(0.4) -- the TTL is 0.3 s
+    local c = srv:call("short", {}, { method = "GET" }).json.result
+    assert.is_true(c.calls > b.calls)
+  end)
+
+  it("runs concurrent misses on one key once", function()
+    local conns = {}
+    for i = 1, 5 do
+      conns[i] = srv:connect()
+      conns[i]:send(testing.request_bytes("GET", "/api/mizan/call/slow_cached/?n=7"))
+    end
+    local seen = {}
+    for i = 1, 5 do
+      local res = assert(conns[i]:read_response())
+      assert.equals(200, res.status)
+      seen[i] = res.json.result.calls
+      conns[i]:close()
+    end
+    for i = 2, 5 do assert.equals(seen[1], seen[i]) end
+    assert.equals(1, calls(srv).calls.slow)
+  end)
+
+  it("refuses to store a shared result that read req.user, and says why", function()
+    local a = srv:call("leaky", {}, { method = "GET" }).json.result
+    local b = srv:call("leaky", {}, { method = "GET" }).json.result
+    assert.is_true(b.calls > a.calls, "never served from the cache")
+    assert.matches("has cache.shared but read req.user or req.session", srv:log(), 1, true)
+  end)
+
+  it("does not cache errors", function()
+    local res = srv:context("items", {})
+    assert.equals(400, res.status)
+    res = srv:context("items", {})
+    assert.equals(400, res.status)
+  end)
+end)
+
+describe("origin cache budget", function()
+  it("evicts least recently used entries to stay within MIZAN_CACHE_SIZE", function()
+    local srv = testing.server(APP, { env = { MIZAN_CACHE_SIZE = tostring(1024 * 1024) } })
+    for k = 1, 30 do
+      assert.equals(200, srv:call("big", { size = 100000, k = k }, { method = "GET" }).status)
+    end
+    local st = calls(srv).stats.cache
+    assert.is_true(st.evictions > 0)
+    assert.is_true(st.bytes <= st.budget)
+    assert.equals(1024 * 1024, st.budget)
+    -- the oldest went first: asking for it again runs the function again
+    local before = calls(srv).calls.big
+    srv:call("big", { size = 100000, k = 1 }, { method = "GET" })
+    assert.equals(before + 1, calls(srv).calls.big)
+    -- the newest is still there
+    srv:call("big", { size = 100000, k = 30 }, { method = "GET" })
+    assert.equals(before + 1, calls(srv).calls.big)
+    srv:stop()
+  end)
+end)
+
+describe("origin cache scopes (in process)", function()
+  local app
+  setup(function() app = testing.app(APP) end)
+
+  local function item(user, id)
+    return app:context("items", { id = id }, { user = user }).body
+  end
+
+  it("never serves one user's entry to another user or to anonymous", function()
+    local a = item({ id = 5 }, 1)
+    local a2 = item({ id = 5 }, 1)
+    assert.equals(a.item_meta.calls, a2.item_meta.calls, "user 5 hits their own entry")
+    local b = item({ id = 6 }, 1)
+    assert.is_not.equals(a.item_meta.calls, b.item_meta.calls, "user 6 gets their own")
+    local anon = item(nil, 1)
+    assert.is_not.equals(a.item_meta.calls, anon.item_meta.calls)
+    assert.is_not.equals(b.item_meta.calls, anon.item_meta.calls)
+    -- the shared function is one entry for everyone
+    assert.equals(a.item.calls, b.item.calls)
+    assert.equals(a.item.calls, anon.item.calls)
+  end)
+
+  it("lets one user's mutation purge every user's entries of the context", function()
+    local before5, before6 = item({ id = 5 }, 2), item({ id = 6 }, 2)
+    app:call("set_item", { id = 2, value = "new" }, { user = { id = 5 } })
+    local after6 = item({ id = 6 }, 2)
+    assert.equals("new", after6.item.value)
+    assert.is_true(after6.item_meta.calls > before6.item_meta.calls)
+    assert.is_true(item({ id = 5 }, 2).item_meta.calls > before5.item_meta.calls)
+  end)
+end)
