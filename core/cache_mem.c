@@ -291,11 +291,13 @@ int mz_cache_alias_set(mz_cache *c, const char *name, size_t len, size_t n, cons
   }
   /* a bounded map: when full, start over (aliases are only a shortcut) */
   if (c->naliases >= MZ_ALIAS_MAX) aliases_clear(c);
-  alias *a = calloc(1, sizeof *a + len + 1 + n * (65 + sizeof(char *)));
+  /* one allocation: the pointer array first (it needs the alignment), then
+     the keys, then the name */
+  alias *a = calloc(1, sizeof *a + n * sizeof(char *) + n * 65 + len + 1);
   if (!a) return -1;
-  a->keys = (char(*)[65])(a + 1);
-  a->members = (char **)(a->keys + n);
-  a->name = (char *)(a->members + n);
+  a->members = (char **)(a + 1);
+  a->keys = (char(*)[65])(a->members + n);
+  a->name = (char *)(a->keys + n);
   memcpy(a->name, name, len);
   a->len = len;
   a->n = n;
