@@ -126,9 +126,12 @@ static mz_task *running_task(lua_State *L) {
   return h && h->current && h->current->co == L ? h->current : NULL;
 }
 
-/* core.sleep(seconds): yield to the loop for that long. */
+/* core.sleep(seconds, background): yield to the loop for that long. A
+   background sleep does not keep the process alive on its own (a repair
+   loop must not hold up a graceful exit). */
 static int l_sleep(lua_State *L) {
   double sec = luaL_checknumber(L, 1);
+  int background = lua_toboolean(L, 2);
   if (!(sec >= 0) || isinf(sec)) return luaL_argerror(L, 1, "must be a finite number >= 0");
   mz_task *t = running_task(L);
   if (!t) return luaL_error(L, "mizan.sleep can only be called while handling a request, "
@@ -139,7 +142,29 @@ static int l_sleep(lua_State *L) {
   uv_timer_init(t->host->loop, &s->timer);
   s->timer.data = s;
   uv_timer_start(&s->timer, sleep_fired, (uint64_t)(sec * 1000.0 + 0.5), 0);
+  if (background) uv_unref((uv_handle_t *)&s->timer);
+  lua_settop(L, 0);
   return lua_yield(L, 0);
+}
+
+static void spawn_done(mz_task *t, lua_State *co, int ok) {
+  if (!ok) fprintf(stderr, "mizan [error] background task failed: %s\n", lua_tostring(co, -1));
+  mz_task_release(t);
+  free(t);
+}
+
+/* core.spawn(fn, ...): run fn(...) as a task of its own, outside any
+   request (it may sleep and wait on I/O). Errors are logged. */
+static int l_spawn(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  mz_host *h = mz_host_from(L);
+  mz_task *t = malloc(sizeof *t);
+  if (!t) return luaL_error(L, "out of memory");
+  int n = lua_gettop(L);
+  lua_State *co = mz_task_acquire(h, t, spawn_done, NULL);
+  lua_xmove(L, co, n);
+  mz_task_resume(t, n - 1);
+  return 0;
 }
 
 /* core.current_task() -> a light userdata naming the running task, for a
@@ -259,6 +284,7 @@ static int open_core(lua_State *L) {
                                  {"current_task", l_current_task},
                                  {"suspend", l_suspend},
                                  {"wakeup", l_wakeup},
+                                 {"spawn", l_spawn},
                                  {NULL, NULL}};
   lua_newtable(L);
   luaL_register(L, NULL, fns);
@@ -279,6 +305,7 @@ extern int mz_testkit_open(lua_State *L);
 #include "invalidate.h"
 #include "crypto.h"
 #include "cache.h"
+extern int mz_redis_open(lua_State *L);
 
 /* ------------------------------------------------------------ lifecycle */
 
@@ -310,6 +337,8 @@ int mz_host_init(mz_host *h, uv_loop_t *loop, mz_mode mode) {
   lua_setfield(L, -2, "mizan.crypto");
   lua_pushcfunction(L, mz_cache_open);
   lua_setfield(L, -2, "mizan.cachecore");
+  lua_pushcfunction(L, mz_redis_open);
+  lua_setfield(L, -2, "mizan.redis");
   lua_pop(L, 1);
   /* insert the embedded searcher right after preload */
   lua_getfield(L, -1, "loaders");

@@ -236,6 +236,25 @@ static int l_sleep(lua_State *L) {
   return 0;
 }
 
+/* free_port() -> a TCP port on 127.0.0.1 that nothing listens on right now */
+static int l_free_port(lua_State *L) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fail_errno(L);
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t sl = sizeof sa;
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
+    int e = errno;
+    close(fd);
+    return fail(L, strerror(e));
+  }
+  close(fd);
+  lua_pushinteger(L, ntohs(sa.sin_port));
+  return 1;
+}
+
 static int l_getpid(lua_State *L) {
   lua_pushinteger(L, getpid());
   return 1;
@@ -245,7 +264,8 @@ int mz_testkit_open(lua_State *L) {
   static const luaL_Reg fns[] = {
       {"spawn", l_spawn}, {"kill", l_kill},   {"wait", l_wait},   {"connect", l_connect},
       {"send", l_send},   {"recv", l_recv},   {"close", l_close}, {"shutdown", l_shutdown},
-      {"exe", l_exe},     {"sleep", l_sleep}, {"getpid", l_getpid}, {NULL, NULL}};
+      {"exe", l_exe},     {"sleep", l_sleep}, {"getpid", l_getpid}, {"free_port", l_free_port},
+      {NULL, NULL}};
   lua_newtable(L);
   luaL_register(L, NULL, fns);
   return 1;

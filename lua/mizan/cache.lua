@@ -14,16 +14,36 @@ local errors = require "mizan.errors"
 local M = {}
 
 local secret
-local backend -- { lookup, snapshot, store, bump } (memory, or redis)
+local backend -- memory, or redis (mizan.cache_redis)
 local registry
 
 ---------------------------------------------------------------- backends
+-- A backend works on an entry's tags (strings):
+--   lookup(key, tags) -> value | nil, versions   (versions: a snapshot taken
+--                        before the value is computed, for store)
+--   store(key, value, ttl, tags, versions)
+--   bump(tags)       every entry carrying one of the tags is stale
+-- Runtime failures are the backend's to absorb: the cache fails open.
 
-local memory = {}
-function memory.lookup(key) return cc.lookup(key) end
-function memory.snapshot(slots) return cc.versions(slots) end
-function memory.store(key, value, ttl, slots, versions) return cc.store(key, value, ttl, slots, versions) end
-function memory.bump(slots) cc.bump(slots) end
+local function slots_of(tags)
+  local slots = {}
+  for i, t in ipairs(tags) do slots[i] = cc.slot(t) end
+  return slots
+end
+
+local memory = { fast_path = true }
+function memory.lookup(key, tags)
+  local v = cc.lookup(key)
+  if v then return v end
+  return nil, cc.versions(slots_of(tags))
+end
+function memory.store(key, value, ttl, tags, versions)
+  return cc.store(key, value, ttl, slots_of(tags), versions)
+end
+function memory.bump(tags)
+  -- the C side takes at most 64 slots a call
+  for i = 1, #tags, 64 do cc.bump(slots_of { unpack(tags, i, math.min(i + 63, #tags)) }) end
+end
 
 --- Set up for a loaded app: the secret, the budget, the backend.
 function M.configure(cfg, reg)
@@ -40,7 +60,7 @@ function M.configure(cfg, reg)
   end
   assert(cc.init(cfg.cache_size))
   backend = memory
-  if cfg.cache_backend == "redis" then backend = require("mizan.cache_redis").backend(cfg, cc) end
+  if cfg.cache_backend == "redis" then backend = require("mizan.cache_redis").new(cfg) end
   cc.clear() -- a reload starts from an empty cache (the slots stay: they are shared)
 end
 
@@ -53,24 +73,23 @@ end
 
 local function tag_value(v) return assert(json.canonical(v)) end
 
---- The version slots of an entry of `spec` called with `args`.
-function M.entry_slots(spec, args)
+--- The tags of an entry of `spec` called with `args`.
+function M.entry_tags(spec, args)
   local name = spec.name
-  local slots = { cc.slot("fn:" .. name) }
+  local tags = { "fn:" .. name }
   for _, k in ipairs(spec.input.order) do
     local v = args[k]
-    local tag = v == nil and ("fn:%s|%s!"):format(name, k) or ("fn:%s|%s=%s"):format(name, k, tag_value(v))
-    slots[#slots + 1] = cc.slot(tag)
+    tags[#tags + 1] = v == nil and ("fn:%s|%s!"):format(name, k) or ("fn:%s|%s=%s"):format(name, k, tag_value(v))
   end
-  return slots
+  return tags
 end
 
 ---------------------------------------------------------------- purge
 
--- The slots a purge of `target` with `params` bumps, appended to `slots`.
+-- The tags a purge of `target` with `params` bumps, appended to `tags`.
 -- With params, each param the function declares bumps "=value" and "!"
 -- (entries without it cover every value): a union, so over-purge, never under.
-local function purge_slots(target, params, slots)
+local function purge_tags(target, params, tags)
   local names = {}
   local group = registry.contexts[target]
   if group then
@@ -85,19 +104,14 @@ local function purge_slots(target, params, slots)
       for k, v in pairs(params or {}) do
         if spec.input.fields[k] then
           any = true
-          slots[#slots + 1] = cc.slot(("fn:%s|%s=%s"):format(fname, k, tag_value(v)))
-          slots[#slots + 1] = cc.slot(("fn:%s|%s!"):format(fname, k))
+          tags[#tags + 1] = ("fn:%s|%s=%s"):format(fname, k, tag_value(v))
+          tags[#tags + 1] = ("fn:%s|%s!"):format(fname, k)
         end
       end
-      if not any then slots[#slots + 1] = cc.slot("fn:" .. fname) end
+      if not any then tags[#tags + 1] = "fn:" .. fname end
     end
   end
-  return slots
-end
-
-local function bump(slots)
-  -- the C side takes at most 64 slots a call
-  for i = 1, #slots, 64 do backend.bump({ unpack(slots, i, math.min(i + 63, #slots)) }) end
+  return tags
 end
 
 --- mizan.cache.purge(target, params): drop what `target` (a context or
@@ -108,15 +122,15 @@ function M.purge(target, params)
     error(("mizan.cache.purge: unknown target %s"):format(tostring(target)), 2)
   end
   if params ~= nil and type(params) ~= "table" then error("mizan.cache.purge: params must be a table", 2) end
-  local slots = purge_slots(target, params, {})
-  if #slots > 0 then bump(slots) end
+  local tags = purge_tags(target, params, {})
+  if #tags > 0 then backend.bump(tags) end
 end
 
 --- Purge everything an invalidation record names (before the answer is written).
 function M.purge_record(rec)
-  local slots = {}
-  for _, e in ipairs(rec:list()) do purge_slots(e.target, e.params, slots) end
-  if #slots > 0 then bump(slots) end
+  local tags = {}
+  for _, e in ipairs(rec:list()) do purge_tags(e.target, e.params, tags) end
+  if #tags > 0 then backend.bump(tags) end
 end
 
 ---------------------------------------------------------------- reads
@@ -160,11 +174,10 @@ end
 function M.fetch(spec, req, args, run)
   local policy = spec.cache
   local key = M.key(spec.name, args, not policy.shared and M.scope(req) or nil)
-  local hit = backend.lookup(key)
+  local tags = M.entry_tags(spec, args)
+  local hit, versions = backend.lookup(key, tags) -- versions: taken before the value is computed
   if hit then return true, hit, key end
   local leader, ok, a, b, c, d = single_flight(key, function()
-    local slots = M.entry_slots(spec, args)
-    local versions = backend.snapshot(slots) -- before the value is computed
     local ok, result, b2, c2 = run()
     if not ok then return false, result, b2, c2 end
     local text = encode(spec, result)
@@ -173,8 +186,8 @@ function M.fetch(spec, req, args, run)
     if personal then
       core.log("warn", ("function '%s' has cache.shared but read req.user or req.session: "
         .. "its result is not stored, so one user's data never reaches another"):format(spec.name))
-    else
-      backend.store(key, text, policy.ttl, slots, versions)
+    elseif versions then -- no snapshot (the backend is down): do not store
+      backend.store(key, text, policy.ttl, tags, versions)
     end
     return true, text, personal
   end)
@@ -194,6 +207,7 @@ end
 
 --- Record a fast-path alias so C answers this GET next time on its own.
 function M.alias(route, name, raw_query, req, keys, members)
+  if not backend.fast_path then return end
   cc.alias(table.concat({ route, name, raw_query, M.scope(req) }, "\0"), keys, members)
 end
 

@@ -329,6 +329,57 @@ function Server:stop(signal, timeout)
   return self:exited(code, how)
 end
 
+---------------------------------------------------------------- redis-server
+
+local Redis = {}
+Redis.__index = Redis
+
+--- Start a throwaway redis-server on a free loopback port (no persistence).
+-- redis:url(db), redis:kill(signal), redis:restart(), redis:stop().
+function M.redis()
+  local self = setmetatable({ port = assert(kit.free_port()), log_path = tmpname("redis.log") }, Redis)
+  self:start()
+  return self
+end
+
+function Redis:start()
+  self.pid = assert(kit.spawn({ "redis-server", "--port", tostring(self.port), "--bind", "127.0.0.1",
+                                "--save", "", "--appendonly", "no" }, {}, self.log_path, self.log_path))
+  local deadline = core.monotonic() + 10
+  while core.monotonic() < deadline do
+    local fd = kit.connect("127.0.0.1", self.port, 0.2)
+    if fd then
+      kit.close(fd)
+      return
+    end
+    kit.sleep(0.02)
+  end
+  error("redis-server did not start on port " .. self.port)
+end
+
+function Redis:url(db) return ("redis://127.0.0.1:%d/%d"):format(self.port, db or 0) end
+
+function Redis:kill(signal)
+  kit.kill(self.pid, signal or "KILL")
+  if signal == nil or signal == "KILL" or signal == "TERM" then
+    kit.wait(self.pid, 10)
+    self.pid = nil
+  end
+end
+
+function Redis:restart()
+  if self.pid then self:kill("KILL") end
+  self:start()
+end
+
+function Redis:stop()
+  if self.pid then
+    kit.kill(self.pid, "CONT")
+    self:kill("KILL")
+  end
+  os.remove(self.log_path)
+end
+
 ---------------------------------------------------------------- runners
 
 --- `mizan test`: busted inside the host. Returns the exit status, so the
