@@ -138,6 +138,32 @@ function M.path_segment(name)
   return (name:gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end))
 end
 
+-- x-mizan-edge: contexts an edge worker may cache for everyone: every
+-- function shared-cached. Their TTL is the shortest of their functions'; the
+-- mutations that affect them are what purges them.
+local function edge_extension(reg)
+  local out = obj {}
+  for _, cname in ipairs(reg.context_order) do
+    local group = reg.contexts[cname]
+    local ttl, ok = math.huge, true
+    for _, fname in ipairs(group.functions) do
+      local c = reg.functions[fname].cache
+      if not (c and c.shared) then ok = false break end
+      ttl = math.min(ttl, c.ttl)
+    end
+    if ok then
+      local purged_by = arr {}
+      for _, fname in ipairs(reg.order) do
+        for _, t in ipairs(reg.functions[fname].affects or {}) do
+          if t.name == cname then purged_by[#purged_by + 1] = fname end
+        end
+      end
+      out[cname] = { ttl = ttl, public = true, functions = names(group.functions), purged_by = purged_by }
+    end
+  end
+  return out
+end
+
 --- The document as a Lua table, ready for mizan.json.
 function M.document(reg, cfg)
   local base = (cfg and cfg.base_path) or "/api/mizan/"
@@ -154,7 +180,7 @@ function M.document(reg, cfg)
       context = spec.context or json.null,
       affects = affects,
       auth = false,
-      cache = json.null,
+      cache = spec.cache and { ttl = spec.cache.ttl, shared = spec.cache.shared } or json.null,
       input = types.json_schema(spec.input),
       output = spec.output and types.json_schema(spec.output) or obj {},
       description = spec.description,
@@ -179,6 +205,7 @@ function M.document(reg, cfg)
     },
     ["x-mizan-functions"] = fns,
     ["x-mizan-contexts"] = contexts_extension(reg),
+    ["x-mizan-edge"] = edge_extension(reg),
   }
 end
 

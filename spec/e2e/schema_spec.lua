@@ -89,6 +89,19 @@ describe("mizan schema", function()
                 get.responses["200"].content["application/json"].schema.required)
   end)
 
+  it("exports cache policies and the edge-cacheable contexts", function()
+    local out, code = run(exe .. " schema spec/apps/cached")
+    assert.equals(0, code, out)
+    local d = json.decode(out)
+    assert.same({ ttl = 60, shared = true }, d["x-mizan-functions"].item.cache)
+    assert.same({ ttl = 60, shared = false }, d["x-mizan-functions"].item_meta.cache)
+    assert.equals(json.null, d["x-mizan-functions"].set_item.cache)
+    assert.same({ public = { ttl = 10, public = true, functions = { "headline", "banner" }, purged_by = { "publish" } } },
+                d["x-mizan-edge"])
+    code, out = validate(out)
+    assert.equals(0, code, out)
+  end)
+
   it("is checked by a validator that does reject a broken document", function()
     local broken = json.decode(text)
     broken.info = nil

@@ -53,3 +53,12 @@ mizan.register(client {} (function()
   mizan.cache.purge("short")
   return true
 end), "purge_short")
+
+-- A context every function of which is shared: an edge worker may cache it.
+mizan.register(client { context = "public", cache = { ttl = 30, shared = true } } (function()
+  return { headline = "hello", calls = count("headline") }
+end), "headline")
+mizan.register(client { context = "public", cache = { ttl = 10, shared = true } } (function()
+  return { calls = count("banner") }
+end), "banner")
+mizan.register(client { affects = "public" } (function() return true end), "publish")
