@@ -9,3 +9,16 @@ mizan.register(client {
 } (function(req, args)
   return { message = args.text }
 end), "echo")
+
+-- A context served from the cache (C answers it), and its uncached twin.
+mizan.register(client { context = "hello", cache = { ttl = 3600, shared = true } } (function()
+  return { message = "hello world" }
+end), "greeting")
+
+mizan.register(client { context = "hello_live" } (function()
+  return { message = "hello world" }
+end), "greeting_live")
+
+mizan.register(client { query = true } (function()
+  return mizan.stats()
+end), "bench_stats")
