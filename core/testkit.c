@@ -236,6 +236,23 @@ static int l_sleep(lua_State *L) {
   return 0;
 }
 
+/* fork(fn) -> pid: run fn() in a child copy of this process, which then
+   exits (0 when fn returned, 1 when it raised). For specs of what processes
+   share, such as the cache's version slots. */
+static int l_fork(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0) return fail_errno(L);
+  if (pid == 0) {
+    lua_pushvalue(L, 1);
+    int r = lua_pcall(L, 0, 0, 0);
+    _exit(r == 0 ? 0 : 1);
+  }
+  lua_pushinteger(L, pid);
+  return 1;
+}
+
 /* free_port() -> a TCP port on 127.0.0.1 that nothing listens on right now */
 static int l_free_port(lua_State *L) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -264,7 +281,7 @@ int mz_testkit_open(lua_State *L) {
   static const luaL_Reg fns[] = {
       {"spawn", l_spawn}, {"kill", l_kill},   {"wait", l_wait},   {"connect", l_connect},
       {"send", l_send},   {"recv", l_recv},   {"close", l_close}, {"shutdown", l_shutdown},
-      {"exe", l_exe},     {"sleep", l_sleep}, {"getpid", l_getpid}, {"free_port", l_free_port},
+      {"exe", l_exe},     {"sleep", l_sleep}, {"getpid", l_getpid}, {"free_port", l_free_port}, {"fork", l_fork},
       {NULL, NULL}};
   lua_newtable(L);
   luaL_register(L, NULL, fns);

@@ -59,6 +59,16 @@ describe("cache store", function()
     assert.is_nil(cc.lookup(KEY))
   end)
 
+  it("shares the version slots with processes forked after it was made", function()
+    local kit = require "mizan.testkit"
+    local slots = { cc.slot("fn:shared|id=7") }
+    assert(cc.store(KEY, "parent's", 60, slots, cc.versions(slots)))
+    -- a worker (here a forked child) purges; the parent must see it at once
+    local pid = assert(kit.fork(function() cc.bump(slots) end))
+    assert.equals(0, (kit.wait(pid, 10)))
+    assert.is_nil(cc.lookup(KEY))
+  end)
+
   it("expires entries after their TTL", function()
     assert(cc.store(KEY, "v", 0.05, {}, {}))
     assert.equals("v", cc.lookup(KEY))
