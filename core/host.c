@@ -4,9 +4,13 @@
  */
 #include "host.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <lauxlib.h>
 #include <lualib.h>
 #include <math.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,6 +270,41 @@ static int l_run(lua_State *L) {
   return rs.nres + 1;
 }
 
+/* core.mkdir(path) -> true | nil, err (an existing folder is fine) */
+static int l_mkdir(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+    lua_pushnil(L);
+    lua_pushstring(L, strerror(errno));
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* core.write_private(path, data) -> true | nil, err: a new file only its
+   owner can read (for secrets); an existing file is left alone (nil, "exists"). */
+static int l_write_private(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  size_t n;
+  const char *data = luaL_checklstring(L, 2, &n);
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, errno == EEXIST ? "exists" : strerror(errno));
+    return 2;
+  }
+  ssize_t w = write(fd, data, n);
+  close(fd);
+  if (w != (ssize_t)n) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "short write");
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 /* core.log(level, message): one line on stderr. */
 static int l_log(lua_State *L) {
   const char *level = luaL_checkstring(L, 1);
@@ -285,6 +324,8 @@ static int open_core(lua_State *L) {
                                  {"suspend", l_suspend},
                                  {"wakeup", l_wakeup},
                                  {"spawn", l_spawn},
+                                 {"mkdir", l_mkdir},
+                                 {"write_private", l_write_private},
                                  {NULL, NULL}};
   lua_newtable(L);
   luaL_register(L, NULL, fns);
@@ -306,6 +347,7 @@ extern int mz_testkit_open(lua_State *L);
 #include "crypto.h"
 #include "cache.h"
 extern int mz_redis_open(lua_State *L);
+extern int mz_sqlite_open(lua_State *L);
 
 /* ------------------------------------------------------------ lifecycle */
 
@@ -339,6 +381,8 @@ int mz_host_init(mz_host *h, uv_loop_t *loop, mz_mode mode) {
   lua_setfield(L, -2, "mizan.cachecore");
   lua_pushcfunction(L, mz_redis_open);
   lua_setfield(L, -2, "mizan.redis");
+  lua_pushcfunction(L, mz_sqlite_open);
+  lua_setfield(L, -2, "mizan.sqlite");
   lua_pop(L, 1);
   /* insert the embedded searcher right after preload */
   lua_getfield(L, -1, "loaders");

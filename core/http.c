@@ -386,10 +386,21 @@ void mz__http_request_done(mz_http_conn *c) {
   if (!c->in_dispatch) conn_process(c);
 }
 
+/* 1 if the request carries a mizan_session cookie (valid or not: C does not
+   judge it; such a caller only gets answers that are the same for everyone). */
+static int has_session_cookie(mz_http_req *r) {
+  for (int i = 0; i < r->nheaders; i++) {
+    mz_http_header *h = &r->headers[i];
+    if (strcmp(h->name, "cookie") == 0 && memmem(h->value, h->value_len, "mizan_session=", 14)) return 1;
+  }
+  return 0;
+}
+
 /* The cache fast path: a GET that Lua answered from the cache before is
    answered again from the cache without entering Lua (see cache.h). The
    alias names the route, the function or context, the raw query and the
-   caller's scope; until sessions exist every caller is "anon". */
+   caller's kind: "anon" without a session cookie, "shared" with one (see
+   mizan.cache.alias for which answers Lua records under each). */
 static int try_cache(mz_http_conn *c, const char *route, size_t route_len, const char *name,
                      size_t name_len, const char *query, size_t query_len) {
   mz_cache *cache = mz_cache_get();
@@ -397,15 +408,17 @@ static int try_cache(mz_http_conn *c, const char *route, size_t route_len, const
   if (!cache || !name || (r->method != HTTP_GET && r->method != HTTP_HEAD)) return 0;
   if (!((route_len == 4 && !memcmp(route, "call", 4)) || (route_len == 3 && !memcmp(route, "ctx", 3))))
     return 0;
+  const char *scope = has_session_cookie(r) ? "shared" : "anon";
+  size_t scope_len = strlen(scope);
   char buf[512];
-  size_t n = route_len + 1 + name_len + 1 + query_len + 1 + 4;
+  size_t n = route_len + 1 + name_len + 1 + query_len + 1 + scope_len;
   if (n > sizeof buf) return 0; /* long queries take the Lua path */
   char *w = buf;
   memcpy(w, route, route_len), w += route_len, *w++ = 0;
   memcpy(w, name, name_len), w += name_len, *w++ = 0;
   if (query_len) memcpy(w, query, query_len), w += query_len;
   *w++ = 0;
-  memcpy(w, "anon", 4);
+  memcpy(w, scope, scope_len);
   mz_buf *body = &c->srv->scratch;
   body->len = 0;
   if (!mz_cache_alias_answer(cache, buf, n, body)) return 0;

@@ -49,14 +49,13 @@ end
 function M.configure(cfg, reg)
   registry = reg
   secret = cfg.secret
-  if not secret then
+  if not cfg.secret_configured then
     -- instances that share a Redis must agree on keys; one instance (and the
     -- workers it forks) can use a secret of its own
     if cfg.cache_backend == "redis" then
       error("MIZAN_CACHE=redis needs MIZAN_SECRET: every instance sharing the cache must use the same one "
         .. "(for example: export MIZAN_SECRET=$(openssl rand -hex 32))", 0)
     end
-    secret = assert(crypto.random_hex(32))
   end
   assert(cc.init(cfg.cache_size))
   backend = memory
@@ -206,9 +205,20 @@ function M.fetch(spec, req, args, run)
 end
 
 --- Record a fast-path alias so C answers this GET next time on its own.
-function M.alias(route, name, raw_query, req, keys, members)
+-- C knows only whether a request carries a session cookie: without one it
+-- looks up the "anon" alias, with one the "shared" alias. So an answer is
+-- recorded for anonymous callers, and for everyone when every entry in it
+-- is shared; never when a function checks auth (C does not run predicates).
+function M.alias(route, name, raw_query, req, specs, keys, members)
   if not backend.fast_path then return end
-  cc.alias(table.concat({ route, name, raw_query, M.scope(req) }, "\0"), keys, members)
+  local all_shared = true
+  for _, spec in ipairs(specs) do
+    if spec.auth then return end
+    all_shared = all_shared and spec.cache.shared
+  end
+  local anonymous = rawget(req, "_user") == nil and rawget(req, "_session_id") == nil
+  if anonymous then cc.alias(table.concat({ route, name, raw_query, "anon" }, "\0"), keys, members) end
+  if all_shared then cc.alias(table.concat({ route, name, raw_query, "shared" }, "\0"), keys, members) end
 end
 
 function M.stats() return cc.stats() end

@@ -20,13 +20,13 @@ local function check_limit(name, v)
 end
 
 local LATER = {
-  sessions = "sessions", database = "the database",
-  allowed_origins = "CSRF and origin checks", static_dir = "static files",
+  static_dir = "static files",
 }
 
 function M.reset()
   current = { listen = "127.0.0.1:8080", base_path = "/api/mizan/", limits = {}, cache = "memory",
-              cache_size = 64 * 1024 * 1024 }
+              cache_size = 64 * 1024 * 1024, accounts = true, sessions = "sqlite", allowed_origins = {},
+              session_ttl = 14 * 24 * 3600, session_secure = false }
   set_by_app = false
 end
 
@@ -46,6 +46,30 @@ function M.set(t, level)
     elseif k == "listen" or k == "secret" then
       if type(v) ~= "string" or v == "" then error(("mizan.config: option '%s' must be a non-empty string"):format(k), level) end
       current[k] = v
+    elseif k == "accounts" or k == "session_secure" then
+      if type(v) ~= "boolean" then error(("mizan.config: option '%s' must be true or false"):format(k), level) end
+      current[k] = v
+    elseif k == "session_ttl" then
+      if type(v) ~= "number" or v <= 0 then error("mizan.config: option 'session_ttl' must be a positive number of seconds", level) end
+      current.session_ttl = v
+    elseif k == "database" then
+      if type(v) ~= "string" or not v:find("^sqlite:.") then
+        error("mizan.config: option 'database' must look like \"sqlite:path/to/file.db\"", level)
+      end
+      current.database = v
+    elseif k == "sessions" then
+      if type(v) ~= "string" or not (v == "sqlite" or v:find("^redis://")) then
+        error("mizan.config: option 'sessions' must be \"sqlite\" or \"redis://host:port/db\"", level)
+      end
+      current.sessions = v
+    elseif k == "allowed_origins" then
+      if type(v) ~= "table" then error("mizan.config: option 'allowed_origins' must be a list of origins", level) end
+      for _, o in ipairs(v) do
+        if type(o) ~= "string" or not o:find("^https?://[^/]+$") then
+          error(("mizan.config: allowed_origins: '%s' is not an origin like https://app.example.com"):format(tostring(o)), level)
+        end
+      end
+      current.allowed_origins = v
     elseif k == "cache" then
       if type(v) ~= "string" or not (v == "memory" or v:find("^redis://")) then
         error("mizan.config: option 'cache' must be \"memory\" or \"redis://host:port/db\"", level)
@@ -107,8 +131,23 @@ function M.finalize(getenv)
     end
     c.cache_size = n
   end
-  for _, var in ipairs { "MIZAN_DATABASE", "MIZAN_ALLOWED_ORIGINS", "MIZAN_SESSIONS" } do
-    if getenv(var) then error(var .. " is not supported yet", 0) end
+  c.database = getenv("MIZAN_DATABASE") or c.database
+  if c.database and not c.database:find("^sqlite:.") then
+    error(("MIZAN_DATABASE must look like sqlite:path/to/file.db, got '%s'"):format(c.database), 0)
+  end
+  c.sessions = getenv("MIZAN_SESSIONS") or c.sessions
+  if not (c.sessions == "sqlite" or c.sessions:find("^redis://")) then
+    error(("MIZAN_SESSIONS must be \"sqlite\" or \"redis://host:port/db\", got '%s'"):format(c.sessions), 0)
+  end
+  local origins = getenv("MIZAN_ALLOWED_ORIGINS")
+  if origins then
+    c.allowed_origins = {}
+    for o in origins:gmatch("[^,%s]+") do
+      if not o:find("^https?://[^/]+$") then
+        error(("MIZAN_ALLOWED_ORIGINS: '%s' is not an origin like https://app.example.com"):format(o), 0)
+      end
+      c.allowed_origins[#c.allowed_origins + 1] = o
+    end
   end
   return c
 end

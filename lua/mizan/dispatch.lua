@@ -10,6 +10,8 @@ local errors = require "mizan.errors"
 local query = require "mizan.query"
 local invalidation = require "mizan.invalidation"
 local cache = require "mizan.cache"
+local auth = require "mizan.auth"
+local session = require "mizan.session"
 local mizan = require "mizan"
 
 local null = json.null
@@ -27,20 +29,37 @@ local function log(level, msg) core.log(level, msg) end
 -- Methods given to every request object a handler sees. Reading req.user or
 -- req.session is noticed, so a shared cache entry never holds one user's data.
 local Req = {}
-local IDENTITY = { user = "_user", session = "_session" }
 Req.__index = function(req, k)
-  local raw = IDENTITY[k]
-  if raw then
+  if k == "user" then
     rawset(req, "_identity_read", true)
-    return rawget(req, raw)
+    return rawget(req, "_user")
+  elseif k == "session" then
+    rawset(req, "_identity_read", true)
+    local s = rawget(req, "_session")
+    if not s then -- anonymous: a fresh table; writing to it starts a session
+      s = {}
+      rawset(req, "_session", s)
+    end
+    return s
   end
   return Req[k]
 end
-local function later(what)
-  return function() error(what .. " is not supported yet", 2) end
+
+--- req:login(user): sign `user` in (a table with an id); the session id rotates.
+function Req:login(user)
+  if type(user) ~= "table" or user.id == nil then error("req:login expects a user table with an id", 2) end
+  rawset(self, "_login", user)
+  rawset(self, "_user", user)
+  rawset(self, "_user_id", user.id)
+  rawset(self, "_logout", nil)
 end
-Req.login = later("req:login")
-Req.logout = later("req:logout")
+
+--- req:logout(): end the session, on the server too.
+function Req:logout()
+  rawset(self, "_logout", true)
+  rawset(self, "_login", nil)
+  rawset(self, "_user", nil)
+end
 
 local registry -- the registry of the app being served (set by M.new)
 local cached_call -- defined below
@@ -85,7 +104,9 @@ end
 local function run(what, dev, fn, ...)
   local ok, result = xpcall(fn, on_error, ...)
   if ok then return true, result end
-  if errors.is_raised(result) then return false, errors.response(result.code, result.message, result.fields) end
+  if errors.is_raised(result) then
+    return false, errors.response(result.code, result.message, result.fields, result.headers)
+  end
   log("error", ("%s failed: %s"):format(what, result.traceback))
   return false, errors.response("internal_error", dev and result.traceback or "internal error")
 end
@@ -201,8 +222,28 @@ function cached_call(spec, req, args, raw_query, dev)
   local ok, text, key, h = cache.fetch(spec, req, args, run_for_cache(spec, req, args, dev,
                                                                         ("function '%s'"):format(spec.name)))
   if not ok then return text, key, h end
-  if key and req.method ~= "POST" then cache.alias("call", req.name, raw_query, req, { key }) end
+  if key and req.method ~= "POST" then cache.alias("call", req.name, raw_query, req, { spec }, { key }) end
   return 200, '{"result":' .. text .. "}", JSON
+end
+
+-- CSRF (DESIGN §2): a browser says where a request comes from. Judged by
+-- Sec-Fetch-Site, then by Origin against Host and the allowed origins; a
+-- client that sends neither (curl, a server) is not a browser and passes.
+local allowed_origins = {}
+
+local function same_origin(origin, host)
+  local o = origin:lower():match("^https?://([^/]+)$")
+  return o ~= nil and host ~= nil and o == host:lower()
+end
+
+local function cross_site(req)
+  local h = req.headers
+  local site, origin = h["sec-fetch-site"], h.origin
+  if site == "same-origin" or site == "none" then return false end
+  if origin and origin ~= "null" then
+    return not (same_origin(origin, h.host) or allowed_origins[origin:lower()])
+  end
+  return site == "cross-site" or site == "same-site" or origin == "null"
 end
 
 local function call(req, dev)
@@ -210,6 +251,13 @@ local function call(req, dev)
   local spec = name and registry.functions[name]
   if not spec then
     return errors.response("not_found", ("no function named '%s'"):format(tostring(name)))
+  end
+  if spec.kind == "mutation" and req.method == "POST" and cross_site(req) then
+    return errors.response("csrf_failed", "a cross-site request may not call a mutation")
+  end
+  if spec.auth then
+    local s, b, h = auth.check(spec.auth, setmetatable(req, Req), run, ("function '%s'"):format(name))
+    if s then return s, b, h end
   end
   local args, status, body, headers = arguments(spec, req)
   if not args then return status, body, headers end
@@ -267,6 +315,15 @@ local function bundle(req, dev)
     return errors.response("method_not_allowed", ("context '%s' is read with GET"):format(group.name),
                            nil, { Allow = "GET, HEAD" })
   end
+  -- a context is one unit: any function refusing the caller refuses it all
+  setmetatable(req, Req)
+  for _, fname in ipairs(group.functions) do
+    local spec = registry.functions[fname]
+    if spec.auth then
+      local s, b, h = auth.check(spec.auth, req, run, ("function '%s' (context '%s')"):format(fname, group.name))
+      if s then return s, b, h end
+    end
+  end
   local params = query.parse(req.query)
   local argsets, all = {}, nil
   for _, fname in ipairs(group.functions) do
@@ -304,7 +361,9 @@ local function bundle(req, dev)
     parts[i] = json.encode(fname) .. ":" .. a
   end
   if all_cached and req.method ~= "POST" then
-    cache.alias("ctx", req.name, raw_query, req, keys, group.functions)
+    local specs = {}
+    for i, fname in ipairs(group.functions) do specs[i] = registry.functions[fname] end
+    cache.alias("ctx", req.name, raw_query, req, specs, keys, group.functions)
   end
   return 200, "{" .. table.concat(parts, ",") .. "}", JSON
 end
@@ -312,17 +371,38 @@ end
 ---------------------------------------------------------------- routing
 
 --- Build the request handler for a loaded registry.
+-- Add Set-Cookie to an answer's headers without touching a shared table.
+local function with_cookie(status, body, headers, cookie)
+  if not cookie then return status, body, headers end
+  local out = {}
+  for k, v in pairs(headers or {}) do out[k] = v end
+  out["Set-Cookie"] = cookie
+  return status, body, out
+end
+
+-- Run a call or a bundle inside the request's session: load it first (when
+-- a cookie came), persist what changed after.
+local function in_session(fn, req, dev)
+  if req.headers.cookie then session.load(req) end
+  local uid = rawget(req, "_user_id")
+  if uid ~= nil then rawset(req, "_user", auth.load(uid)) end
+  local status, body, headers = fn(req, dev)
+  return with_cookie(status, body, headers, session.commit(req))
+end
+
 function M.new(reg, cfg, mode)
   registry = reg
+  allowed_origins = {}
+  for _, o in ipairs(cfg.allowed_origins or {}) do allowed_origins[o:lower()] = true end
   local dev = mode ~= "production"
   local schema_doc
   return function(req)
     counters.requests = counters.requests + 1
     local route = req.route
     if route == "call" then
-      return call(req, dev)
+      return in_session(call, req, dev)
     elseif route == "ctx" then
-      return bundle(req, dev)
+      return in_session(bundle, req, dev)
     elseif route == "schema" and not req.name then
       if req.method ~= "GET" and req.method ~= "HEAD" then
         return errors.response("method_not_allowed", "the schema is read with GET", nil, { Allow = "GET, HEAD" })

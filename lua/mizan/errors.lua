@@ -31,8 +31,8 @@ Raised.__index = Raised
 Raised.__tostring = function(e) return ("%s: %s"):format(e.code, e.message) end
 
 --- An error value that a handler raises to answer with a protocol error.
-function M.raised(code, message, fields)
-  return setmetatable({ code = code, message = message or code, fields = fields }, Raised)
+function M.raised(code, message, fields, headers)
+  return setmetatable({ code = code, message = message or code, fields = fields, headers = headers }, Raised)
 end
 function M.is_raised(v) return getmetatable(v) == Raised end
 

@@ -17,11 +17,35 @@ local function forget_app_modules()
   app_modules = {}
 end
 
-function M.load(app_dir, mode)
+-- The secret when none is configured: in development, one generated into
+-- the app folder on first run (so sessions survive restarts); otherwise a
+-- random one for this process.
+local function app_secret(app_dir, mode)
+  local crypto = require "mizan.crypto"
+  if mode ~= "development" then return assert(crypto.random_hex(32)) end
+  local path = app_dir .. "/.mizan/secret"
+  local f = io.open(path, "r")
+  if f then
+    local s = f:read("*l")
+    f:close()
+    if s and #s >= 32 then return s end
+  end
+  core.mkdir(app_dir .. "/.mizan")
+  local s = assert(crypto.random_hex(32))
+  if core.write_private(path, s .. "\n") then
+    core.log("info", ("generated a development secret in %s (set MIZAN_SECRET in production)"):format(path))
+  end
+  return s
+end
+
+--- Load an app. `overrides` replace settings after the environment is read
+-- (the in-process test client uses it for a database of its own).
+function M.load(app_dir, mode, overrides)
   app_dir = (app_dir or "."):gsub("/+$", "")
   if app_dir == "" then app_dir = "/" end
   forget_app_modules()
   mizan._reset(mode)
+  require("mizan.auth").reset()
   package.path = app_dir .. "/?.lua;" .. app_dir .. "/?/init.lua;" .. base_path
   local before = {}
   for name in pairs(package.loaded) do before[name] = true end
@@ -39,13 +63,23 @@ function M.load(app_dir, mode)
     if not before[name] then app_modules[name] = true end
   end
 
-  mizan._finalize()
   local reg = mizan.registry()
+  local cfg = config.finalize()
+  cfg.app_dir = app_dir
+  for k, v in pairs(overrides or {}) do cfg[k] = v end
+  cfg.secret_configured = cfg.secret ~= nil
+  cfg.secret = cfg.secret or app_secret(app_dir, mode)
+  if not cfg.database then
+    core.mkdir(app_dir .. "/.mizan")
+    cfg.database = "sqlite:" .. app_dir .. "/.mizan/mizan.db"
+  end
+  if cfg.accounts then require("mizan.auth").register_builtins(mizan) end
+  mizan._finalize()
   for ref in pairs(reg.unregistered) do
     core.log("warn", ("%s was made by mizan.client{} but never registered"):format(tostring(ref)))
   end
-  local cfg = config.finalize()
-  cfg.app_dir = app_dir
+  require("mizan.db").configure(cfg.database:sub(8))
+  require("mizan.session").configure(cfg)
   require("mizan.cache").configure(cfg, reg)
   return dispatch.new(reg, cfg, mode), cfg
 end

@@ -39,12 +39,10 @@ M.is_function = is_fnref
 
 -- Options that belong to later parts of the protocol. They fail loudly
 -- rather than being ignored.
-local LATER = {
-  auth = "auth predicates arrive with sessions and accounts",
-}
+local LATER = {}
 local KNOWN = { input = true, output = true, query = true, description = true, context = true,
-                affects = true, affects_params = true, cache = true }
-local KNOWN_LIST = "affects, affects_params, cache, context, description, input, output, query"
+                affects = true, affects_params = true, cache = true, auth = true }
+local KNOWN_LIST = "affects, affects_params, auth, cache, context, description, input, output, query"
 
 local function caller_location(level)
   local info = debug.getinfo(level + 1, "Sl")
@@ -102,6 +100,14 @@ local function compile(name, opts)
     else
       spec.context = opts.context == "local" and name or opts.context
       spec.local_context = opts.context == "local"
+    end
+  end
+  if opts.auth ~= nil then
+    local a = opts.auth
+    if a == true or a == "staff" or a == "superuser" or type(a) == "function" then
+      spec.auth = a
+    else
+      bad("auth", "must be true, \"staff\", \"superuser\" or function(req) -> ok[, message]")
     end
   end
   if opts.cache ~= nil then
@@ -202,6 +208,15 @@ M._reset()
 --- mizan.sleep(seconds): yield this request to the loop; other requests run meanwhile.
 M.sleep = core.sleep
 M.now = core.now
+
+--- mizan.auth (user_loader, accounts) and mizan.db (SQLite), loaded on first use.
+setmetatable(M, { __index = function(t, k)
+  if k == "auth" or k == "db" then
+    local mod = require("mizan." .. k)
+    rawset(t, k, mod)
+    return mod
+  end
+end })
 
 --- mizan.stats(): { requests = <entered Lua>, cache = { hits, misses, fast_hits, ... } }
 function M.stats() return require("mizan.dispatch").stats() end

@@ -39,16 +39,16 @@ describe("client{} and register()", function()
     assert.matches("function 'f', option 'inptu': unknown option", err, 1, true)
   end)
 
-  for _, option in ipairs { "auth" } do
-    it("fails at load for '" .. option .. "', which is not supported yet", function()
-      local err = load_error(([[ mizan.register(client { %s = true } (function() end), "later_fn") ]]):format(option))
-      assert.matches(("function 'later_fn', option '%s': not supported yet"):format(option), err, 1, true)
-    end)
-  end
+  it("checks the auth option", function()
+    for _, v in ipairs { '"admin"', "5", "false", "{}" } do
+      local err = load_error(("mizan.register(client { auth = %s } (function() end), \"guarded\")"):format(v))
+      assert.matches("function 'guarded', option 'auth': must be true, \"staff\", \"superuser\" or function(req)", err, 1, true)
+    end
+  end)
 
   it("lists every problem at once", function()
     local err = load_error [[
-      mizan.register(client { input = { a = T.integer { min = "x" }, b = T.string { max = 1 } }, auth = true } (function() end), "multi")
+      mizan.register(client { input = { a = T.integer { min = "x" }, b = T.string { max = 1 } }, auth = 5 } (function() end), "multi")
     ]]
     assert.matches("option 'auth'", err, 1, true)
     assert.matches("option 'input.a': T.integer option 'min' must be a number", err, 1, true)
@@ -107,7 +107,8 @@ describe("client{} and register()", function()
   end)
 
   it("refuses config options that arrive later, and unknown ones", function()
-    assert.matches("option 'sessions' is not supported yet", load_error [[ mizan.config { sessions = "x" } ]], 1, true)
+    assert.matches("option 'static_dir' is not supported yet", load_error [[ mizan.config { static_dir = "x" } ]], 1, true)
+    assert.matches("option 'sessions' must be \"sqlite\" or \"redis://", load_error [[ mizan.config { sessions = "x" } ]], 1, true)
     assert.matches("unknown option 'lissen'", load_error [[ mizan.config { lissen = ":1" } ]], 1, true)
     assert.matches("limits has no option 'max_bdy'", load_error [[ mizan.config { limits = { max_bdy = 1 } } ]], 1, true)
   end)
@@ -125,10 +126,10 @@ describe("client{} and register()", function()
     assert.equals(2048, c.limits.max_body)
     assert.equals("127.0.0.1:9", c.listen)
     for var, want in pairs { MIZAN_MAX_BODY = "whole number", MIZAN_HEADER_TIMEOUT = "positive number",
-                             MIZAN_CACHE = "must be \"memory\" or \"redis://host:port/db\"", MIZAN_DATABASE = "not supported yet" } do
+                             MIZAN_CACHE = "must be \"memory\" or \"redis://host:port/db\"", MIZAN_DATABASE = "must look like sqlite:" } do
       config.reset()
       local bad = { MIZAN_MAX_BODY = "1.5", MIZAN_HEADER_TIMEOUT = "-1", MIZAN_CACHE = "memcached://x",
-                    MIZAN_DATABASE = "sqlite:x" }
+                    MIZAN_DATABASE = "postgres://x" }
       local ok, err = pcall(config.finalize, env { [var] = bad[var] })
       assert.is_false(ok)
       assert.matches(var, err, 1, true)

@@ -1,0 +1,265 @@
+-- mizan.auth: accounts (users in SQLite, scrypt passwords), the built-in
+-- functions auth.signup / auth.login / auth.logout / current_user, login
+-- throttling, and the auth predicates of client{ auth = ... }.
+--
+--   auth = true | "staff" | "superuser" | function(req) -> ok[, message]
+--   no user: 401 unauthenticated; a refusal: 403 forbidden (with the message).
+local core = require "mizan.core"
+local crypto = require "mizan.crypto"
+local json = require "mizan.json"
+local db = require "mizan.db"
+local errors = require "mizan.errors"
+
+local M = {}
+
+local loader -- an app's own user source, or nil for the built-in accounts
+local ready = false
+
+-- scrypt parameters for new hashes; stored next to each hash, so they can rise.
+local N, R, P = 16384, 8, 1
+
+---------------------------------------------------------------- users
+
+local function schema()
+  if ready then return true end
+  local _, err = db.exec([[CREATE TABLE IF NOT EXISTS mizan_users (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    username TEXT NOT NULL UNIQUE,
+    email TEXT NOT NULL DEFAULT '',
+    password TEXT NOT NULL,
+    is_staff INTEGER NOT NULL DEFAULT 0,
+    is_superuser INTEGER NOT NULL DEFAULT 0,
+    is_active INTEGER NOT NULL DEFAULT 1,
+    created_at REAL NOT NULL)]])
+  if err then return nil, err end
+  ready = true
+  return true
+end
+M.schema = schema
+
+-- What the app and the client see of a user: never the password hash.
+local function public(row)
+  if not row then return nil end
+  return { id = row.id, username = row.username, email = row.email,
+           is_staff = row.is_staff == 1, is_superuser = row.is_superuser == 1, is_active = row.is_active == 1 }
+end
+M.public = public
+
+local COLUMNS = "id, username, email, is_staff, is_superuser, is_active"
+
+--- mizan.auth.user_loader(fn): load users from the app's own source;
+-- fn(user_id) returns a user table (with at least id) or nil.
+function M.user_loader(fn)
+  if type(fn) ~= "function" then error("mizan.auth.user_loader expects a function", 2) end
+  loader = fn
+end
+
+function M.reset() loader, ready = nil, false end
+
+--- The user a session points at, or nil (unknown or inactive).
+function M.load(id)
+  if id == nil then return nil end
+  if loader then
+    local user = loader(id)
+    if type(user) == "table" and user.is_active ~= false then return user end
+    return nil
+  end
+  assert(schema())
+  local user = public(db.row("SELECT " .. COLUMNS .. " FROM mizan_users WHERE id = ?", id))
+  if user and user.is_active then return user end
+  return nil
+end
+
+function M.find(username)
+  assert(schema())
+  return db.row("SELECT * FROM mizan_users WHERE username = ?", username)
+end
+
+---------------------------------------------------------------- passwords
+
+--- "scrypt$N$r$p$salt$hash": the parameters live next to the hash.
+function M.hash_password(password)
+  local salt = assert(crypto.random_hex(16))
+  local hash = assert(crypto.scrypt(password, salt, N, R, P, 32))
+  return ("scrypt$%d$%d$%d$%s$%s"):format(N, R, P, salt, hash)
+end
+
+function M.check_password(password, stored)
+  local n, r, p, salt, hash = (stored or ""):match("^scrypt%$(%d+)%$(%d+)%$(%d+)%$(%x+)%$(%x+)$")
+  if not n then return false end
+  local got = crypto.scrypt(password, salt, tonumber(n), tonumber(r), tonumber(p), #hash / 2)
+  return got ~= nil and crypto.equal(got, hash)
+end
+
+-- A real hash of nothing anyone knows: a login for an unknown user checks
+-- against it, so it costs the same time as a login for a real one.
+local dummy
+local function dummy_hash()
+  dummy = dummy or M.hash_password(assert(crypto.random_hex(16)))
+  return dummy
+end
+
+--- Create a user. Returns the public user, or nil and field errors.
+function M.create_user(t)
+  assert(schema())
+  if M.find(t.username) then
+    return nil, { username = { "A user with that username already exists." } }
+  end
+  local res, err = db.exec(
+    "INSERT INTO mizan_users (username, email, password, is_staff, is_superuser, is_active, created_at) "
+      .. "VALUES (?, ?, ?, ?, ?, 1, ?)",
+    t.username, t.email or "", M.hash_password(t.password), t.is_staff and 1 or 0, t.is_superuser and 1 or 0,
+    core.now())
+  if not res then return nil, { __all__ = { err } } end
+  return M.load(res.last_insert_id)
+end
+
+function M.set_password(username, password)
+  assert(schema())
+  local res, err = db.exec("UPDATE mizan_users SET password = ? WHERE username = ?", M.hash_password(password), username)
+  if not res then return nil, err end
+  return res.changes == 1
+end
+
+function M.list_users()
+  assert(schema())
+  local rows = assert(db.query("SELECT " .. COLUMNS .. " FROM mizan_users ORDER BY id"))
+  for i, r in ipairs(rows) do rows[i] = public(r) end
+  return rows
+end
+
+---------------------------------------------------------------- throttling
+
+-- Failed logins per username and per IP, in a sliding window.
+local WINDOW, PER_USER, PER_IP = 15 * 60, 5, 20
+local failures = {}
+
+local function recent(key)
+  local f = failures[key]
+  local now = core.now()
+  if f and now - f.first > WINDOW then
+    failures[key] = nil
+    f = nil
+  end
+  return f, now
+end
+
+local function throttled(username, ip)
+  for _, k in ipairs { { "u:" .. username, PER_USER }, { "ip:" .. ip, PER_IP } } do
+    local f, now = recent(k[1])
+    if f and f.count >= k[2] then return math.ceil(f.first + WINDOW - now) end
+  end
+end
+
+local function failed_login(username, ip)
+  for _, key in ipairs { "u:" .. username, "ip:" .. ip } do
+    local f, now = recent(key)
+    if f then f.count = f.count + 1 else failures[key] = { count = 1, first = now } end
+  end
+end
+
+function M.reset_throttle() failures = {} end
+
+---------------------------------------------------------------- predicates
+
+--- Check a function's auth requirement. nil when allowed; otherwise the
+-- error response's status, body, headers. `run` runs app code safely.
+function M.check(requirement, req, run, what)
+  if requirement == nil then return nil end
+  local user = req.user
+  if requirement == true then
+    if not user then return errors.response("unauthenticated", "sign in first") end
+    return nil
+  elseif requirement == "staff" or requirement == "superuser" then
+    if not user then return errors.response("unauthenticated", "sign in first") end
+    local ok = user.is_superuser or (requirement == "staff" and user.is_staff)
+    if not ok then return errors.response("forbidden", ("only %s users may do this"):format(requirement)) end
+    return nil
+  end
+  local ok, allowed, message = run(what .. " (auth predicate)", requirement, req)
+  if not ok then return allowed, message end -- the predicate itself failed: its 500
+  if allowed then return nil end
+  if not user then return errors.response("unauthenticated", message or "sign in first") end
+  return errors.response("forbidden", message or "you may not do this")
+end
+
+--- How x-mizan-functions shows a requirement: never a function body.
+function M.export(requirement)
+  if requirement == nil then return false end
+  if type(requirement) == "function" then return "custom" end
+  return requirement
+end
+
+---------------------------------------------------------------- built-in functions
+
+--- Register auth.signup, auth.login, auth.logout and (unless the app has
+-- its own) current_user. Called after app.lua ran, when accounts are on.
+function M.register_builtins(mizan)
+  local client, T = mizan.client, mizan.types
+  local reg = mizan.registry()
+  local User = T.object {
+    id = T.integer, username = T.string, email = T.string,
+    is_staff = T.boolean, is_superuser = T.boolean, is_active = T.boolean,
+  }
+  if not reg.functions.current_user then
+    mizan.register(client {
+      context = "global",
+      description = "The signed-in user, or null.",
+      output = T.nullable(User),
+    } (function(req)
+      return req.user or json.null
+    end), "current_user")
+  end
+  if reg.functions["auth.signup"] then return end
+
+  mizan.register(client {
+    description = "Create an account and sign in.",
+    input = {
+      username = T.string { min_length = 3, max_length = 150, pattern = "^[%w.@+_%-]+$" },
+      password = T.string { min_length = 8, max_length = 1024 },
+      email = T.optional(T.email),
+    },
+    output = User,
+    affects = "global",
+  } (function(req, args)
+    local user, errs = M.create_user(args)
+    if not user then mizan.error("validation_error", "the account could not be created", errs) end
+    req:login(user)
+    return user
+  end), "auth.signup")
+
+  mizan.register(client {
+    description = "Sign in with a username and a password.",
+    input = { username = T.string { max_length = 150 }, password = T.string { max_length = 1024 } },
+    output = User,
+    affects = "global",
+  } (function(req, args)
+    local wait = throttled(args.username, req.ip)
+    if wait then
+      error(errors.raised("rate_limited", "too many failed sign-ins; try again later", nil,
+                          { ["Retry-After"] = tostring(wait) }), 0)
+    end
+    local row = M.find(args.username)
+    -- the same work whether or not the user exists
+    local ok = M.check_password(args.password, row and row.password or dummy_hash())
+    if not (row and ok and row.is_active == 1) then
+      failed_login(args.username, req.ip)
+      mizan.error("validation_error", "Please enter a correct username and password.",
+                  { __all__ = { "Please enter a correct username and password." } })
+    end
+    local user = public(row)
+    req:login(user)
+    return user
+  end), "auth.login")
+
+  mizan.register(client {
+    description = "Sign out: the session ends on the server too.",
+    output = T.boolean,
+    affects = "global",
+  } (function(req)
+    req:logout()
+    return true
+  end), "auth.logout")
+end
+
+return M

@@ -1,0 +1,115 @@
+-- mizan.db: a small SQLite API for apps.
+--
+--   local db = require("mizan").db
+--   local rows = db.query("SELECT * FROM todos WHERE owner = ?", req.user.id)
+--   local r = db.exec("INSERT INTO todos (title) VALUES (?)", args.title)   -- r.last_insert_id
+--   db.transaction(function() ... end)
+--
+-- Statements run on the libuv thread pool (core/sqlite.c) while the calling
+-- request's coroutine yields, so a query never stalls other requests.
+-- Values are bound to `?` placeholders, never spliced into the SQL. NULL is
+-- mizan.null. Failures return nil, err; a transaction re-raises after its
+-- rollback.
+local sqlite = require "mizan.sqlite"
+local core = require "mizan.core"
+
+local M = {}
+
+local path, handle
+-- One connection per process; statements take turns on it, and a
+-- transaction keeps it for its whole body.
+local lock = { owner = nil, depth = 0, waiters = {} }
+
+--- Point the module at a database file (from MIZAN_DATABASE=sqlite:path).
+-- It is opened on first use.
+function M.configure(p)
+  if p ~= path then
+    path, handle = p, nil
+  end
+end
+
+function M.path() return path end
+
+local function conn()
+  if not handle then
+    if not path then error("mizan.db: no database configured", 3) end
+    local h, err = sqlite.open(path)
+    if not h then error("mizan.db: " .. err, 3) end
+    handle = h
+  end
+  return handle
+end
+
+local function acquire()
+  local me = core.current_task()
+  if lock.owner == me then
+    lock.depth = lock.depth + 1
+  elseif lock.owner then
+    lock.waiters[#lock.waiters + 1] = me
+    core.suspend() -- release() hands the lock over before waking us
+  else
+    lock.owner, lock.depth = me, 1
+  end
+end
+
+local function release()
+  lock.depth = lock.depth - 1
+  if lock.depth > 0 then return end
+  local nxt = table.remove(lock.waiters, 1)
+  lock.owner = nxt
+  if nxt then
+    lock.depth = 1
+    core.wakeup(nxt)
+  end
+end
+
+local function run(sql, want_rows, ...)
+  if type(sql) ~= "string" then error("mizan.db: the statement must be a string", 3) end
+  local h = conn()
+  acquire()
+  local ok, res, err = pcall(sqlite.run, h, sql, { n = select("#", ...), ... }, want_rows)
+  release()
+  if not ok then error(res, 3) end -- misuse: a bad parameter type, outside a request
+  return res, err
+end
+
+--- Rows of a SELECT: a list of tables keyed by column name. nil, err on failure.
+function M.query(sql, ...) return run(sql, true, ...) end
+
+--- The first row, or nil.
+function M.row(sql, ...)
+  local rows, err = run(sql, true, ...)
+  if not rows then return nil, err end
+  return rows[1]
+end
+
+--- Run a statement: { changes = n, last_insert_id = id }, or nil, err.
+function M.exec(sql, ...) return run(sql, false, ...) end
+
+--- Run fn() inside BEGIN IMMEDIATE ... COMMIT; on an error, ROLLBACK and
+-- re-raise it. Other requests' statements wait until it ends.
+function M.transaction(fn)
+  conn()
+  acquire()
+  local _, err = M.exec("BEGIN IMMEDIATE")
+  if err then
+    release()
+    return nil, err
+  end
+  local results = { pcall(fn) }
+  if results[1] then
+    local _, cerr = M.exec("COMMIT")
+    if cerr then
+      M.exec("ROLLBACK")
+      release()
+      return nil, cerr
+    end
+  else
+    M.exec("ROLLBACK")
+  end
+  release()
+  if not results[1] then error(results[2], 0) end
+  return unpack(results, 2, table.maxn(results))
+end
+
+return M

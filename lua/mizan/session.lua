@@ -1,0 +1,170 @@
+-- mizan.session: the session cookie and the session store.
+--
+-- Cookie: mizan_session=<id>.<sig>, where id is 128 random bits (hex) and sig
+-- an HMAC-SHA256 of it under the app secret, compared in constant time.
+-- HttpOnly, SameSite=Lax, Path=/, and Secure when configured or when the
+-- request came over HTTPS (X-Forwarded-Proto). A tampered, unknown or
+-- expired cookie means anonymous.
+--
+-- Store: SQLite (the embedded default, shared by every worker through the
+-- file) or Redis (MIZAN_SESSIONS=redis://..., shared by every instance).
+-- A record is { u = user id or nil, d = the app's req.session table }.
+-- The id rotates on login; logout deletes the record, so a copied cookie
+-- stops working.
+local core = require "mizan.core"
+local crypto = require "mizan.crypto"
+local json = require "mizan.json"
+local db = require "mizan.db"
+
+local M = {}
+
+local NAME = "mizan_session"
+local secret, ttl, secure_always, store
+
+---------------------------------------------------------------- stores
+
+local sqlite_store = {}
+local sqlite_ready = false
+
+local function sqlite_schema()
+  if sqlite_ready then return true end
+  local _, err = db.exec([[CREATE TABLE IF NOT EXISTS mizan_sessions (
+    id TEXT PRIMARY KEY, data TEXT NOT NULL, expires_at REAL NOT NULL)]])
+  if err then return nil, err end
+  sqlite_ready = true
+  return true
+end
+
+function sqlite_store.get(id)
+  local ok, err = sqlite_schema()
+  if not ok then return nil, err end
+  local row, qerr = db.row("SELECT data, expires_at FROM mizan_sessions WHERE id = ?", id)
+  if not row then return nil, qerr end
+  if row.expires_at < core.now() then
+    db.exec("DELETE FROM mizan_sessions WHERE id = ?", id)
+    return nil
+  end
+  return json.decode(row.data), row.expires_at
+end
+
+function sqlite_store.save(id, text, seconds)
+  local ok, err = sqlite_schema()
+  if not ok then return nil, err end
+  return db.exec("INSERT OR REPLACE INTO mizan_sessions (id, data, expires_at) VALUES (?, ?, ?)",
+                 id, text, core.now() + seconds)
+end
+
+function sqlite_store.delete(id)
+  local ok, err = sqlite_schema()
+  if not ok then return nil, err end
+  return db.exec("DELETE FROM mizan_sessions WHERE id = ?", id)
+end
+
+local function redis_store(url)
+  local redis = require "mizan.redis"
+  local client = redis.open(url, 0.5)
+  local s = {}
+  function s.get(id)
+    local text, err = redis.call(client, "GET", "mizan:s:" .. id)
+    if not text then return nil, err end
+    local ttl_left = redis.call(client, "TTL", "mizan:s:" .. id)
+    return json.decode(text), core.now() + (tonumber(ttl_left) or 0)
+  end
+  function s.save(id, text, seconds)
+    return redis.call(client, "SET", "mizan:s:" .. id, text, "EX", tostring(math.ceil(seconds)))
+  end
+  function s.delete(id) return redis.call(client, "DEL", "mizan:s:" .. id) end
+  return s
+end
+
+function M.configure(cfg)
+  sqlite_ready = false
+  secret = assert(cfg.secret, "a secret is needed for sessions")
+  ttl = cfg.session_ttl or 14 * 24 * 3600
+  secure_always = cfg.session_secure == true
+  store = cfg.sessions and cfg.sessions:find("^redis://") and redis_store(cfg.sessions) or sqlite_store
+end
+
+---------------------------------------------------------------- cookie
+
+local function sign(id) return crypto.hmac_sha256_hex(secret, "session\n" .. id) end
+
+--- The session id in a Cookie header, if present and correctly signed.
+-- Returns id, or nil and whether a (bad) mizan_session cookie was there.
+function M.read_cookie(header)
+  if not header then return nil, false end
+  local value = (";" .. header):match(";%s*" .. NAME .. "=([^;%s]*)")
+  if not value then return nil, false end
+  local id, sig = value:match("^(%x+)%.(%x+)$")
+  if not id or #id ~= 32 or not crypto.equal(sign(id), sig) then return nil, true end
+  return id, true
+end
+
+local function cookie(req, id, max_age)
+  local secure = secure_always or (req.headers["x-forwarded-proto"] or ""):lower() == "https"
+  return ("%s=%s; Path=/; HttpOnly; SameSite=Lax; Max-Age=%d%s"):format(
+    NAME, id and (id .. "." .. sign(id)) or "", max_age, secure and "; Secure" or "")
+end
+
+---------------------------------------------------------------- a request's session
+
+--- Load the request's session (if its cookie is valid and known). Sets the
+-- raw fields the request object reads: _session_id, _session, _user_id.
+function M.load(req)
+  local id, had = M.read_cookie(req.headers.cookie)
+  if not id then
+    if had then rawset(req, "_clear_cookie", true) end -- tampered: anonymous, and drop it
+    return
+  end
+  local rec, expires = store.get(id)
+  if type(rec) ~= "table" then
+    rawset(req, "_clear_cookie", true) -- unknown or expired
+    return
+  end
+  local data = type(rec.d) == "table" and rec.d or {}
+  rawset(req, "_session_id", id)
+  rawset(req, "_session", data)
+  rawset(req, "_session_text", assert(json.canonical(data)))
+  rawset(req, "_session_expires", expires)
+  rawset(req, "_user_id", rec.u)
+end
+
+local function save(id, user_id, data)
+  local text = assert(json.encode { u = user_id, d = data }, "req.session holds a value JSON cannot carry")
+  local ok, err = store.save(id, text, ttl)
+  if not ok then core.log("error", "session: cannot save: " .. tostring(err)) end
+end
+
+--- After the handler: persist what changed, rotate on login, drop on logout.
+-- Returns the Set-Cookie value to send, if any.
+function M.commit(req)
+  local id = rawget(req, "_session_id")
+  if rawget(req, "_logout") then
+    if id then store.delete(id) end
+    return cookie(req, nil, 0)
+  end
+  local data = rawget(req, "_session") or {}
+  local user = rawget(req, "_login")
+  if user then
+    if id then store.delete(id) end -- rotate: the old id dies with the anonymous session
+    local new = assert(crypto.random_hex(16))
+    save(new, user.id, data)
+    return cookie(req, new, ttl)
+  end
+  local text = rawget(req, "_session") and assert(json.canonical(data)) or nil
+  if text and text ~= rawget(req, "_session_text") then
+    if not id then
+      if next(data) == nil then return nil end -- nothing worth a session
+      id = assert(crypto.random_hex(16))
+    end
+    save(id, rawget(req, "_user_id"), data)
+    return cookie(req, id, ttl)
+  end
+  if id and (rawget(req, "_session_expires") or 0) - core.now() < ttl / 2 then
+    save(id, rawget(req, "_user_id"), data) -- sliding expiry for active sessions
+    return cookie(req, id, ttl)
+  end
+  if rawget(req, "_clear_cookie") then return cookie(req, nil, 0) end
+end
+
+return M
