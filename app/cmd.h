@@ -8,6 +8,7 @@ int cmd_serve(int argc, char **argv, mz_mode mode);
 int cmd_schema(int argc, char **argv);
 int cmd_test(int argc, char **argv);
 int cmd_lua(int argc, char **argv);
+int cmd_users(int argc, char **argv);
 
 /**
  * Run `module.fn(args...)` from the embedded framework on the host's main

@@ -14,6 +14,8 @@ static void usage(FILE *f) {
           "  mizan schema [APP]         print the OpenAPI 3.1 document\n"
           "  mizan test [SPECS...]      run busted specs inside the host\n"
           "  mizan lua FILE [ARGS...]   run a Lua script inside the host\n"
+          "  mizan users create|set-password|list [--app APP]\n"
+          "                             manage accounts (password from MIZAN_PASSWORD or stdin)\n"
           "  mizan version              print the version\n\n"
           "APP is a folder holding app.lua (default: the current folder).\n",
           MIZAN_VERSION);
@@ -30,6 +32,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "schema")) return cmd_schema(argc - 2, argv + 2);
   if (!strcmp(cmd, "test")) return cmd_test(argc - 2, argv + 2);
   if (!strcmp(cmd, "lua")) return cmd_lua(argc - 2, argv + 2);
+  if (!strcmp(cmd, "users")) return cmd_users(argc - 2, argv + 2);
   if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
     printf("mizan %s\n", MIZAN_VERSION);
     return 0;

@@ -163,7 +163,8 @@ function M.reset_throttle() failures = {} end
 ---------------------------------------------------------------- predicates
 
 --- Check a function's auth requirement. nil when allowed; otherwise the
--- error response's status, body, headers. `run` runs app code safely.
+-- error response's status, body, headers. `run(what, fn, req)` runs app code
+-- safely: true, results or false, status, body, headers.
 function M.check(requirement, req, run, what)
   if requirement == nil then return nil end
   local user = req.user
@@ -176,9 +177,13 @@ function M.check(requirement, req, run, what)
     if not ok then return errors.response("forbidden", ("only %s users may do this"):format(requirement)) end
     return nil
   end
-  local ok, allowed, message = run(what .. " (auth predicate)", requirement, req)
-  if not ok then return allowed, message end -- the predicate itself failed: its 500
-  if allowed then return nil end
+  local ok, verdict, b, h = run(what .. " (auth predicate)", function(r)
+    local allowed, message = requirement(r)
+    return { allowed = allowed, message = message }
+  end, req)
+  if not ok then return verdict, b, h end -- the predicate itself failed: its 500
+  if verdict.allowed then return nil end
+  local message = verdict.message
   if not user then return errors.response("unauthenticated", message or "sign in first") end
   return errors.response("forbidden", message or "you may not do this")
 end

@@ -139,6 +139,12 @@ function M.finalize(getenv)
   if not (c.sessions == "sqlite" or c.sessions:find("^redis://")) then
     error(("MIZAN_SESSIONS must be \"sqlite\" or \"redis://host:port/db\", got '%s'"):format(c.sessions), 0)
   end
+  local sttl = getenv("MIZAN_SESSION_TTL")
+  if sttl then
+    local n = tonumber(sttl)
+    if not n or n <= 0 then error(("MIZAN_SESSION_TTL must be a positive number of seconds, got '%s'"):format(sttl), 0) end
+    c.session_ttl = n
+  end
   local origins = getenv("MIZAN_ALLOWED_ORIGINS")
   if origins then
     c.allowed_origins = {}

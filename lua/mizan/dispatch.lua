@@ -256,7 +256,8 @@ local function call(req, dev)
     return errors.response("csrf_failed", "a cross-site request may not call a mutation")
   end
   if spec.auth then
-    local s, b, h = auth.check(spec.auth, setmetatable(req, Req), run, ("function '%s'"):format(name))
+    local s, b, h = auth.check(spec.auth, setmetatable(req, Req), function(w, f, r) return run(w, dev, f, r) end,
+                               ("function '%s'"):format(name))
     if s then return s, b, h end
   end
   local args, status, body, headers = arguments(spec, req)
@@ -320,7 +321,8 @@ local function bundle(req, dev)
   for _, fname in ipairs(group.functions) do
     local spec = registry.functions[fname]
     if spec.auth then
-      local s, b, h = auth.check(spec.auth, req, run, ("function '%s' (context '%s')"):format(fname, group.name))
+      local s, b, h = auth.check(spec.auth, req, function(w, f, r) return run(w, dev, f, r) end,
+                                 ("function '%s' (context '%s')"):format(fname, group.name))
       if s then return s, b, h end
     end
   end

@@ -179,7 +179,7 @@ function M.document(reg, cfg)
       kind = spec.kind,
       context = spec.context or json.null,
       affects = affects,
-      auth = false,
+      auth = require("mizan.auth").export(spec.auth),
       cache = spec.cache and { ttl = spec.cache.ttl, shared = spec.cache.shared } or json.null,
       input = types.json_schema(spec.input),
       output = spec.output and types.json_schema(spec.output) or obj {},

@@ -227,12 +227,16 @@ end
 -- opts.env (extra environment), opts.exe (the binary; this one by default).
 function M.server(dir, opts)
   opts = opts or {}
-  local env = { MIZAN_LISTEN = "127.0.0.1:0" }
+  -- each server gets a database and a secret of its own unless told otherwise,
+  -- so specs never write into the app folder nor share state by accident
+  local database = "sqlite:" .. tmpname("db.sqlite")
+  local env = { MIZAN_LISTEN = "127.0.0.1:0", MIZAN_DATABASE = database,
+                MIZAN_SECRET = require("mizan.crypto").random_hex(32) }
   for k, v in pairs(opts.env or {}) do env[k] = v end
   local log = tmpname("server.log")
   local exe = opts.exe or assert(kit.exe())
   local pid = assert(kit.spawn({ exe, opts.command or "dev", dir }, env, "/dev/null", log))
-  local self = setmetatable({ pid = pid, log_path = log, dir = dir }, Server)
+  local self = setmetatable({ pid = pid, log_path = log, dir = dir, env = env, exe = exe }, Server)
   local deadline = core.monotonic() + (opts.start_timeout or 15)
   while core.monotonic() < deadline do
     local text = self:log()
@@ -300,6 +304,53 @@ function Server:exited(code, how)
     error("the server reported a sanitizer error:\n" .. log, 3)
   end
   return code, how
+end
+
+--- Run `mizan users ...` against this server's app and database. Returns
+-- the output and the exit status.
+function Server:users(args, password)
+  local env = ("MIZAN_DATABASE=%q MIZAN_PASSWORD=%q"):format(self.env.MIZAN_DATABASE or "", password or "")
+  local p = io.popen(("%s %q users %s --app %q 2>&1; echo \"#exit:$?\""):format(env, self.exe, args, self.dir))
+  local out = p:read("*a")
+  p:close()
+  local body, code = out:match("^(.-)#exit:(%d+)%s*$")
+  return body, tonumber(code)
+end
+
+---------------------------------------------------------------- a browser-like agent
+
+local Agent = {}
+Agent.__index = Agent
+
+--- An agent keeps the session cookie between calls, like a browser would.
+function Server:agent() return setmetatable({ srv = self, cookie = nil }, Agent) end
+
+function Agent:remember(res)
+  local sc = res.headers["set-cookie"]
+  if sc then
+    local value = sc:match("^mizan_session=([^;]*)")
+    local age = tonumber(sc:match("Max%-Age=(%d+)"))
+    self.cookie = (value ~= "" and age ~= 0) and value or nil
+  end
+  return res
+end
+
+function Agent:headers(extra)
+  local h = { ["Content-Type"] = "application/json" }
+  if self.cookie then h.Cookie = "mizan_session=" .. self.cookie end
+  for k, v in pairs(extra or {}) do h[k] = v end
+  return h
+end
+
+--- agent:call(name, args, opts): as Server:call, with the session cookie.
+function Agent:call(name, args, opts)
+  opts = opts or {}
+  local o = { method = opts.method, raw_body = opts.raw_body, headers = self:headers(opts.headers) }
+  return self:remember(self.srv:call(name, args, o))
+end
+
+function Agent:context(name, params)
+  return self:remember(self.srv:context(name, params, { headers = self:headers() }))
 end
 
 --- server:context(name, params): GET ctx/<name>/ over HTTP.
