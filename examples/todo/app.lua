@@ -1,7 +1,9 @@
--- The todo example: plain functions, contexts, and mutations that say what
--- they affect. Auth, forms and the cache join it as they land.
+-- The todo example: real accounts (signup, login, logout), todos owned by
+-- their user in SQLite, contexts, mutations that say what they affect, a
+-- per-user cache, and staff-only admin functions.
 local mizan = require "mizan"
 local client, T = mizan.client, mizan.types
+local db = mizan.db
 
 mizan.register(client {
   description = "Repeat a message back.",
@@ -11,83 +13,115 @@ mizan.register(client {
   return { message = args.text }
 end), "echo")
 
--- The global context: fetched once by the client, hydrated into the first
--- page later. A placeholder until accounts land: nobody is signed in.
-mizan.register(client {
-  context = "global",
-  description = "The signed-in user, or null.",
-  output = T.nullable { id = T.integer, username = T.string },
-} (function(req)
-  return mizan.null
-end), "current_user")
-
--- Todos live in lists, in memory (per process) until the database lands.
-local lists = { [1] = { name = "Inbox", items = {} }, [2] = { name = "Groceries", items = {} } }
-local next_id = 1
+-- The tables, made on first use (SQLite in .mizan/ of this folder, or MIZAN_DATABASE).
+local ready = false
+local function schema()
+  if ready then return end
+  assert(db.exec([[CREATE TABLE IF NOT EXISTS lists (
+    id INTEGER PRIMARY KEY, owner_id INTEGER NOT NULL, name TEXT NOT NULL)]]))
+  assert(db.exec([[CREATE TABLE IF NOT EXISTS todos (
+    id INTEGER PRIMARY KEY, list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+    title TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0)]]))
+  ready = true
+end
 
 local Todo = { id = T.integer, list_id = T.integer, title = T.string, done = T.boolean }
+local List = { id = T.integer, name = T.string }
 
-local function list_or_404(list_id)
-  local list = lists[list_id]
+local function todo(row)
+  return { id = row.id, list_id = row.list_id, title = row.title, done = row.done == 1 }
+end
+
+-- A list of the signed-in user, or 404: nobody sees another user's lists.
+local function own_list(req, list_id)
+  schema()
+  local list = db.row("SELECT id, name FROM lists WHERE id = ? AND owner_id = ?", list_id, req.user.id)
   if not list then mizan.error("not_found", ("no list with id %d"):format(list_id)) end
   return list
 end
 
-local function find(id)
-  for list_id, list in pairs(lists) do
-    for i, t in ipairs(list.items) do
-      if t.id == id then return t, list, i, list_id end
-    end
-  end
-  mizan.error("not_found", ("no todo with id %d"):format(id))
+local function own_todo(req, id)
+  schema()
+  local row = db.row([[SELECT todos.* FROM todos JOIN lists ON lists.id = todos.list_id
+                       WHERE todos.id = ? AND lists.owner_id = ?]], id, req.user.id)
+  if not row then mizan.error("not_found", ("no todo with id %d"):format(id)) end
+  return row
 end
 
--- The "todos" context: everything a list page shows, in one request.
--- Its params are elevated from its functions' inputs: list_id (required,
--- used by both) and done (optional, used by todo_list).
+-- The "lists" context: the signed-in user's lists.
+mizan.register(client {
+  context = "lists",
+  auth = true,
+  description = "Your lists.",
+  output = T.array(List),
+} (function(req)
+  schema()
+  return mizan.array(assert(db.query("SELECT id, name FROM lists WHERE owner_id = ? ORDER BY id", req.user.id)))
+end), "my_lists")
+
+-- The "todos" context: everything a list page shows, in one request. Its
+-- params are elevated from its functions' inputs: list_id (required, used by
+-- both) and done (optional, used by todo_list).
 mizan.register(client {
   context = "todos",
-  description = "The todos of a list, oldest first; done filters them.",
+  auth = true,
+  description = "The todos of one of your lists, oldest first; done filters them.",
   input = { list_id = T.integer { min = 1 }, done = T.optional(T.boolean) },
   output = T.array(Todo),
 } (function(req, args)
-  local out = mizan.array {}
-  for _, t in ipairs(list_or_404(args.list_id).items) do
-    if args.done == nil or t.done == args.done then out[#out + 1] = t end
+  own_list(req, args.list_id)
+  local rows
+  if args.done == nil then
+    rows = assert(db.query("SELECT * FROM todos WHERE list_id = ? ORDER BY id", args.list_id))
+  else
+    rows = assert(db.query("SELECT * FROM todos WHERE list_id = ? AND done = ? ORDER BY id", args.list_id, args.done))
   end
+  local out = mizan.array {}
+  for i, r in ipairs(rows) do out[i] = todo(r) end
   return out
 end), "todo_list")
 
 mizan.register(client {
   context = "todos",
+  auth = true,
+  cache = { ttl = 30 }, -- per user: each user's summary is their own entry
   description = "How many todos of a list are open and done.",
   input = { list_id = T.integer { min = 1 } },
   output = { name = T.string, open = T.integer, done = T.integer },
 } (function(req, args)
-  local list = list_or_404(args.list_id)
-  local open, done = 0, 0
-  for _, t in ipairs(list.items) do
-    if t.done then done = done + 1 else open = open + 1 end
-  end
-  return { name = list.name, open = open, done = done }
+  local list = own_list(req, args.list_id)
+  local row = db.row("SELECT count(*) AS n, coalesce(sum(done), 0) AS d FROM todos WHERE list_id = ?", args.list_id)
+  return { name = list.name, open = row.n - row.d, done = row.d }
 end), "todo_summary")
 
--- Mutations say what they affect. The client refetches exactly that.
+-- Mutations say what they affect; the client refetches exactly that.
 mizan.register(client {
-  description = "Add a todo to a list.",
+  auth = true,
+  description = "Make a new list.",
+  input = { name = T.string { min_length = 1, max_length = 100 } },
+  output = List,
+  affects = "lists",
+} (function(req, args)
+  schema()
+  local r = assert(db.exec("INSERT INTO lists (owner_id, name) VALUES (?, ?)", req.user.id, args.name))
+  return { id = r.last_insert_id, name = args.name }
+end), "create_list")
+
+mizan.register(client {
+  auth = true,
+  description = "Add a todo to one of your lists.",
   input = { list_id = T.integer { min = 1 }, title = T.string { min_length = 1, max_length = 200 } },
   output = Todo,
   affects = "todos",
   affects_params = { list_id = "list_id" }, -- only that list's bundle is stale
 } (function(req, args)
-  local list = list_or_404(args.list_id)
-  local t = { id = next_id, list_id = args.list_id, title = args.title, done = false }
-  next_id = next_id + 1
-  list.items[#list.items + 1] = t
-  return t
+  own_list(req, args.list_id)
+  local r = assert(db.exec("INSERT INTO todos (list_id, title) VALUES (?, ?)", args.list_id, args.title))
+  return { id = r.last_insert_id, list_id = args.list_id, title = args.title, done = false }
 end), "add_todo")
 
 mizan.register(client {
+  auth = true,
   description = "Mark a todo done or not done.",
   input = { id = T.integer { min = 1 }, done = T.boolean { default = true } },
   output = Todo,
@@ -95,18 +129,47 @@ mizan.register(client {
   -- the list is only known once the todo is found: take it from the result
   affects_params = function(req, args, result) return { list_id = result.list_id } end,
 } (function(req, args)
-  local t = find(args.id)
-  t.done = args.done
-  return t
+  local row = own_todo(req, args.id)
+  assert(db.exec("UPDATE todos SET done = ? WHERE id = ?", args.done, args.id))
+  row.done = args.done and 1 or 0
+  return todo(row)
 end), "set_done")
 
 mizan.register(client {
+  auth = true,
   description = "Delete a todo.",
   input = { id = T.integer { min = 1 } },
   output = { deleted = T.integer },
 } (function(req, args)
-  local _, list, i, list_id = find(args.id)
-  table.remove(list.items, i)
-  req:invalidate("todos", { list_id = list_id }) -- decided at run time
+  local row = own_todo(req, args.id)
+  assert(db.exec("DELETE FROM todos WHERE id = ?", args.id))
+  req:invalidate("todos", { list_id = row.list_id }) -- decided at run time
   return { deleted = args.id }
 end), "delete_todo")
+
+-- Staff only.
+mizan.register(client {
+  auth = "staff",
+  query = true,
+  description = "Counts across every user (staff only).",
+  output = { users = T.integer, lists = T.integer, todos = T.integer },
+} (function(req)
+  schema()
+  return {
+    users = db.row("SELECT count(*) AS n FROM mizan_users").n,
+    lists = db.row("SELECT count(*) AS n FROM lists").n,
+    todos = db.row("SELECT count(*) AS n FROM todos").n,
+  }
+end), "admin.stats")
+
+mizan.register(client {
+  auth = "staff",
+  description = "Delete every list and todo of a user (staff only).",
+  input = { user_id = T.integer },
+  output = { deleted_lists = T.integer },
+  affects = { "lists", "todos" },
+} (function(req, args)
+  schema()
+  local r = assert(db.exec("DELETE FROM lists WHERE owner_id = ?", args.user_id))
+  return { deleted_lists = r.changes }
+end), "admin.clear_user")
