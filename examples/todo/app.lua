@@ -173,3 +173,38 @@ mizan.register(client {
   local r = assert(db.exec("DELETE FROM lists WHERE owner_id = ?", args.user_id))
   return { deleted_lists = r.changes }
 end), "admin.clear_user")
+
+-- Forms: declared once, validated the same way on the server and (later) the client.
+local forms = mizan.forms
+
+forms.form "contact" {
+  title = "Contact Us",
+  fields = {
+    forms.char "name" { max_length = 100 },
+    forms.email "email" {},
+    forms.choice "topic" { choices = { { "sales", "Sales" }, { "help", "Help" } }, initial = "help" },
+    forms.text "message" { min_length = 10, max_length = 2000 },
+  },
+  on_submit_success = function(req, data)
+    mizan.log("info", ("contact form from %s <%s> about %s"):format(data.name, data.email, data.topic))
+    return { sent = true }
+  end,
+}
+
+forms.form "new_list" {
+  title = "New list",
+  auth = true,
+  fields = {
+    forms.char "name" { max_length = 100, help_text = "What goes on this list?" },
+    forms.multiple_choice "tags" { required = false, choices = { { "home", "Home" }, { "work", "Work" } } },
+  },
+  clean = function(data)
+    if data.name and data.name:lower() == "inbox" then return { name = "Every account has an Inbox already." } end
+  end,
+  affects = { "lists", "todos" },
+  on_submit_success = function(req, data)
+    schema()
+    local r = assert(db.exec("INSERT INTO lists (owner_id, name) VALUES (?, ?)", req.user.id, data.name))
+    return { id = r.last_insert_id, name = data.name }
+  end,
+}

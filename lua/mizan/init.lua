@@ -208,10 +208,12 @@ M._reset()
 --- mizan.sleep(seconds): yield this request to the loop; other requests run meanwhile.
 M.sleep = core.sleep
 M.now = core.now
+--- mizan.log(level, message): one line on stderr ("info", "warn", "error").
+M.log = core.log
 
---- mizan.auth (user_loader, accounts) and mizan.db (SQLite), loaded on first use.
+--- mizan.auth (user_loader, accounts), mizan.db (SQLite) and mizan.forms, loaded on first use.
 setmetatable(M, { __index = function(t, k)
-  if k == "auth" or k == "db" then
+  if k == "auth" or k == "db" or k == "forms" then
     local mod = require("mizan." .. k)
     rawset(t, k, mod)
     return mod

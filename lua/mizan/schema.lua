@@ -164,6 +164,13 @@ local function edge_extension(reg)
   return out
 end
 
+-- x-mizan-forms: every form's full field spec, in declared order.
+local function forms_extension(reg)
+  local out = obj {}
+  for _, name in ipairs(reg.forms and reg.forms.list or {}) do out[name] = reg.forms[name] end
+  return out
+end
+
 --- The document as a Lua table, ready for mizan.json.
 function M.document(reg, cfg)
   local base = (cfg and cfg.base_path) or "/api/mizan/"
@@ -206,6 +213,7 @@ function M.document(reg, cfg)
     ["x-mizan-functions"] = fns,
     ["x-mizan-contexts"] = contexts_extension(reg),
     ["x-mizan-edge"] = edge_extension(reg),
+    ["x-mizan-forms"] = forms_extension(reg),
   }
 end
 

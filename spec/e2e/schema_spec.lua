@@ -56,7 +56,7 @@ describe("mizan schema", function()
   it("passes a real OpenAPI validator, openapi-typescript and tsc --strict", function()
     local code, out = validate(text)
     assert.equals(0, code, out)
-    for _, app in ipairs { "examples/todo", "spec/apps/contexts" } do
+    for _, app in ipairs { "examples/todo", "spec/apps/contexts", "spec/apps/forms", "spec/apps/auth" } do
       code, out = validate((run(exe .. " schema " .. app)))
       assert.equals(0, code, app .. ": " .. tostring(out))
     end
