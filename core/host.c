@@ -460,6 +460,15 @@ const char *mz_host_config_string(mz_host *h, const char *key) {
   return s;
 }
 
+double mz_host_config_number(mz_host *h, const char *key, double dflt) {
+  if (!push_config(h, key)) return dflt;
+  double v = dflt;
+  if (lua_type(h->L, -1) == LUA_TNUMBER) v = lua_tonumber(h->L, -1);
+  else if (lua_type(h->L, -1) == LUA_TBOOLEAN) v = lua_toboolean(h->L, -1);
+  lua_pop(h->L, 1);
+  return v;
+}
+
 double mz_host_config_limit(mz_host *h, const char *key, double dflt) {
   if (!push_config(h, "limits")) return dflt;
   double v = dflt;

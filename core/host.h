@@ -84,6 +84,8 @@ void mz_task_release(mz_task *t);
 
 /** Read a string field from the config table; NULL when absent. */
 const char *mz_host_config_string(mz_host *h, const char *key);
+/** Read a top-level number (or boolean, as 1/0) of the config; `dflt` when absent. */
+double mz_host_config_number(mz_host *h, const char *key, double dflt);
 /** Read a number field of config.limits; `dflt` when absent. */
 double mz_host_config_limit(mz_host *h, const char *key, double dflt);
 

@@ -633,7 +633,7 @@ static int parse_addr(const char *addr, struct sockaddr_storage *ss) {
   return uv_ip4_addr(hl ? host : "0.0.0.0", (int)port, (struct sockaddr_in *)ss);
 }
 
-int mz_http_server_listen(mz_http_server *s, const char *addr, int reuseport) {
+int mz_http_bind(const char *addr, int reuseport, int *fd_out) {
   struct sockaddr_storage ss;
   memset(&ss, 0, sizeof ss);
   int r = parse_addr(addr, &ss);
@@ -645,15 +645,18 @@ int mz_http_server_listen(mz_http_server *s, const char *addr, int reuseport) {
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (reuseport) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   socklen_t sl = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-  if (bind(fd, (struct sockaddr *)&ss, sl) < 0) {
+  if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 4096) < 0) {
     r = -errno;
     close(fd);
     return r;
   }
-  if ((r = uv_tcp_open(&s->listener, fd))) {
-    close(fd);
-    return r;
-  }
+  *fd_out = fd;
+  return 0;
+}
+
+int mz_http_server_open(mz_http_server *s, int fd) {
+  int r = uv_tcp_open(&s->listener, fd);
+  if (r) return r;
   s->listener.data = s;
   if ((r = uv_listen((uv_stream_t *)&s->listener, 4096, on_connection))) return r;
   s->listening = 1;
@@ -663,6 +666,13 @@ int mz_http_server_listen(mz_http_server *s, const char *addr, int reuseport) {
     s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                 : ((struct sockaddr_in *)&bound)->sin_port);
   return 0;
+}
+
+int mz_http_server_listen(mz_http_server *s, const char *addr, int reuseport) {
+  int fd, r = mz_http_bind(addr, reuseport, &fd);
+  if (r) return r;
+  if ((r = mz_http_server_open(s, fd))) close(fd);
+  return r;
 }
 
 /* ------------------------------------------------------------ draining */

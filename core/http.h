@@ -74,6 +74,15 @@ int mz_http_server_init(mz_http_server *s, uv_loop_t *loop, mz_host *host,
 int mz_http_server_listen(mz_http_server *s, const char *addr, int reuseport);
 
 /**
+ * Make a listening socket on `addr` without a server: a master binds once and
+ * its workers inherit the descriptor. 0 with *fd_out set, or a negative error.
+ */
+int mz_http_bind(const char *addr, int reuseport, int *fd_out);
+
+/** Serve on a listening socket made by mz_http_bind (the server owns it now). */
+int mz_http_server_open(mz_http_server *s, int fd);
+
+/**
  * Graceful drain: stop accepting, close idle connections, let in-flight
  * requests finish (their connections then close), and force-close whatever
  * is left after limits.drain_timeout_ms. `closed` runs once everything,

@@ -133,7 +133,9 @@ static void write_lua_response(mz_http_conn *c, lua_State *co) {
   if (!err) {
     int bt = lua_type(co, 2);
     if (bt == LUA_TTABLE) {
-      if (mz_json_encode(s->host->json, co, 2, body, 0)) err = s->host->json->err;
+      /* the task's own host: after a reload, in-flight tasks belong to the old state */
+      mz_json_ctx *json = c->task.host->json;
+      if (mz_json_encode(json, co, 2, body, 0)) err = json->err;
       else if (!ctype) ctype = "application/json";
     } else if (bt == LUA_TSTRING) {
       size_t n;

@@ -139,6 +139,14 @@ function M.finalize(getenv)
   if not (c.sessions == "sqlite" or c.sessions:find("^redis://")) then
     error(("MIZAN_SESSIONS must be \"sqlite\" or \"redis://host:port/db\", got '%s'"):format(c.sessions), 0)
   end
+  local workers = getenv("MIZAN_WORKERS")
+  if workers then
+    local n = tonumber(workers)
+    if not n or n < 1 or n ~= math.floor(n) or n > 256 then
+      error(("MIZAN_WORKERS must be a whole number from 1 to 256, got '%s'"):format(workers), 0)
+    end
+    c.workers = n
+  end
   local sttl = getenv("MIZAN_SESSION_TTL")
   if sttl then
     local n = tonumber(sttl)

@@ -1,0 +1,113 @@
+-- mizan serve: a master and its workers, respawn, graceful stop under load,
+-- rolling reload on SIGHUP, and the refusal to start without a secret.
+local testing = require "mizan.testing"
+local kit = require "mizan.testkit"
+local h = require "helpers"
+
+local function children(pid)
+  local f = io.open(("/proc/%d/task/%d/children"):format(pid, pid))
+  if not f then return {} end
+  local out = {}
+  for p in f:read("*a"):gmatch("%d+") do out[#out + 1] = tonumber(p) end
+  f:close()
+  return out
+end
+
+local function wait_for(cond, seconds)
+  local deadline = require("mizan.core").monotonic() + (seconds or 10)
+  while require("mizan.core").monotonic() < deadline do
+    if cond() then return true end
+    kit.sleep(0.05)
+  end
+  return false
+end
+
+-- A copy of the reload fixture, so a spec can rewrite its code.
+local function app_copy(version)
+  local src = h.read("spec/apps/reload/app.lua")
+  return h.app_dir((src:gsub('VERSION = "v1"', ('VERSION = "%s"'):format(version or "v1"))))
+end
+
+local function set_version(dir, version)
+  local src = h.read(dir .. "/app.lua")
+  h.write(dir .. "/app.lua", (src:gsub('VERSION = "v%w+"', ('VERSION = "%s"'):format(version))))
+end
+
+describe("mizan serve", function()
+  it("refuses to start without MIZAN_SECRET, saying how to set it", function()
+    local ok, err = pcall(testing.server, "spec/apps/reload", { command = "serve", env = { MIZAN_SECRET = false } })
+    assert.is_false(ok)
+    assert.matches("serve needs MIZAN_SECRET", tostring(err), 1, true)
+    assert.matches("openssl rand %-hex 32", tostring(err))
+  end)
+
+  it("runs MIZAN_WORKERS workers and respawns one that is killed", function()
+    local srv = testing.server(app_copy(), { command = "serve", env = { MIZAN_WORKERS = "2" } })
+    assert.is_true(wait_for(function() return #children(srv.pid) == 2 end))
+    local victims = children(srv.pid)
+    kit.kill(victims[1], "KILL")
+    -- the other worker keeps serving meanwhile
+    for _ = 1, 20 do assert.equals("v1", srv:call("version", {}, { method = "GET" }).json.result) end
+    assert.is_true(wait_for(function()
+      local now = children(srv.pid)
+      return #now == 2 and now[1] ~= victims[1] and now[2] ~= victims[1]
+    end), "a new worker took its place")
+    assert.matches("respawning", srv:log())
+    local code = srv:stop()
+    assert.equals(0, code)
+  end)
+
+  it("drains on SIGTERM: requests already accepted complete, and it exits 0", function()
+    local srv = testing.server(app_copy(), { command = "serve", env = { MIZAN_WORKERS = "2" } })
+    local conns = {}
+    for i = 1, 8 do
+      conns[i] = srv:connect()
+      conns[i]:send(testing.request_bytes("GET", "/api/mizan/call/slow/?seconds=0.5"))
+    end
+    -- they are accepted once a worker answers anything after them
+    for _ = 1, 4 do assert.equals(200, srv:call("version", {}, { method = "GET" }).status) end
+    kit.kill(srv.pid, "TERM")
+    for i = 1, 8 do
+      local res = assert(conns[i]:read_response { timeout = 15 })
+      assert.equals(200, res.status)
+      assert.equals("v1", res.json.result.version)
+      conns[i]:close()
+    end
+    local code, how = srv:wait(20)
+    assert.equals("exit", how)
+    assert.equals(0, code)
+  end)
+
+  it("reloads on SIGHUP one worker at a time, dropping nothing", function()
+    local dir = app_copy()
+    local srv = testing.server(dir, { command = "serve", env = { MIZAN_WORKERS = "2" } })
+    assert.equals("v1", srv:call("version", {}, { method = "GET" }).json.result)
+    set_version(dir, "v2")
+    kit.kill(srv.pid, "HUP")
+    local failures, seen_v2 = 0, false
+    local deadline = require("mizan.core").monotonic() + 10
+    while not seen_v2 and require("mizan.core").monotonic() < deadline do
+      local c = srv:connect()
+      c:send(testing.request_bytes("GET", "/api/mizan/call/version/"))
+      local res = c:read_response()
+      c:close()
+      if not res or res.status ~= 200 then failures = failures + 1 end
+      seen_v2 = res and res.json and res.json.result == "v2"
+    end
+    assert.is_true(seen_v2, "the new code serves")
+    assert.equals(0, failures)
+    assert.is_true(wait_for(function() return srv:log():find("reload done", 1, true) ~= nil end))
+    for _ = 1, 10 do assert.equals("v2", srv:call("version", {}, { method = "GET" }).json.result) end
+    srv:stop()
+  end)
+
+  it("keeps the old workers when the new code does not load", function()
+    local dir = app_copy()
+    local srv = testing.server(dir, { command = "serve", env = { MIZAN_WORKERS = "2" } })
+    h.write(dir .. "/app.lua", "this is not lua")
+    kit.kill(srv.pid, "HUP")
+    assert.is_true(wait_for(function() return srv:log():find("the new code does not load", 1, true) ~= nil end))
+    for _ = 1, 10 do assert.equals("v1", srv:call("version", {}, { method = "GET" }).json.result) end
+    assert.equals(0, (srv:stop()))
+  end)
+end)
