@@ -6,6 +6,7 @@
  *   dev:   one process, development mode.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -15,6 +16,7 @@
 #include "http.h"
 #include "loop.h"
 #include "master.h"
+#include "watch.h"
 
 void mz_redis_shutdown(void);
 
@@ -75,24 +77,94 @@ static void announce(serve_ctx *sc, int port, const char *base, int workers) {
   fprintf(stderr, "\n");
 }
 
+/* ------------------------------------------------------------ hot reload (mizan dev) */
+
+typedef struct {
+  serve_ctx *sc;
+  mz_http_server *srv;
+  mz_host *retiring[64]; /* old states still finishing their requests */
+  int nretiring;
+  uv_timer_t reaper;
+} reloader;
+
+static void set_broken(mz_host *h, const char *err) {
+  lua_State *L = h->L;
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "mizan.host");
+  if (lua_pcall(L, 1, 1, 0) == 0) {
+    lua_getfield(L, -1, "set_broken");
+    if (err) lua_pushstring(L, err);
+    else lua_pushnil(L);
+    lua_pcall(L, 1, 0, 0);
+  }
+  lua_settop(L, 0);
+}
+
+/* Close old states once their last request is done. */
+static void reap(uv_timer_t *t) {
+  reloader *rl = t->data;
+  for (int i = 0; i < rl->nretiring;) {
+    mz_host *h = rl->retiring[i];
+    if (h->tasks == 0) {
+      mz_host_close(h);
+      free(h);
+      rl->retiring[i] = rl->retiring[--rl->nretiring];
+    } else {
+      i++;
+    }
+  }
+}
+
+/* A .lua file changed: load the whole app again in a fresh state. On
+   success it takes the new requests; on failure the old code keeps serving
+   and reports the error. */
+static void reload(void *ctx) {
+  reloader *rl = ctx;
+  mz_http_server *srv = rl->srv;
+  uint64_t t0 = uv_hrtime();
+  mz_host *fresh = malloc(sizeof *fresh);
+  if (!fresh || mz_host_init(fresh, srv->loop, rl->sc->mode)) {
+    free(fresh);
+    return;
+  }
+  char *err = NULL;
+  if (mz_host_load_err(fresh, rl->sc->app, &err)) {
+    fprintf(stderr, "mizan: reload failed; the previous code keeps serving:\n%s\n", err);
+    set_broken(srv->host, err);
+    mz_http_server_set_overlay(srv, err);
+    free(err);
+    mz_host_close(fresh);
+    free(fresh);
+    return;
+  }
+  mz_host *old = srv->host;
+  srv->host = fresh;
+  mz_http_server_set_overlay(srv, NULL);
+  if (rl->nretiring < 64) rl->retiring[rl->nretiring++] = old;
+  else fprintf(stderr, "mizan: too many old states still busy; one is left open\n");
+  fprintf(stderr, "mizan: reloaded in %.1f ms\n", (double)(uv_hrtime() - t0) / 1e6);
+  reap(&rl->reaper);
+}
+
 /* Serve on `fd` (or on a socket of our own when fd < 0) until drained. */
 static int serve_one(serve_ctx *sc, int fd, int ready_fd) {
   uv_loop_t *loop = uv_default_loop();
-  mz_host host;
-  if (mz_host_init(&host, loop, sc->mode)) {
+  /* on the heap: a reload retires it and frees it like any later state */
+  mz_host *host = malloc(sizeof *host);
+  if (!host || mz_host_init(host, loop, sc->mode)) {
     fprintf(stderr, "mizan: cannot create the Lua state\n");
     return 1;
   }
-  if (mz_host_load(&host, sc->app)) return 3;
+  if (mz_host_load(host, sc->app)) return 3;
   mz_http_limits limits;
-  read_limits(&host, &limits);
-  const char *base = mz_host_config_string(&host, "base_path");
+  read_limits(host, &limits);
+  const char *base = mz_host_config_string(host, "base_path");
   if (!sc->listen[0]) {
-    const char *listen = mz_host_config_string(&host, "listen");
+    const char *listen = mz_host_config_string(host, "listen");
     snprintf(sc->listen, sizeof sc->listen, "%s", listen ? listen : "127.0.0.1:8080");
   }
   mz_http_server srv;
-  int r = mz_http_server_init(&srv, loop, &host, &limits, base ? base : "/api/mizan/");
+  int r = mz_http_server_init(&srv, loop, host, &limits, base ? base : "/api/mizan/");
   if (!r) r = fd >= 0 ? mz_http_server_open(&srv, fd) : mz_http_server_listen(&srv, sc->listen, 0);
   if (r) {
     fprintf(stderr, "mizan: cannot listen on %s: %s\n", sc->listen, uv_strerror(r));
@@ -104,9 +176,25 @@ static int serve_one(serve_ctx *sc, int fd, int ready_fd) {
   } else {
     announce(sc, srv.port, srv.base_path, 0);
   }
+  reloader rl = {.sc = sc, .srv = &srv};
+  mz_watch *watch = NULL;
+  if (sc->mode == MZ_MODE_DEVELOPMENT) {
+    watch = mz_watch_start(loop, sc->app, reload, &rl);
+    uv_timer_init(loop, &rl.reaper);
+    rl.reaper.data = &rl;
+    uv_timer_start(&rl.reaper, reap, 200, 200);
+    uv_unref((uv_handle_t *)&rl.reaper);
+  }
   int code = mz_loop_serve(&srv);
+  if (watch) {
+    mz_watch_stop(watch);
+    uv_close((uv_handle_t *)&rl.reaper, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    reap(&rl.reaper);
+  }
   /* everything is closed by now; free it so leak checkers see a clean exit */
-  mz_host_close(&host);
+  mz_host_close(srv.host);
+  free(srv.host);
   uv_loop_close(loop);
   return code;
 }
@@ -117,6 +205,7 @@ int cmd_serve(int argc, char **argv, mz_mode mode) {
   serve_ctx sc = {.app = argc > 0 ? argv[0] : ".", .mode = mode};
   if (mode != MZ_MODE_PRODUCTION) return serve_one(&sc, -1, -1);
 
+  mz_master_block(); /* a signal sent as soon as we announce must not kill us */
   if (inspect(&sc)) return 1;
   if (!sc.secret_configured) {
     fprintf(stderr,

@@ -413,7 +413,18 @@ static int traceback(lua_State *L) {
 }
 
 int mz_host_load(mz_host *h, const char *app_dir) {
+  char *err = NULL;
+  int r = mz_host_load_err(h, app_dir, &err);
+  if (r) {
+    fprintf(stderr, "mizan: the app failed to load:\n%s\n", err ? err : "out of memory");
+    free(err);
+  }
+  return r;
+}
+
+int mz_host_load_err(mz_host *h, const char *app_dir, char **err) {
   lua_State *L = h->L;
+  *err = NULL;
   lua_pushcfunction(L, traceback);
   int eh = lua_gettop(L);
   lua_getglobal(L, "require");
@@ -428,7 +439,7 @@ int mz_host_load(mz_host *h, const char *app_dir) {
   lua_settop(L, eh - 1);
   return 0;
 fail:
-  fprintf(stderr, "mizan: the app failed to load:\n%s\n", lua_tostring(L, -1));
+  *err = strdup(lua_tostring(L, -1) ? lua_tostring(L, -1) : "(error object is not a string)");
   lua_settop(L, eh - 1);
   return -1;
 }

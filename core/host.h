@@ -67,6 +67,12 @@ int mz_host_init(mz_host *h, uv_loop_t *loop, mz_mode mode);
  */
 int mz_host_load(mz_host *h, const char *app_dir);
 
+/**
+ * As mz_host_load, but on failure hands the error text (with traceback) to
+ * the caller in *err (malloc'd; the caller frees it) instead of printing it.
+ */
+int mz_host_load_err(mz_host *h, const char *app_dir, char **err);
+
 /** Close the Lua state. Tasks must all be done. */
 void mz_host_close(mz_host *h);
 

@@ -427,6 +427,37 @@ static int try_cache(mz_http_conn *c, const char *route, size_t route_len, const
   return 1;
 }
 
+void mz_http_server_set_overlay(mz_http_server *s, const char *error) {
+  free(s->overlay);
+  s->overlay = NULL;
+  if (!error) return;
+  mz_buf b;
+  mz_buf_init(&b);
+  mz_buf_puts(&b, "<!doctype html><html><head><meta charset=\"utf-8\"><title>mizan: the app failed to reload</title>"
+                  "<style>body{font:14px/1.5 monospace;background:#1b1b1b;color:#eee;padding:2em}"
+                  "h1{color:#ff6b6b;font-size:18px}pre{white-space:pre-wrap;background:#2a2a2a;padding:1em}</style>"
+                  "</head><body><h1>The app failed to reload</h1><p>The previous code keeps serving; "
+                  "the next good save clears this page.</p><pre>");
+  for (const char *p = error; *p; p++) {
+    switch (*p) {
+      case '<': mz_buf_puts(&b, "&lt;"); break;
+      case '>': mz_buf_puts(&b, "&gt;"); break;
+      case '&': mz_buf_puts(&b, "&amp;"); break;
+      case '"': mz_buf_puts(&b, "&quot;"); break;
+      default: mz_buf_putc(&b, *p);
+    }
+  }
+  mz_buf_puts(&b, "</pre></body></html>");
+  mz_buf_putc(&b, 0);
+  s->overlay = b.data; /* ownership moves to the server */
+}
+
+static int wants_html(mz_http_req *r) {
+  for (int i = 0; i < r->nheaders; i++)
+    if (strcmp(r->headers[i].name, "accept") == 0 && strstr(r->headers[i].value, "text/html")) return 1;
+  return 0;
+}
+
 /* Route by path under the base path, then hand the request to Lua. C answers
    only what needs no decision: paths outside the API, and cache hits. */
 static void dispatch(mz_http_conn *c) {
@@ -439,7 +470,10 @@ static void dispatch(mz_http_conn *c) {
   const char *q = memchr(path, '?', plen);
   if (q) plen = (size_t)(q - path);
   if (plen < s->base_len || memcmp(path, s->base_path, s->base_len) != 0) {
-    mz__http_write_error(c, 404, "not_found", "no such path");
+    if (s->overlay && wants_html(r))
+      mz__http_write_response(c, 500, "text/html; charset=utf-8", s->overlay, strlen(s->overlay), NULL, 0);
+    else
+      mz__http_write_error(c, 404, "not_found", "no such path");
     mz__http_request_done(c);
     return;
   }
@@ -692,6 +726,8 @@ static void server_maybe_closed(mz_http_server *s) {
   uv_close((uv_handle_t *)&s->drain_timer, server_handle_closed);
   uv_close((uv_handle_t *)&s->date_timer, server_handle_closed);
   mz_buf_free(&s->scratch);
+  free(s->overlay);
+  s->overlay = NULL;
 }
 
 static void drain_deadline(uv_timer_t *t) {

@@ -52,6 +52,7 @@ struct mz_http_server {
   uv_timer_t date_timer;
   char date[40]; /* "Date: ..." value, refreshed every second */
   mz_buf scratch; /* response bodies are encoded here, then copied out */
+  char *overlay;  /* mizan dev: an HTML page about a failed reload, for browsers */
 };
 
 /** Defaults in the spirit of nginx. */
@@ -78,6 +79,12 @@ int mz_http_server_listen(mz_http_server *s, const char *addr, int reuseport);
  * its workers inherit the descriptor. 0 with *fd_out set, or a negative error.
  */
 int mz_http_bind(const char *addr, int reuseport, int *fd_out);
+
+/**
+ * mizan dev: show `error` (a failed reload) to browsers asking for a page,
+ * as an HTML overlay, until called again with NULL.
+ */
+void mz_http_server_set_overlay(mz_http_server *s, const char *error);
 
 /** Serve on a listening socket made by mz_http_bind (the server owns it now). */
 int mz_http_server_open(mz_http_server *s, int fd);

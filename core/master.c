@@ -63,6 +63,16 @@ static void describe(int status, char *out, size_t n) {
   else snprintf(out, n, "exited with status %d", WEXITSTATUS(status));
 }
 
+void mz_master_block(void) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
 int mz_master_run(const mz_master_opts *o) {
   int n = o->workers < 1 ? 1 : o->workers > MAX_WORKERS ? MAX_WORKERS : o->workers;
   slot *slots = calloc((size_t)n, sizeof *slots);
@@ -74,6 +84,12 @@ int mz_master_run(const mz_master_opts *o) {
   sigaddset(&blocked, SIGINT);
   sigaddset(&blocked, SIGHUP);
   sigprocmask(SIG_BLOCK, &blocked, &saved);
+  /* the caller may have blocked them already (see mz_master_block): workers
+     must start with them unblocked whatever the master's mask was */
+  sigdelset(&saved, SIGCHLD);
+  sigdelset(&saved, SIGTERM);
+  sigdelset(&saved, SIGINT);
+  sigdelset(&saved, SIGHUP);
 
   for (int i = 0; i < n; i++) {
     slots[i].pid = spawn(o);

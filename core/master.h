@@ -27,6 +27,10 @@ typedef struct mz_master_opts {
   int (*validate)(void *ctx);
 } mz_master_opts;
 
+/** Hold the master's signals (TERM, INT, HUP, CHLD) from now on, so that one
+    arriving before mz_master_run is queued rather than fatal. */
+void mz_master_block(void);
+
 /** Supervise until told to stop. Returns the exit code (0 after a drain). */
 int mz_master_run(const mz_master_opts *o);
 

@@ -18,6 +18,17 @@ local null = json.null
 local ARRAY_MT = json.array_mt
 local M = {}
 
+local broken -- the error of a failed reload (mizan dev), or nil
+function M.set_broken(err) broken = err end
+
+-- While the app is broken, every 500 says why.
+local function with_broken(status, body, headers)
+  if broken and status == 500 and type(body) == "table" and body.error then
+    body.error.message = body.error.message .. "\n\nThe app failed to reload; the previous code is serving:\n" .. broken
+  end
+  return status, body, headers
+end
+
 -- Requests that entered Lua (cache hits answered by C never do).
 local counters = { requests = 0 }
 function M.stats() return { requests = counters.requests, cache = cache.stats() } end
@@ -402,9 +413,9 @@ function M.new(reg, cfg, mode)
     counters.requests = counters.requests + 1
     local route = req.route
     if route == "call" then
-      return in_session(call, req, dev)
+      return with_broken(in_session(call, req, dev))
     elseif route == "ctx" then
-      return in_session(bundle, req, dev)
+      return with_broken(in_session(bundle, req, dev))
     elseif route == "schema" and not req.name then
       if req.method ~= "GET" and req.method ~= "HEAD" then
         return errors.response("method_not_allowed", "the schema is read with GET", nil, { Allow = "GET, HEAD" })

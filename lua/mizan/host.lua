@@ -38,6 +38,10 @@ local function app_secret(app_dir, mode)
   return s
 end
 
+--- In `mizan dev`, after a failed reload: the load error, shown in the
+-- message of every 500 until a good save replaces this state.
+function M.set_broken(err) dispatch.set_broken(err) end
+
 --- Load an app. `overrides` replace settings after the environment is read
 -- (the in-process test client uses it for a database of its own).
 function M.load(app_dir, mode, overrides)
