@@ -9,6 +9,7 @@ int cmd_schema(int argc, char **argv);
 int cmd_test(int argc, char **argv);
 int cmd_lua(int argc, char **argv);
 int cmd_users(int argc, char **argv);
+int cmd_new(int argc, char **argv);
 
 /**
  * Run `module.fn(args...)` from the embedded framework on the host's main

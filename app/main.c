@@ -8,6 +8,7 @@ static void usage(FILE *f) {
   fprintf(f,
           "mizan %s: serve Lua server functions to a typed TypeScript client\n\n"
           "usage:\n"
+          "  mizan new NAME             write a new app in folder NAME\n"
           "  mizan serve [APP]          run the app in production mode\n"
           "  mizan dev [APP]            run the app in development mode (tracebacks in errors,\n"
           "                             output validation)\n"
@@ -33,6 +34,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "test")) return cmd_test(argc - 2, argv + 2);
   if (!strcmp(cmd, "lua")) return cmd_lua(argc - 2, argv + 2);
   if (!strcmp(cmd, "users")) return cmd_users(argc - 2, argv + 2);
+  if (!strcmp(cmd, "new")) return cmd_new(argc - 2, argv + 2);
   if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
     printf("mizan %s\n", MIZAN_VERSION);
     return 0;
