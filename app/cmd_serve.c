@@ -16,6 +16,7 @@
 #include "http.h"
 #include "loop.h"
 #include "master.h"
+#include "observe.h"
 #include "watch.h"
 
 void mz_redis_shutdown(void);
@@ -36,6 +37,7 @@ typedef struct {
   mz_mode mode;
   char listen[160];
   int workers;
+  int port;
   int secret_configured;
   unsigned drain_ms;
 } serve_ctx;
@@ -139,6 +141,8 @@ static void reload(void *ctx) {
   }
   mz_host *old = srv->host;
   srv->host = fresh;
+  if (srv->observe_peer) srv->observe_peer->host = fresh;
+  mz_observe_reloaded();
   mz_http_server_set_overlay(srv, NULL);
   if (rl->nretiring < 64) rl->retiring[rl->nretiring++] = old;
   else fprintf(stderr, "mizan: too many old states still busy; one is left open\n");
@@ -163,12 +167,30 @@ static int serve_one(serve_ctx *sc, int fd, int ready_fd) {
     const char *listen = mz_host_config_string(host, "listen");
     snprintf(sc->listen, sizeof sc->listen, "%s", listen ? listen : "127.0.0.1:8080");
   }
-  mz_http_server srv;
+  const char *log = mz_host_config_string(host, "access_log");
+  mz_observe_init(loop, log ? (!strcmp(log, "off") ? MZ_LOG_OFF : !strcmp(log, "json") ? MZ_LOG_JSON : MZ_LOG_TEXT)
+                            : sc->mode == MZ_MODE_PRODUCTION ? MZ_LOG_JSON : MZ_LOG_TEXT);
+  const char *observe_listen = mz_host_config_string(host, "observe_listen");
+  int metrics = mz_host_config_number(host, "metrics", 1) != 0;
+  mz_http_server srv, obs_srv;
   int r = mz_http_server_init(&srv, loop, host, &limits, base ? base : "/api/mizan/");
+  srv.metrics = metrics && !observe_listen;
   if (!r) r = fd >= 0 ? mz_http_server_open(&srv, fd) : mz_http_server_listen(&srv, sc->listen, 0);
   if (r) {
     fprintf(stderr, "mizan: cannot listen on %s: %s\n", sc->listen, uv_strerror(r));
     return 1;
+  }
+  if (observe_listen) {
+    /* health and metrics on an address of their own; workers share it */
+    int r2 = mz_http_server_init(&obs_srv, loop, host, &limits, base ? base : "/api/mizan/");
+    if (!r2) r2 = mz_http_server_listen(&obs_srv, observe_listen, fd >= 0);
+    if (r2) {
+      fprintf(stderr, "mizan: cannot listen on %s: %s\n", observe_listen, uv_strerror(r2));
+      return 1;
+    }
+    obs_srv.metrics = metrics;
+    obs_srv.observe_only = 1;
+    srv.observe_peer = &obs_srv;
   }
   if (ready_fd >= 0) {
     if (write(ready_fd, "1", 1) != 1) return 1;
@@ -192,6 +214,7 @@ static int serve_one(serve_ctx *sc, int fd, int ready_fd) {
     uv_run(loop, UV_RUN_NOWAIT);
     reap(&rl.reaper);
   }
+  mz_observe_close();
   /* everything is closed by now; free it so leak checkers see a clean exit */
   mz_host_close(srv.host);
   free(srv.host);
@@ -200,6 +223,12 @@ static int serve_one(serve_ctx *sc, int fd, int ready_fd) {
 }
 
 static int worker_main(void *ctx, int fd, int ready_fd) { return serve_one(ctx, fd, ready_fd); }
+
+/* "serving ... on" is said once the workers answer: not a moment before. */
+static void workers_ready(void *ctx, int workers) {
+  serve_ctx *sc = ctx;
+  announce(sc, sc->port, "/api/mizan/", workers);
+}
 
 int cmd_serve(int argc, char **argv, mz_mode mode) {
   serve_ctx sc = {.app = argc > 0 ? argv[0] : ".", .mode = mode};
@@ -221,15 +250,14 @@ int cmd_serve(int argc, char **argv, mz_mode mode) {
     fprintf(stderr, "mizan: cannot listen on %s: %s\n", sc.listen, uv_strerror(r));
     return 1;
   }
-  /* the socket listens already: connections wait in its backlog until a worker accepts */
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
   int port = 0;
   if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
     port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                           : ((struct sockaddr_in *)&ss)->sin_port);
-  announce(&sc, port, "/api/mizan/", workers);
+  sc.port = port;
   mz_master_opts o = {.workers = workers, .listen_fd = fd, .drain_ms = sc.drain_ms, .ctx = &sc,
-                      .worker = worker_main, .validate = inspect};
+                      .worker = worker_main, .validate = inspect, .ready = workers_ready};
   return mz_master_run(&o);
 }

@@ -25,6 +25,7 @@
 
 #include "cache.h"
 #include "http_conn.h"
+#include "observe.h"
 
 #define MZ_LINGER_MS 2000
 #define MZ_READ_CHUNK 16384
@@ -422,6 +423,7 @@ static int try_cache(mz_http_conn *c, const char *route, size_t route_len, const
   mz_buf *body = &c->srv->scratch;
   body->len = 0;
   if (!mz_cache_alias_answer(cache, buf, n, body)) return 0;
+  r->cache = 'h';
   mz__http_write_response(c, 200, "application/json", body->data, body->len, NULL, 0);
   mz__http_request_done(c);
   return 1;
@@ -450,6 +452,14 @@ void mz_http_server_set_overlay(mz_http_server *s, const char *error) {
   mz_buf_puts(&b, "</pre></body></html>");
   mz_buf_putc(&b, 0);
   s->overlay = b.data; /* ownership moves to the server */
+}
+
+/* GET <base>metrics: the Prometheus text of this process. */
+static void answer_metrics(mz_http_conn *c) {
+  mz_buf *body = &c->srv->scratch;
+  body->len = 0;
+  mz_observe_metrics(body, c->srv->nconns);
+  mz__http_write_response(c, 200, "text/plain; version=0.0.4; charset=utf-8", body->data, body->len, NULL, 0);
 }
 
 static int wants_html(mz_http_req *r) {
@@ -485,6 +495,20 @@ static void dispatch(mz_http_conn *c) {
     name = slash + 1;
     name_len = (size_t)(end - name);
     if (name[name_len - 1] == '/') name_len--; /* the trailing slash is optional */
+  }
+  r->label = name ? name : route;
+  r->label_len = name ? name_len : route_len;
+  int observe = (route_len == 7 && !memcmp(route, "metrics", 7)) || (route_len == 6 && !memcmp(route, "health", 6));
+  if (s->observe_only && !observe) {
+    mz__http_write_error(c, 404, "not_found", "this address serves only health and metrics");
+    mz__http_request_done(c);
+    return;
+  }
+  if (route_len == 7 && !memcmp(route, "metrics", 7) && !name) {
+    if (s->metrics) answer_metrics(c);
+    else mz__http_write_error(c, 404, "not_found", "metrics are switched off here");
+    mz__http_request_done(c);
+    return;
   }
   if (try_cache(c, route, route_len, name, name_len, q ? q + 1 : NULL, q ? (size_t)(r->url + r->url_len - q - 1) : 0))
     return;
@@ -532,6 +556,7 @@ again:;
         break;
       }
       req_reset(c);
+      c->req.start_ns = uv_hrtime();
       c->body_ready = avail - head;
       c->state = MZ_CONN_BODY;
     }
@@ -742,8 +767,11 @@ static void listener_closed(uv_handle_t *h) {
   server_maybe_closed(s);
 }
 
+static void peer_closed(mz_http_server *s) { (void)s; }
+
 void mz_http_server_drain(mz_http_server *s, void (*closed)(mz_http_server *)) {
   if (s->draining) return;
+  if (s->observe_peer) mz_http_server_drain(s->observe_peer, peer_closed);
   s->draining = 1;
   s->closed = closed;
   uv_timer_init(s->loop, &s->drain_timer);
@@ -756,8 +784,10 @@ void mz_http_server_drain(mz_http_server *s, void (*closed)(mz_http_server *)) {
   uv_close((uv_handle_t *)&s->listener, listener_closed);
   for (mz_http_conn *c = s->conns, *next; c; c = next) {
     next = c->next;
-    /* idle connections close now; busy ones after their response */
-    if (c->state == MZ_CONN_IDLE && !c->writing && !c->out.len && c->in.len == c->in_off) conn_close(c);
+    /* Idle connections get a last moment: one accepted just now may have its
+       request in the socket, unread; it is answered (with Connection: close)
+       rather than dropped. Busy ones close after their response. */
+    if (c->state == MZ_CONN_IDLE && !c->writing && !c->out.len && c->in.len == c->in_off) arm(c, 100);
     else c->close_after = 1;
   }
 }

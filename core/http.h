@@ -53,6 +53,9 @@ struct mz_http_server {
   char date[40]; /* "Date: ..." value, refreshed every second */
   mz_buf scratch; /* response bodies are encoded here, then copied out */
   char *overlay;  /* mizan dev: an HTML page about a failed reload, for browsers */
+  int metrics;    /* serve GET <base>metrics */
+  int observe_only; /* a listener for health and metrics only */
+  struct mz_http_server *observe_peer; /* that listener, drained with this server */
 };
 
 /** Defaults in the spirit of nginx. */

@@ -37,6 +37,10 @@ typedef struct mz_http_req {
   int status;          /* set when the parser must answer with an error */
   const char *err_code;
   const char *err_msg;
+  uint64_t start_ns;   /* when its head was complete, for the access log */
+  const char *label;   /* the function, context or route, for metrics */
+  size_t label_len;
+  char cache;          /* 'h' or 'm' when answered through the cache */
 } mz_http_req;
 
 typedef enum {

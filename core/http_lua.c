@@ -86,6 +86,8 @@ static int core_owned(const char *name, size_t n) {
 
 /* Append "Name: value\r\n" for every entry of the table at `idx`, and find the
    content type. Returns 0, or -1 with `err` set. */
+static char c_cache; /* set by collect_headers from ":cache" */
+
 static int collect_headers(lua_State *co, int idx, mz_buf *extra, const char **ctype,
                            const char **err) {
   lua_pushnil(co);
@@ -98,6 +100,11 @@ static int collect_headers(lua_State *co, int idx, mz_buf *extra, const char **c
     }
     const char *k = lua_tolstring(co, -2, &kn);
     const char *v = lua_tolstring(co, -1, &vn);
+    if (kn && k[0] == ':') { /* a note from Lua to the core, never sent: ":cache" = "hit" | "miss" */
+      if (kn == 6 && !memcmp(k, ":cache", 6) && vn) c_cache = v[0];
+      lua_pop(co, 1);
+      continue;
+    }
     if (!is_token(k, kn) || !is_field_value(v, vn)) {
       lua_pop(co, 2);
       *err = "response header name or value has forbidden characters";
@@ -129,7 +136,9 @@ static void write_lua_response(mz_http_conn *c, lua_State *co) {
   mz_buf_init(&extra);
   body->len = 0;
   if (status < 200 || status > 599) err = "the handler returned an invalid status";
+  c_cache = 0;
   if (!err && lua_istable(co, 3) && collect_headers(co, 3, &extra, &ctype, &err)) {}
+  c->req.cache = c_cache;
   if (!err) {
     int bt = lua_type(co, 2);
     if (bt == LUA_TTABLE) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "http_conn.h"
+#include "observe.h"
 
 const char *mz__http_reason(int status) {
   switch (status) {
@@ -112,6 +113,14 @@ int mz__http_write_response(mz_http_conn *c, int status, const char *ctype, cons
     w += body_len;
   }
   o->len = (size_t)(w - o->data);
+  const char *path = r->url ? r->url : "-";
+  size_t path_len = r->url ? r->url_len : 1;
+  const char *q = memchr(path, '?', path_len);
+  mz_observe_event ev = {.method = r->url ? llhttp_method_name((llhttp_method_t)r->method) : "-",
+                         .path = path, .path_len = q ? (size_t)(q - path) : path_len,
+                         .name = r->label, .name_len = r->label_len, .status = status, .bytes = body_len,
+                         .start_ns = r->start_ns, .cache = r->cache, .ip = c->ip};
+  mz_observe_response(&ev);
   return 0;
 }
 

@@ -102,7 +102,7 @@ int mz_master_run(const mz_master_opts *o) {
       return 1;
     }
   }
-  fprintf(stderr, "mizan: %d worker(s) ready\n", n);
+  if (o->ready) o->ready(o->ctx, n);
 
   int stopping = 0;
   uint64_t deadline = 0;

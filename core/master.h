@@ -25,6 +25,8 @@ typedef struct mz_master_opts {
   int (*worker)(void *ctx, int listen_fd, int ready_fd);
   /** Check that the app (as it is on disk now) loads; 0 if it does. */
   int (*validate)(void *ctx);
+  /** Called once, when the first workers are all ready. */
+  void (*ready)(void *ctx, int workers);
 } mz_master_opts;
 
 /** Hold the master's signals (TERM, INT, HUP, CHLD) from now on, so that one

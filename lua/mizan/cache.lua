@@ -175,6 +175,7 @@ function M.fetch(spec, req, args, run)
   local key = M.key(spec.name, args, not policy.shared and M.scope(req) or nil)
   local tags = M.entry_tags(spec, args)
   local hit, versions = backend.lookup(key, tags) -- versions: taken before the value is computed
+  M.last = hit and "hit" or "miss" -- for the access log; read before anything yields
   if hit then return true, hit, key end
   local leader, ok, a, b, c, d = single_flight(key, function()
     local ok, result, b2, c2 = run()
@@ -202,6 +203,15 @@ function M.fetch(spec, req, args, run)
     return true, encode(spec, result)
   end
   return true, b, key
+end
+
+--- The state of the backends, for GET health: nil when all is well, or a
+-- table of what is down.
+function M.health()
+  if backend and backend.state then
+    local s = backend.state()
+    if s ~= "ready" then return { cache = s } end
+  end
 end
 
 --- Record a fast-path alias so C answers this GET next time on its own.

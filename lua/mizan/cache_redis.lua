@@ -107,6 +107,8 @@ function M.new(cfg)
     end
   end
 
+  function b.state() return redis.state(client) end
+
   return b
 end
 

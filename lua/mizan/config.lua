@@ -26,7 +26,7 @@ local LATER = {
 function M.reset()
   current = { listen = "127.0.0.1:8080", base_path = "/api/mizan/", limits = {}, cache = "memory",
               cache_size = 64 * 1024 * 1024, accounts = true, sessions = "sqlite", allowed_origins = {},
-              session_ttl = 14 * 24 * 3600, session_secure = false }
+              session_ttl = 14 * 24 * 3600, session_secure = false, metrics = true, health = true }
   set_by_app = false
 end
 
@@ -46,7 +46,17 @@ function M.set(t, level)
     elseif k == "listen" or k == "secret" then
       if type(v) ~= "string" or v == "" then error(("mizan.config: option '%s' must be a non-empty string"):format(k), level) end
       current[k] = v
-    elseif k == "accounts" or k == "session_secure" then
+    elseif k == "access_log" then
+      if v ~= "off" and v ~= "text" and v ~= "json" then
+        error("mizan.config: option 'access_log' must be \"off\", \"text\" or \"json\"", level)
+      end
+      current.access_log = v
+    elseif k == "observe_listen" then
+      if type(v) ~= "string" or not v:find(":%d+$") then
+        error("mizan.config: option 'observe_listen' must look like \"127.0.0.1:9100\"", level)
+      end
+      current.observe_listen = v
+    elseif k == "accounts" or k == "session_secure" or k == "metrics" or k == "health" then
       if type(v) ~= "boolean" then error(("mizan.config: option '%s' must be true or false"):format(k), level) end
       current[k] = v
     elseif k == "session_ttl" then
@@ -139,6 +149,21 @@ function M.finalize(getenv)
   if not (c.sessions == "sqlite" or c.sessions:find("^redis://")) then
     error(("MIZAN_SESSIONS must be \"sqlite\" or \"redis://host:port/db\", got '%s'"):format(c.sessions), 0)
   end
+  local log = getenv("MIZAN_ACCESS_LOG")
+  if log then
+    if log ~= "off" and log ~= "text" and log ~= "json" then
+      error(("MIZAN_ACCESS_LOG must be off, text or json, got '%s'"):format(log), 0)
+    end
+    c.access_log = log
+  end
+  for _, k in ipairs { "metrics", "health" } do
+    local v = getenv("MIZAN_" .. k:upper())
+    if v then
+      if v ~= "on" and v ~= "off" then error(("MIZAN_%s must be on or off, got '%s'"):format(k:upper(), v), 0) end
+      c[k] = v == "on"
+    end
+  end
+  c.observe_listen = getenv("MIZAN_OBSERVE_LISTEN") or c.observe_listen
   local workers = getenv("MIZAN_WORKERS")
   if workers then
     local n = tonumber(workers)

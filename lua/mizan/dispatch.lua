@@ -227,14 +227,19 @@ local function run_for_cache(spec, req, args, dev, what)
   end
 end
 
-local JSON = { ["Content-Type"] = "application/json" } -- read only, shared by every cached answer
+-- Read only, shared by every cached answer; ":cache" is a note to the core
+-- (for the access log), never sent.
+local JSON_HIT = { ["Content-Type"] = "application/json", [":cache"] = "hit" }
+local JSON_MISS = { ["Content-Type"] = "application/json", [":cache"] = "miss" }
+local JSON = { ["Content-Type"] = "application/json" }
 
 function cached_call(spec, req, args, raw_query, dev)
   local ok, text, key, h = cache.fetch(spec, req, args, run_for_cache(spec, req, args, dev,
                                                                         ("function '%s'"):format(spec.name)))
   if not ok then return text, key, h end
+  local state = cache.last
   if key and req.method ~= "POST" then cache.alias("call", req.name, raw_query, req, { spec }, { key }) end
-  return 200, '{"result":' .. text .. "}", JSON
+  return 200, '{"result":' .. text .. "}", state == "hit" and JSON_HIT or JSON_MISS
 end
 
 -- CSRF (DESIGN §2): a browser says where a request comes from. Judged by
@@ -356,7 +361,7 @@ local function bundle(req, dev)
   prepare(req, params)
   -- A context is one unit of data: any function's error is the bundle's.
   -- Each function is cached on its own; the bundle is their JSON side by side.
-  local parts, keys, all_cached = {}, {}, true
+  local parts, keys, all_cached, any_miss = {}, {}, true, false
   for i, fname in ipairs(group.functions) do
     local spec = registry.functions[fname]
     local what = ("function '%s' (context '%s')"):format(fname, group.name)
@@ -365,6 +370,7 @@ local function bundle(req, dev)
     if spec.cache then
       ok, a, b, c = cache.fetch(spec, req, argsets[fname], runner)
       if ok then keys[i] = b end
+      if cache.last == "miss" then any_miss = true end
     else
       ok, a, b, c = runner()
       if ok then a = assert(json.encode(a)) end
@@ -378,7 +384,7 @@ local function bundle(req, dev)
     for i, fname in ipairs(group.functions) do specs[i] = registry.functions[fname] end
     cache.alias("ctx", req.name, raw_query, req, specs, keys, group.functions)
   end
-  return 200, "{" .. table.concat(parts, ",") .. "}", JSON
+  return 200, "{" .. table.concat(parts, ",") .. "}", (not all_cached and JSON) or (any_miss and JSON_MISS) or JSON_HIT
 end
 
 ---------------------------------------------------------------- routing
@@ -416,6 +422,9 @@ function M.new(reg, cfg, mode)
       return with_broken(in_session(call, req, dev))
     elseif route == "ctx" then
       return with_broken(in_session(bundle, req, dev))
+    elseif route == "health" and not req.name and cfg.health then
+      local down = cache.health()
+      return 200, { status = down and "degraded" or "ok", down = down }
     elseif route == "schema" and not req.name then
       if req.method ~= "GET" and req.method ~= "HEAD" then
         return errors.response("method_not_allowed", "the schema is read with GET", nil, { Allow = "GET, HEAD" })

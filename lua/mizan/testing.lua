@@ -234,9 +234,10 @@ function M.server(dir, opts)
                 MIZAN_SECRET = require("mizan.crypto").random_hex(32) }
   for k, v in pairs(opts.env or {}) do env[k] = v end
   local log = tmpname("server.log")
+  local out = tmpname("server.out")
   local exe = opts.exe or assert(kit.exe())
-  local pid = assert(kit.spawn({ exe, opts.command or "dev", dir }, env, "/dev/null", log))
-  local self = setmetatable({ pid = pid, log_path = log, dir = dir, env = env, exe = exe }, Server)
+  local pid = assert(kit.spawn({ exe, opts.command or "dev", dir }, env, out, log))
+  local self = setmetatable({ pid = pid, log_path = log, out_path = out, dir = dir, env = env, exe = exe }, Server)
   local deadline = core.monotonic() + (opts.start_timeout or 15)
   while core.monotonic() < deadline do
     local text = self:log()
@@ -254,6 +255,15 @@ function M.server(dir, opts)
   end
   self:stop("KILL")
   error("mizan did not start listening in time:\n" .. self:log(), 2)
+end
+
+--- Everything the server wrote to stdout so far (the access log).
+function Server:stdout()
+  local f = io.open(self.out_path, "r")
+  if not f then return "" end
+  local s = f:read("*a")
+  f:close()
+  return s
 end
 
 --- Everything the server wrote to stderr so far.
@@ -299,6 +309,7 @@ function Server:exited(code, how)
   self.pid, self.exit_code, self.exit_how = nil, code, how
   local log = self:log()
   os.remove(self.log_path)
+  os.remove(self.out_path)
   if log:find("ERROR: AddressSanitizer", 1, true) or log:find("ERROR: LeakSanitizer", 1, true)
      or log:find("runtime error:", 1, true) then
     error("the server reported a sanitizer error:\n" .. log, 3)

@@ -1,0 +1,180 @@
+/*
+ * mz_observe: the access log and the metrics of one process.
+ *
+ * Every response passes through mz_observe_response: it counts the request
+ * by function and status, puts its duration in a histogram, and appends an
+ * access-log line to a buffer that is flushed every 100 ms or when it fills
+ * (a write per request would cost more than the request). The log is text in
+ * dev, JSON lines in serve, or off.
+ *
+ * mz_observe_metrics renders the Prometheus text format.
+ */
+#include "observe.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache.h"
+
+#define MAX_SERIES 512
+#define FLUSH_BYTES 16384
+
+static const double BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
+#define NBUCKETS (sizeof BUCKETS / sizeof BUCKETS[0])
+
+typedef struct {
+  char name[96];
+  int status;
+  uint64_t count;
+} series;
+
+static struct {
+  mz_observe_log log;
+  mz_buf out;
+  uv_timer_t flush;
+  int timer_on;
+  series s[MAX_SERIES];
+  int ns;
+  uint64_t other; /* requests once the series table is full */
+  uint64_t bucket[NBUCKETS + 1];
+  double sum;
+  uint64_t count;
+  uint64_t reloads;
+} obs;
+
+static void flush_now(void) {
+  size_t off = 0;
+  while (off < obs.out.len) {
+    ssize_t w = write(1, obs.out.data + off, obs.out.len - off);
+    if (w <= 0) break;
+    off += (size_t)w;
+  }
+  obs.out.len = 0;
+}
+
+static void flush_fired(uv_timer_t *t) {
+  (void)t;
+  flush_now();
+}
+
+void mz_observe_init(uv_loop_t *loop, mz_observe_log log) {
+  obs.log = log;
+  if (log != MZ_LOG_OFF && !obs.timer_on) {
+    uv_timer_init(loop, &obs.flush);
+    uv_timer_start(&obs.flush, flush_fired, 100, 100);
+    uv_unref((uv_handle_t *)&obs.flush);
+    obs.timer_on = 1;
+  }
+}
+
+void mz_observe_close(void) {
+  flush_now();
+  mz_buf_free(&obs.out);
+  if (obs.timer_on) {
+    uv_close((uv_handle_t *)&obs.flush, NULL);
+    obs.timer_on = 0;
+  }
+}
+
+void mz_observe_reloaded(void) { obs.reloads++; }
+
+static void count(const char *name, size_t name_len, int status, double seconds) {
+  if (name_len >= sizeof obs.s[0].name) name_len = sizeof obs.s[0].name - 1;
+  series *hit = NULL;
+  for (int i = 0; i < obs.ns; i++) {
+    if (obs.s[i].status == status && strncmp(obs.s[i].name, name, name_len) == 0 && !obs.s[i].name[name_len]) {
+      hit = &obs.s[i];
+      break;
+    }
+  }
+  if (!hit && obs.ns < MAX_SERIES) {
+    hit = &obs.s[obs.ns++];
+    memcpy(hit->name, name, name_len);
+    hit->name[name_len] = 0;
+    hit->status = status;
+  }
+  if (hit) hit->count++;
+  else obs.other++;
+  size_t b = 0;
+  while (b < NBUCKETS && seconds > BUCKETS[b]) b++;
+  obs.bucket[b]++;
+  obs.sum += seconds;
+  obs.count++;
+}
+
+/* JSON string contents for a path: escape what JSON needs. */
+static void put_json_text(mz_buf *b, const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '"' || c == '\\') mz_buf_putc(b, '\\'), mz_buf_putc(b, (char)c);
+    else if (c < 0x20) mz_buf_printf(b, "\\u%04x", c);
+    else mz_buf_putc(b, (char)c);
+  }
+}
+
+void mz_observe_response(const mz_observe_event *e) {
+  double seconds = e->start_ns ? (double)(uv_hrtime() - e->start_ns) / 1e9 : 0;
+  count(e->name ? e->name : "-", e->name ? e->name_len : 1, e->status, seconds);
+  if (obs.log == MZ_LOG_OFF) return;
+  const char *cache = e->cache == 'h' ? "hit" : e->cache == 'm' ? "miss" : "-";
+  if (obs.log == MZ_LOG_TEXT) {
+    mz_buf_printf(&obs.out, "%s %.*s %d %zuB %.2fms cache=%s\n", e->method, (int)e->path_len, e->path, e->status,
+                  e->bytes, seconds * 1000, cache);
+  } else {
+    time_t now = time(NULL);
+    struct tm tm;
+    char ts[32];
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    mz_buf_printf(&obs.out, "{\"time\":\"%s\",\"method\":\"%s\",\"path\":\"", ts, e->method);
+    put_json_text(&obs.out, e->path, e->path_len);
+    mz_buf_printf(&obs.out, "\",\"status\":%d,\"bytes\":%zu,\"ms\":%.3f,\"cache\":\"%s\",\"ip\":\"%s\"}\n", e->status,
+                  e->bytes, seconds * 1000, cache, e->ip);
+  }
+  if (obs.out.len > FLUSH_BYTES) flush_now();
+}
+
+void mz_observe_metrics(mz_buf *out, size_t open_connections) {
+  mz_buf_puts(out, "# HELP mizan_requests_total Requests answered, by function (or route) and status.\n"
+                   "# TYPE mizan_requests_total counter\n");
+  for (int i = 0; i < obs.ns; i++)
+    mz_buf_printf(out, "mizan_requests_total{function=\"%s\",status=\"%d\"} %llu\n", obs.s[i].name, obs.s[i].status,
+                  (unsigned long long)obs.s[i].count);
+  if (obs.other) mz_buf_printf(out, "mizan_requests_total{function=\"(other)\",status=\"\"} %llu\n",
+                               (unsigned long long)obs.other);
+  mz_buf_puts(out, "# HELP mizan_request_duration_seconds Time from the request to its response.\n"
+                   "# TYPE mizan_request_duration_seconds histogram\n");
+  uint64_t cum = 0;
+  for (size_t b = 0; b < NBUCKETS; b++) {
+    cum += obs.bucket[b];
+    mz_buf_printf(out, "mizan_request_duration_seconds_bucket{le=\"%g\"} %llu\n", BUCKETS[b], (unsigned long long)cum);
+  }
+  cum += obs.bucket[NBUCKETS];
+  mz_buf_printf(out, "mizan_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+  mz_buf_printf(out, "mizan_request_duration_seconds_sum %.6f\nmizan_request_duration_seconds_count %llu\n", obs.sum,
+                (unsigned long long)obs.count);
+  mz_cache *c = mz_cache_get();
+  if (c) {
+    mz_cache_stats *s = mz_cache_stats_of(c);
+    mz_buf_printf(out,
+                  "# HELP mizan_cache_hits_total Cache hits (answered by C or by Lua).\n# TYPE mizan_cache_hits_total counter\n"
+                  "mizan_cache_hits_total %llu\n"
+                  "# HELP mizan_cache_misses_total Cache misses.\n# TYPE mizan_cache_misses_total counter\n"
+                  "mizan_cache_misses_total %llu\n"
+                  "# HELP mizan_cache_purges_total Purges (one per mutation that invalidated something).\n"
+                  "# TYPE mizan_cache_purges_total counter\nmizan_cache_purges_total %llu\n"
+                  "# HELP mizan_cache_bytes Bytes held by this process's cache entries.\n# TYPE mizan_cache_bytes gauge\n"
+                  "mizan_cache_bytes %llu\n",
+                  (unsigned long long)(s->hits + s->fast_hits), (unsigned long long)s->misses,
+                  (unsigned long long)s->purges, (unsigned long long)s->bytes);
+  }
+  mz_buf_printf(out,
+                "# HELP mizan_open_connections Client connections open now.\n# TYPE mizan_open_connections gauge\n"
+                "mizan_open_connections %zu\n"
+                "# HELP mizan_reloads_total Code reloads that took effect.\n# TYPE mizan_reloads_total counter\n"
+                "mizan_reloads_total %llu\n",
+                open_connections, (unsigned long long)obs.reloads);
+}
