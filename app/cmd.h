@@ -10,6 +10,10 @@ int cmd_test(int argc, char **argv);
 int cmd_lua(int argc, char **argv);
 int cmd_users(int argc, char **argv);
 int cmd_new(int argc, char **argv);
+int cmd_build(int argc, char **argv);
+
+/** 1 if this executable carries an app (mizan build); the host then has it. */
+int mz_app_payload_detect(void);
 
 /**
  * Run `module.fn(args...)` from the embedded framework on the host's main

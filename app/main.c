@@ -9,6 +9,7 @@ static void usage(FILE *f) {
           "mizan %s: serve Lua server functions to a typed TypeScript client\n\n"
           "usage:\n"
           "  mizan new NAME             write a new app in folder NAME\n"
+          "  mizan build [APP] -o FILE  one executable with the app inside (FILE serve runs it)\n"
           "  mizan serve [APP]          run the app in production mode\n"
           "  mizan dev [APP]            run the app in development mode (tracebacks in errors,\n"
           "                             output validation)\n"
@@ -22,7 +23,35 @@ static void usage(FILE *f) {
           MIZAN_VERSION);
 }
 
+/* A built executable: `FILE serve` runs the app inside it. */
+static int embedded_main(int argc, char **argv) {
+  const char *cmd = argc > 1 ? argv[1] : "";
+  char app[] = "@embedded";
+  char *args[] = {app};
+  if (!strcmp(cmd, "serve")) return cmd_serve(1, args, MZ_MODE_PRODUCTION);
+  if (!strcmp(cmd, "version")) {
+    printf("mizan %s (with an app inside)\n", MIZAN_VERSION);
+    return 0;
+  }
+  if (!strcmp(cmd, "users")) {
+    char *uargv[64];
+    int n = 0;
+    for (int i = 2; i < argc && n < 60; i++) uargv[n++] = argv[i];
+    uargv[n++] = "--app";
+    uargv[n++] = app;
+    return cmd_users(n, uargv);
+  }
+  fprintf(stderr,
+          "%s: a Mizan app, built with mizan build.\n\n"
+          "  %s serve      serve it (MIZAN_SECRET, MIZAN_LISTEN, MIZAN_WORKERS, ... configure it)\n"
+          "  %s users ...  manage its accounts\n"
+          "  %s version\n",
+          argv[0], argv[0], argv[0], argv[0]);
+  return cmd[0] ? 2 : 0;
+}
+
 int main(int argc, char **argv) {
+  if (mz_app_payload_detect()) return embedded_main(argc, argv);
   if (argc < 2) {
     usage(stderr);
     return 2;
@@ -35,6 +64,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "lua")) return cmd_lua(argc - 2, argv + 2);
   if (!strcmp(cmd, "users")) return cmd_users(argc - 2, argv + 2);
   if (!strcmp(cmd, "new")) return cmd_new(argc - 2, argv + 2);
+  if (!strcmp(cmd, "build")) return cmd_build(argc - 2, argv + 2);
   if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
     printf("mizan %s\n", MIZAN_VERSION);
     return 0;

@@ -4,6 +4,7 @@
  */
 #include "host.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <lauxlib.h>
@@ -305,6 +306,51 @@ static int l_write_private(lua_State *L) {
   return 1;
 }
 
+/* core.listdir(path) -> { {name=, dir=bool}, ... } | nil, err */
+static int l_listdir(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  DIR *d = opendir(path);
+  if (!d) {
+    lua_pushnil(L);
+    lua_pushstring(L, strerror(errno));
+    return 2;
+  }
+  lua_newtable(L);
+  int i = 0;
+  struct dirent *e;
+  char full[4096];
+  while ((e = readdir(d))) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    snprintf(full, sizeof full, "%s/%s", path, e->d_name);
+    struct stat st;
+    int is_dir = stat(full, &st) == 0 && S_ISDIR(st.st_mode);
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, e->d_name);
+    lua_setfield(L, -2, "name");
+    lua_pushboolean(L, is_dir);
+    lua_setfield(L, -2, "dir");
+    lua_rawseti(L, -2, ++i);
+  }
+  closedir(d);
+  return 1;
+}
+
+/* The app a built executable carries (see app/cmd_build.c), if any. */
+static const char *embedded_app;
+static size_t embedded_app_len;
+
+void mz_host_set_embedded_app(const char *data, size_t len) {
+  embedded_app = data;
+  embedded_app_len = len;
+}
+
+/* core.embedded_app() -> the archive string, or nil */
+static int l_embedded_app(lua_State *L) {
+  if (!embedded_app) return 0;
+  lua_pushlstring(L, embedded_app, embedded_app_len);
+  return 1;
+}
+
 /* core.log(level, message): one line on stderr. */
 static int l_log(lua_State *L) {
   const char *level = luaL_checkstring(L, 1);
@@ -326,6 +372,8 @@ static int open_core(lua_State *L) {
                                  {"spawn", l_spawn},
                                  {"mkdir", l_mkdir},
                                  {"write_private", l_write_private},
+                                 {"listdir", l_listdir},
+                                 {"embedded_app", l_embedded_app},
                                  {NULL, NULL}};
   lua_newtable(L);
   luaL_register(L, NULL, fns);

@@ -95,6 +95,9 @@ double mz_host_config_number(mz_host *h, const char *key, double dflt);
 /** Read a number field of config.limits; `dflt` when absent. */
 double mz_host_config_limit(mz_host *h, const char *key, double dflt);
 
+/** Hand the host the app archive a built executable carries (kept, not copied). */
+void mz_host_set_embedded_app(const char *data, size_t len);
+
 /** The host that owns `L`'s main state (stored in the registry). */
 mz_host *mz_host_from(lua_State *L);
 

@@ -24,8 +24,14 @@ static void drained(mz_http_server *srv) {
 static void on_signal(uv_signal_t *h, int signum) {
   serve_state *st = h->data;
   if (st->signals++) {
-    fprintf(stderr, "mizan: second signal, exiting now\n");
-    exit(1);
+    /* A second Ctrl-C means "now". A repeated SIGTERM does not: a service
+       manager may send it to every process of the group at once, and the
+       master forwards its own, so it must not cut the drain short. */
+    if (signum == SIGINT) {
+      fprintf(stderr, "mizan: second SIGINT, exiting now\n");
+      exit(1);
+    }
+    return;
   }
   fprintf(stderr, "mizan: %s received, draining (%zu connection(s) open)\n",
           signum == SIGINT ? "SIGINT" : "SIGTERM", st->srv->nconns);

@@ -17,6 +17,24 @@ local function forget_app_modules()
   app_modules = {}
 end
 
+-- The app inside a built executable: its app.lua as a chunk, and a searcher
+-- so that its require() finds its other files.
+local embedded_searcher
+local function embedded_chunk()
+  local files = require("mizan.bundle").files()
+  if not files or not files["app.lua"] then error("this executable carries no app", 0) end
+  if not embedded_searcher then
+    embedded_searcher = function(name)
+      local p = name:gsub("%.", "/")
+      local file = files[p .. ".lua"] and p .. ".lua" or files[p .. "/init.lua"] and p .. "/init.lua"
+      if not file then return ("\n\tno module '%s' in the app inside this executable"):format(name) end
+      return assert(loadstring(files[file], "@" .. file))
+    end
+    table.insert(package.loaders, 2, embedded_searcher)
+  end
+  return assert(loadstring(files["app.lua"], "@app.lua"))
+end
+
 -- The secret when none is configured: in development, one generated into
 -- the app folder on first run (so sessions survive restarts); otherwise a
 -- random one for this process.
@@ -54,13 +72,20 @@ function M.load(app_dir, mode, overrides)
   local before = {}
   for name in pairs(package.loaded) do before[name] = true end
 
-  local path = app_dir .. "/app.lua"
-  local chunk, err = loadfile(path)
-  if not chunk then
-    local f = io.open(path, "r")
-    if not f then error(("no app.lua in %s"):format(app_dir), 0) end
-    f:close()
-    error(err, 0)
+  local chunk, err
+  if app_dir == "@embedded" then
+    -- a built executable: the app's bytecode comes from inside the binary
+    chunk = embedded_chunk()
+    app_dir = "."
+  else
+    local path = app_dir .. "/app.lua"
+    chunk, err = loadfile(path)
+    if not chunk then
+      local f = io.open(path, "r")
+      if not f then error(("no app.lua in %s"):format(app_dir), 0) end
+      f:close()
+      error(err, 0)
+    end
   end
   chunk()
   for name in pairs(package.loaded) do

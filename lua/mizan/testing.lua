@@ -236,7 +236,13 @@ function M.server(dir, opts)
   local log = tmpname("server.log")
   local out = tmpname("server.out")
   local exe = opts.exe or assert(kit.exe())
-  local pid = assert(kit.spawn({ exe, opts.command or "dev", dir }, env, out, log))
+  local argv = { exe, opts.command or "dev" }
+  if opts.args then
+    for _, a in ipairs(opts.args) do argv[#argv + 1] = a end
+  else
+    argv[#argv + 1] = dir
+  end
+  local pid = assert(kit.spawn(argv, env, out, log))
   local self = setmetatable({ pid = pid, log_path = log, out_path = out, dir = dir, env = env, exe = exe }, Server)
   local deadline = core.monotonic() + (opts.start_timeout or 15)
   while core.monotonic() < deadline do
