@@ -27,6 +27,12 @@ mizan.register(client { query = true } (function() return require "greeting" end
   end)
 
   it("links only the libc family dynamically", function()
+    -- the sanitizer build links its libraries dynamically (MIZAN_STATIC=OFF);
+    -- a built app is a copy of the running binary, so only the release build can pass this
+    if h.run(("ldd %q"):format(exe)):find("luajit", 1, true) then
+      pending("this mizan is built with MIZAN_STATIC=OFF (the sanitizer build)")
+      return
+    end
     local text = h.run(("ldd %q"):format(dir .. "/app"))
     for _, lib in ipairs { "luajit", "libuv", "libssl", "libcrypto", "hiredis", "sqlite" } do
       assert.is_nil(text:find(lib, 1, true), lib .. " is linked dynamically:\n" .. text)
