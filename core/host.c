@@ -396,6 +396,7 @@ extern int mz_testkit_open(lua_State *L);
 #include "cache.h"
 extern int mz_redis_open(lua_State *L);
 extern int mz_sqlite_open(lua_State *L);
+extern int mz_ws_open(lua_State *L);
 
 /* ------------------------------------------------------------ lifecycle */
 
@@ -403,7 +404,7 @@ int mz_host_init(mz_host *h, uv_loop_t *loop, mz_mode mode) {
   memset(h, 0, sizeof *h);
   h->loop = loop;
   h->mode = mode;
-  h->handler_ref = h->config_ref = LUA_NOREF;
+  h->handler_ref = h->config_ref = h->ws_ref = LUA_NOREF;
   lua_State *L = luaL_newstate();
   if (!L) return -1;
   h->L = L;
@@ -431,6 +432,8 @@ int mz_host_init(mz_host *h, uv_loop_t *loop, mz_mode mode) {
   lua_setfield(L, -2, "mizan.redis");
   lua_pushcfunction(L, mz_sqlite_open);
   lua_setfield(L, -2, "mizan.sqlite");
+  lua_pushcfunction(L, mz_ws_open);
+  lua_setfield(L, -2, "mizan.ws");
   lua_pop(L, 1);
   /* insert the embedded searcher right after preload */
   lua_getfield(L, -1, "loaders");
@@ -481,7 +484,8 @@ int mz_host_load_err(mz_host *h, const char *app_dir, char **err) {
   lua_getfield(L, -1, "load");
   lua_pushstring(L, app_dir);
   lua_pushstring(L, mz_mode_name(h->mode));
-  if (lua_pcall(L, 2, 2, eh)) goto fail;
+  if (lua_pcall(L, 2, 3, eh)) goto fail;
+  h->ws_ref = lua_isfunction(L, -1) ? luaL_ref(L, LUA_REGISTRYINDEX) : (lua_pop(L, 1), LUA_NOREF);
   h->config_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   h->handler_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_settop(L, eh - 1);

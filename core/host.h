@@ -48,6 +48,7 @@ struct mz_host {
   mz_json_ctx *json;
   mz_mode mode;
   int handler_ref;  /* the request handler returned by mizan.host.load */
+  int ws_ref;       /* the WebSocket event handler: (event, id, data) */
   int config_ref;   /* the effective config table */
   mz_task *current; /* the task being resumed right now, if any */
   int *pool;        /* refs of finished coroutines ready for reuse */

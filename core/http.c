@@ -231,6 +231,7 @@ static void handle_closed(uv_handle_t *h) {
 static void conn_close(mz_http_conn *c) {
   if (c->closing) return;
   c->closing = 1;
+  if (c->ws) mz__ws_closed(c);
   uv_close((uv_handle_t *)&c->tcp, handle_closed);
   uv_close((uv_handle_t *)&c->timer, handle_closed);
   uv_close((uv_handle_t *)&c->wtimer, handle_closed);
@@ -272,7 +273,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   c->in.len += (size_t)nread;
-  conn_process(c);
+  if (c->ws) mz__ws_process(c);
+  else conn_process(c);
 }
 
 static void set_reading(mz_http_conn *c, int on) {
@@ -376,10 +378,25 @@ static void reject(mz_http_conn *c, int status, const char *code, const char *ms
   disarm(c);
 }
 
+void mz__http_flush(mz_http_conn *c) { conn_flush(c); }
+void mz__http_close(mz_http_conn *c) { conn_close(c); }
+void mz__http_reading(mz_http_conn *c, int on) { set_reading(c, on); }
+void mz__http_task_ended(mz_http_conn *c) {
+  if (c->closing && !c->open_handles) conn_free(c);
+}
+
 void mz__http_request_done(mz_http_conn *c) {
   if (c->closing) {
     /* the connection went away while the task ran */
     if (!c->open_handles) conn_free(c);
+    return;
+  }
+  if (c->upgrade_to) { /* the 101 is written: from now on this is a WebSocket */
+    uint64_t id = c->upgrade_to;
+    c->upgrade_to = 0;
+    c->state = MZ_CONN_BUSY; /* never HTTP again */
+    disarm(c);
+    mz__ws_start(c, id);
     return;
   }
   c->state = MZ_CONN_IDLE;
@@ -454,6 +471,37 @@ void mz_http_server_set_overlay(mz_http_server *s, const char *error) {
   s->overlay = b.data; /* ownership moves to the server */
 }
 
+static const mz_http_header *header(mz_http_req *r, const char *name) {
+  for (int i = 0; i < r->nheaders; i++)
+    if (strcmp(r->headers[i].name, name) == 0) return &r->headers[i];
+  return NULL;
+}
+
+/* The protocol part of a WebSocket handshake (RFC 6455 §4.2.1), before Lua
+   decides whether this caller may open one. 1 to go on; 0 when answered. */
+static int upgrade_checks(mz_http_conn *c) {
+  mz_http_req *r = &c->req;
+  const mz_http_header *up = header(r, "upgrade"), *ver = header(r, "sec-websocket-version"),
+                       *key = header(r, "sec-websocket-key");
+  if (!r->upgrade || !up || strcasecmp(up->value, "websocket") != 0) {
+    mz__http_write_error(c, 426, "bad_request", "this endpoint speaks WebSocket: send an Upgrade");
+  } else if (r->method != HTTP_GET) {
+    mz__http_write_error(c, 400, "bad_request", "a WebSocket handshake is a GET");
+  } else if (!ver || strcmp(ver->value, "13") != 0) {
+    c->close_after = 1;
+    mz__http_write_response(c, 426, "application/json",
+                            "{\"error\":{\"code\":\"bad_request\",\"message\":\"only WebSocket version 13\"}}", 71,
+                            "Sec-WebSocket-Version: 13\r\n", 27);
+  } else if (!key || key->value_len != 24) {
+    mz__http_write_error(c, 400, "bad_request", "a WebSocket handshake needs a Sec-WebSocket-Key");
+  } else {
+    r->ws_id = mz__ws_reserve_id();
+    return 1;
+  }
+  mz__http_request_done(c);
+  return 0;
+}
+
 /* GET <base>metrics: the Prometheus text of this process. */
 static void answer_metrics(mz_http_conn *c) {
   mz_buf *body = &c->srv->scratch;
@@ -503,6 +551,9 @@ static void dispatch(mz_http_conn *c) {
     mz__http_write_error(c, 404, "not_found", "this address serves only health and metrics");
     mz__http_request_done(c);
     return;
+  }
+  if (route_len == 2 && !memcmp(route, "ws", 2) && !name) {
+    if (!upgrade_checks(c)) return;
   }
   if (route_len == 7 && !memcmp(route, "metrics", 7) && !name) {
     if (s->metrics) answer_metrics(c);

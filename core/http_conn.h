@@ -38,6 +38,7 @@ typedef struct mz_http_req {
   const char *err_code;
   const char *err_msg;
   uint64_t start_ns;   /* when its head was complete, for the access log */
+  uint64_t ws_id;      /* a WebSocket upgrade: the socket's id, given before Lua decides */
   const char *label;   /* the function, context or route, for metrics */
   size_t label_len;
   char cache;          /* 'h' or 'm' when answered through the cache */
@@ -50,6 +51,8 @@ typedef enum {
   MZ_CONN_BUSY,  /* the request runs as a task; reading is paused */
   MZ_CONN_LINGER /* response sent and write side shut; draining input before close */
 } mz_conn_state;
+
+typedef struct mz_ws mz_ws;
 
 struct mz_http_conn {
   uv_tcp_t tcp;
@@ -80,6 +83,8 @@ struct mz_http_conn {
   mz_pool pool;
   mz_http_req req;
   mz_task task;
+  mz_ws *ws;           /* set once upgraded to a WebSocket */
+  uint64_t upgrade_to; /* a 101 was written: become this WebSocket when the task ends */
   char ip[64];
 };
 
@@ -130,5 +135,19 @@ void mz__http_dispatch_lua(mz_http_conn *c, const char *route, size_t route_len,
 
 /** The request's task finished and its response is in c->out. */
 void mz__http_request_done(mz_http_conn *c);
+
+/** Flush the output, close, or switch reading on/off (for ws.c). */
+void mz__http_flush(mz_http_conn *c);
+void mz__http_close(mz_http_conn *c);
+void mz__http_reading(mz_http_conn *c, int on);
+/** A task on a connection ended: free the connection if it closed meanwhile. */
+void mz__http_task_ended(mz_http_conn *c);
+
+/* ws.c */
+uint64_t mz__ws_reserve_id(void);
+int mz__ws_accept_key(const char *key, size_t n, char out[29]);
+void mz__ws_start(mz_http_conn *c, uint64_t id);
+void mz__ws_process(mz_http_conn *c);
+void mz__ws_closed(mz_http_conn *c);
 
 #endif

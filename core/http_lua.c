@@ -55,6 +55,32 @@ static void push_req(lua_State *co, mz_http_conn *c, const char *route, size_t r
     lua_pushlstring(co, name, name_len);
     lua_setfield(co, -2, "name");
   }
+  if (r->ws_id) {
+    lua_pushnumber(co, (lua_Number)r->ws_id);
+    lua_setfield(co, -2, "ws_id");
+  }
+}
+
+/* Lua accepted a WebSocket handshake (status 101): answer it, and switch
+   the connection once the task has ended. */
+static void write_upgrade(mz_http_conn *c) {
+  const char *key = NULL;
+  size_t key_len = 0;
+  for (int i = 0; i < c->req.nheaders; i++) {
+    if (strcmp(c->req.headers[i].name, "sec-websocket-key") == 0) {
+      key = c->req.headers[i].value;
+      key_len = c->req.headers[i].value_len;
+    }
+  }
+  char accept[29];
+  if (!c->req.ws_id || !key || mz__ws_accept_key(key, key_len, accept)) {
+    mz__http_write_error(c, 500, "internal_error", "not a WebSocket handshake");
+    return;
+  }
+  mz_buf_printf(&c->out,
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Accept: %s\r\n\r\n", accept);
+  c->upgrade_to = c->req.ws_id;
 }
 
 /* Token characters of RFC 9110 §5.6.2. */
@@ -129,6 +155,10 @@ static int collect_headers(lua_State *co, int idx, mz_buf *extra, const char **c
 static void write_lua_response(mz_http_conn *c, lua_State *co) {
   mz_http_server *s = c->srv;
   int status = (int)lua_tointeger(co, 1);
+  if (status == 101) {
+    write_upgrade(c);
+    return;
+  }
   const char *err = NULL;
   const char *ctype = NULL;
   mz_buf *body = &s->scratch;

@@ -203,7 +203,9 @@ local function with_invalidation(spec, req, args, result, body, headers, dev)
   end
   -- purge before the answer is written: a client that refetches on it reads fresh data
   cache.purge_record(rec)
-  req._record = rec -- for the WebSocket push that follows in a later release
+  -- and the connected clients that asked for it hear about it too
+  local user = rawget(req, "_user")
+  require("mizan.channels").push_invalidation(rec:body(), user and user.id)
   return true, body, out
 end
 
@@ -422,6 +424,17 @@ function M.new(reg, cfg, mode)
       return with_broken(in_session(call, req, dev))
     elseif route == "ctx" then
       return with_broken(in_session(bundle, req, dev))
+    elseif route == "ws" and not req.name and req.ws_id then
+      -- the WebSocket handshake (C checked the protocol part): same origin
+      -- rules as CSRF, and the session of this request becomes the socket's
+      if cross_site(req) then
+        return errors.response("csrf_failed", "a cross-site page may not open this WebSocket")
+      end
+      if req.headers.cookie then session.load(req) end
+      local uid = rawget(req, "_user_id")
+      local user = uid ~= nil and auth.load(uid) or nil
+      require("mizan.channels").opened(req.ws_id, user, rawget(req, "_session"))
+      return 101
     elseif route == "health" and not req.name and cfg.health then
       local down = cache.health()
       return 200, { status = down and "degraded" or "ok", down = down }

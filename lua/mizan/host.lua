@@ -110,7 +110,9 @@ function M.load(app_dir, mode, overrides)
   require("mizan.db").configure(cfg.database:sub(8))
   require("mizan.session").configure(cfg)
   require("mizan.cache").configure(cfg, reg)
-  return dispatch.new(reg, cfg, mode), cfg
+  local channels = require "mizan.channels"
+  channels.configure(reg, mode)
+  return dispatch.new(reg, cfg, mode), cfg, channels.on_event
 end
 
 return M

@@ -191,6 +191,7 @@ function M.context_groups() return registry.contexts end
 
 function M._reset(mode)
   registry = { functions = {}, order = {}, contexts = {}, context_order = {}, cached = {},
+               channels = {}, channel_order = {},
                unregistered = setmetatable({}, { __mode = "k" }), mode = mode or core.mode }
   config.reset()
 end
@@ -213,12 +214,15 @@ M.log = core.log
 
 --- mizan.auth (user_loader, accounts), mizan.db (SQLite) and mizan.forms, loaded on first use.
 setmetatable(M, { __index = function(t, k)
-  if k == "auth" or k == "db" or k == "forms" then
+  if k == "auth" or k == "db" or k == "forms" or k == "channels" then
     local mod = require("mizan." .. k)
     rawset(t, k, mod)
     return mod
   end
 end })
+
+--- mizan.channel "name" { ... } (see mizan.channels)
+function M.channel(name) return require("mizan.channels").channel(name) end
 
 --- mizan.stats(): { requests = <entered Lua>, cache = { hits, misses, fast_hits, ... } }
 function M.stats() return require("mizan.dispatch").stats() end

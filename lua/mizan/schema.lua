@@ -164,6 +164,21 @@ local function edge_extension(reg)
   return out
 end
 
+-- x-mizan-channels: each channel's params and message schemas.
+local function channels_extension(reg)
+  local out = obj {}
+  for _, name in ipairs(reg.channel_order or {}) do
+    local c = reg.channels[name]
+    out[name] = {
+      params = types.json_schema(c.params),
+      server_message = c.server_message and types.json_schema(c.server_message) or obj {},
+      client_message = c.client_message and types.json_schema(c.client_message) or json.null,
+      description = c.description,
+    }
+  end
+  return out
+end
+
 -- x-mizan-forms: every form's full field spec, in declared order.
 local function forms_extension(reg)
   local out = obj {}
@@ -214,6 +229,7 @@ function M.document(reg, cfg)
     ["x-mizan-contexts"] = contexts_extension(reg),
     ["x-mizan-edge"] = edge_extension(reg),
     ["x-mizan-forms"] = forms_extension(reg),
+    ["x-mizan-channels"] = channels_extension(reg),
   }
 end
 

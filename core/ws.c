@@ -1,0 +1,402 @@
+/*
+ * mz_ws: WebSocket (RFC 6455) on an upgraded HTTP connection.
+ *
+ * C does the protocol: the handshake, frame parsing, unmasking, fragment
+ * assembly, UTF-8 checks across fragments, size limits, ping/pong, the close
+ * handshake, idle pings and output backpressure. Lua sees whole text
+ * messages (one task at a time per socket, reading paused meanwhile) and a
+ * close event, and sends with mizan.ws.send / send_many / close.
+ *
+ * Failures close with the RFC's codes: 1002 protocol error, 1003 binary
+ * data (the channel protocol is JSON text), 1007 invalid UTF-8, 1008 a
+ * client that does not read, 1009 a message over the limit.
+ */
+#include <lauxlib.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_conn.h"
+
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC11B85"
+#define MAX_MESSAGE (1024 * 1024)
+#define MAX_OUTPUT (4 * 1024 * 1024)
+#define PING_MS 30000
+
+struct mz_ws {
+  uint64_t id;
+  mz_buf msg;       /* the message being assembled from fragments */
+  int msg_opcode;   /* 0 none, 1 text, 2 binary */
+  uint8_t need, lo, hi; /* incremental UTF-8 state across fragments */
+  int close_sent;
+  uint64_t last_seen; /* uv_now when a frame last arrived */
+  uv_timer_t pinger;
+  mz_task task;
+  int busy;         /* a message is being handled in Lua */
+  mz_ws *hnext;
+};
+
+/* ------------------------------------------------------------ id -> socket */
+
+#define NBUCKETS 4096
+static mz_ws *buckets[NBUCKETS];
+static uint64_t next_id = 1;
+
+static mz_ws **bucket(uint64_t id) { return &buckets[id % NBUCKETS]; }
+
+static mz_http_conn *find_conn(uint64_t id) {
+  for (mz_ws *w = *bucket(id); w; w = w->hnext)
+    if (w->id == id) return (mz_http_conn *)w->task.data;
+  return NULL;
+}
+
+static void unregister(mz_ws *w) {
+  for (mz_ws **pp = bucket(w->id); *pp; pp = &(*pp)->hnext) {
+    if (*pp == w) {
+      *pp = w->hnext;
+      return;
+    }
+  }
+}
+
+uint64_t mz__ws_reserve_id(void) { return next_id++; }
+
+/* ------------------------------------------------------------ handshake */
+
+int mz__ws_accept_key(const char *key, size_t n, char out[29]) {
+  unsigned char sha[SHA_DIGEST_LENGTH];
+  char buf[128];
+  if (n == 0 || n > 64) return -1;
+  memcpy(buf, key, n);
+  memcpy(buf + n, WS_GUID, sizeof WS_GUID - 1);
+  SHA1((unsigned char *)buf, n + sizeof WS_GUID - 1, sha);
+  EVP_EncodeBlock((unsigned char *)out, sha, SHA_DIGEST_LENGTH);
+  return 0;
+}
+
+/* ------------------------------------------------------------ sending */
+
+static int frame_header(char *h, int opcode, size_t n) {
+  h[0] = (char)(0x80 | opcode);
+  if (n < 126) {
+    h[1] = (char)n;
+    return 2;
+  }
+  if (n < 65536) {
+    h[1] = 126;
+    h[2] = (char)(n >> 8);
+    h[3] = (char)n;
+    return 4;
+  }
+  h[1] = 127;
+  for (int i = 0; i < 8; i++) h[2 + i] = (char)((uint64_t)n >> (56 - 8 * i));
+  return 10;
+}
+
+/* Queue a frame; a client that does not read past the limit is dropped. */
+static int send_frame(mz_http_conn *c, int opcode, const char *p, size_t n) {
+  if (c->closing || !c->ws || c->ws->close_sent) return -1;
+  if (c->out.len + c->wbuf.len + n > MAX_OUTPUT) {
+    fprintf(stderr, "mizan [info] closing websocket %llu: it does not read (1008)\n",
+            (unsigned long long)c->ws->id);
+    c->ws->close_sent = 1;
+    mz__http_close(c);
+    return -1;
+  }
+  char h[10];
+  int hl = frame_header(h, opcode, n);
+  if (mz_buf_append(&c->out, h, (size_t)hl) || mz_buf_append(&c->out, p, n)) return -1;
+  return 0;
+}
+
+static void send_close(mz_http_conn *c, int code, const char *reason) {
+  if (!c->ws || c->ws->close_sent) return;
+  char body[125];
+  size_t n = 0;
+  if (code) {
+    body[0] = (char)(code >> 8);
+    body[1] = (char)code;
+    n = 2;
+    size_t rl = reason ? strlen(reason) : 0;
+    if (rl > 123) rl = 123;
+    memcpy(body + 2, reason, rl);
+    n += rl;
+  }
+  send_frame(c, 0x8, body, n);
+  c->ws->close_sent = 1;
+  c->close_after = 1; /* the connection ends once the close frame is out */
+}
+
+/* ------------------------------------------------------------ receiving */
+
+static int utf8_feed(mz_ws *w, const unsigned char *p, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned c = p[i];
+    if (w->need == 0) {
+      if (c < 0x80) continue;
+      if (c >= 0xC2 && c <= 0xDF) w->need = 1, w->lo = 0x80, w->hi = 0xBF;
+      else if (c == 0xE0) w->need = 2, w->lo = 0xA0, w->hi = 0xBF;
+      else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) w->need = 2, w->lo = 0x80, w->hi = 0xBF;
+      else if (c == 0xED) w->need = 2, w->lo = 0x80, w->hi = 0x9F;
+      else if (c == 0xF0) w->need = 3, w->lo = 0x90, w->hi = 0xBF;
+      else if (c >= 0xF1 && c <= 0xF3) w->need = 3, w->lo = 0x80, w->hi = 0xBF;
+      else if (c == 0xF4) w->need = 3, w->lo = 0x80, w->hi = 0x8F;
+      else return -1;
+    } else {
+      if (c < w->lo || c > w->hi) return -1;
+      w->need--;
+      w->lo = 0x80;
+      w->hi = 0xBF;
+    }
+  }
+  return 0;
+}
+
+static void ws_task_done(mz_task *t, lua_State *co, int ok);
+
+/* Hand a complete text message to Lua; reading pauses until it is handled. */
+static void deliver(mz_http_conn *c, const char *p, size_t n) {
+  mz_host *h = c->srv->host;
+  mz_ws *w = c->ws;
+  lua_State *co = mz_task_acquire(h, &w->task, ws_task_done, c);
+  lua_rawgeti(co, LUA_REGISTRYINDEX, h->ws_ref);
+  lua_pushliteral(co, "message");
+  lua_pushnumber(co, (lua_Number)w->id);
+  lua_pushlstring(co, p, n);
+  w->busy = 1;
+  c->task_running = 1;
+  mz_task_resume(&w->task, 3);
+}
+
+static void ws_task_done(mz_task *t, lua_State *co, int ok) {
+  mz_http_conn *c = t->data;
+  if (!ok) fprintf(stderr, "mizan [error] websocket handler failed: %s\n", lua_tostring(co, -1));
+  mz_task_release(t);
+  c->task_running = 0;
+  if (c->closing) {
+    mz__http_task_ended(c); /* frees a connection that closed meanwhile */
+    return;
+  }
+  c->ws->busy = 0;
+  mz__ws_process(c);
+}
+
+static void fail(mz_http_conn *c, int code, const char *why) {
+  send_close(c, code, why);
+  c->in.len = c->in_off = 0;
+}
+
+static void on_control(mz_http_conn *c, int opcode, const char *p, size_t n) {
+  if (opcode == 0x9) { /* ping: pong with the same payload, from C */
+    send_frame(c, 0xA, p, n);
+  } else if (opcode == 0x8) { /* close */
+    if (n == 1) return fail(c, 1002, "bad close frame");
+    int code = n >= 2 ? ((unsigned char)p[0] << 8 | (unsigned char)p[1]) : 0;
+    if (n >= 2) {
+      int valid = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+      if (!valid) return fail(c, 1002, "bad close code");
+      mz_ws tmp = {0};
+      if (utf8_feed(&tmp, (const unsigned char *)p + 2, n - 2) || tmp.need) return fail(c, 1007, "bad close reason");
+    }
+    /* echo the code: the close handshake */
+    send_close(c, n >= 2 ? 1000 : 0, NULL);
+  }
+  /* pong: nothing to do beyond having seen the peer alive */
+}
+
+void mz__ws_process(mz_http_conn *c) {
+  mz_ws *w = c->ws;
+  while (!c->closing && !w->busy && !w->close_sent) {
+    unsigned char *p = (unsigned char *)c->in.data + c->in_off;
+    size_t avail = c->in.len - c->in_off;
+    if (avail < 2) break;
+    int fin = p[0] & 0x80, rsv = p[0] & 0x70, opcode = p[0] & 0x0F, masked = p[1] & 0x80;
+    uint64_t len = p[1] & 0x7F;
+    size_t hl = 2;
+    if (len == 126) {
+      if (avail < 4) break;
+      len = (uint64_t)p[2] << 8 | p[3];
+      hl = 4;
+    } else if (len == 127) {
+      if (avail < 10) break;
+      len = 0;
+      for (int i = 0; i < 8; i++) len = len << 8 | p[2 + i];
+      hl = 10;
+    }
+    if (rsv) return fail(c, 1002, "reserved bits set");
+    if (!masked) return fail(c, 1002, "client frames must be masked");
+    int control = opcode & 0x8;
+    if ((opcode > 2 && opcode < 8) || opcode > 0xA) return fail(c, 1002, "unknown opcode");
+    if (control && (!fin || len > 125)) return fail(c, 1002, "bad control frame");
+    if (!control && opcode == 0 && !w->msg_opcode) return fail(c, 1002, "continuation without a message");
+    if (!control && opcode != 0 && w->msg_opcode) return fail(c, 1002, "a new message inside a fragmented one");
+    if (!control && w->msg.len + len > MAX_MESSAGE) return fail(c, 1009, "message too big");
+    if (avail < hl + 4 + len) {
+      /* wait for the rest; the input buffer grows only up to the limit checked above */
+      break;
+    }
+    unsigned char *mask = p + hl, *data = p + hl + 4;
+    for (uint64_t i = 0; i < len; i++) data[i] ^= mask[i & 3];
+    c->in_off += hl + 4 + (size_t)len;
+    w->last_seen = uv_now(c->srv->loop);
+    if (control) {
+      on_control(c, opcode, (const char *)data, (size_t)len);
+      continue;
+    }
+    if (opcode) w->msg_opcode = opcode;
+    if (w->msg_opcode == 1 && utf8_feed(w, data, (size_t)len)) return fail(c, 1007, "invalid UTF-8");
+    if (mz_buf_append(&w->msg, data, (size_t)len)) return fail(c, 1009, "out of memory");
+    if (!fin) continue;
+    int kind = w->msg_opcode;
+    w->msg_opcode = 0;
+    if (kind == 1 && w->need) return fail(c, 1007, "invalid UTF-8");
+    w->need = 0;
+    if (kind == 2) return fail(c, 1003, "binary messages are not part of the channel protocol");
+    size_t n = w->msg.len;
+    w->msg.len = 0;
+    deliver(c, w->msg.data ? w->msg.data : "", n);
+  }
+  if (c->closing) return;
+  if (c->in_off == c->in.len) c->in.len = c->in_off = 0;
+  mz__http_flush(c);
+  mz__http_reading(c, !w->busy && !w->close_sent);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static void pinger_closed(uv_handle_t *hd) {
+  mz_ws *w = hd->data;
+  mz_buf_free(&w->msg);
+  free(w);
+}
+
+static void ping_fired(uv_timer_t *t) {
+  mz_ws *w = t->data;
+  mz_http_conn *c = w->task.data;
+  uint64_t now = uv_now(c->srv->loop);
+  if (now - w->last_seen >= 2 * PING_MS) { /* no sign of life through two pings: gone */
+    mz__http_close(c);
+    return;
+  }
+  send_frame(c, 0x9, "mizan", 5);
+  mz__http_flush(c);
+}
+
+void mz__ws_start(mz_http_conn *c, uint64_t id) {
+  mz_ws *w = calloc(1, sizeof *w);
+  if (!w) {
+    mz__http_close(c);
+    return;
+  }
+  w->id = id;
+  w->task.data = c;
+  w->last_seen = uv_now(c->srv->loop);
+  mz_buf_init(&w->msg);
+  uv_timer_init(c->srv->loop, &w->pinger);
+  w->pinger.data = w;
+  uv_timer_start(&w->pinger, ping_fired, PING_MS, PING_MS);
+  w->hnext = *bucket(id);
+  *bucket(id) = w;
+  c->ws = w;
+  mz__ws_process(c);
+}
+
+typedef struct {
+  uv_timer_t timer;
+  mz_task task;
+  mz_host *host;
+  uint64_t id;
+} close_event;
+
+static void close_event_freed(uv_handle_t *hd) { free(hd->data); }
+
+static void close_event_done(mz_task *t, lua_State *co, int ok) {
+  close_event *e = t->data;
+  if (!ok) fprintf(stderr, "mizan [error] websocket close handler failed: %s\n", lua_tostring(co, -1));
+  mz_task_release(t);
+  uv_close((uv_handle_t *)&e->timer, close_event_freed);
+}
+
+static void close_event_fired(uv_timer_t *tm) {
+  close_event *e = tm->data;
+  lua_State *co = mz_task_acquire(e->host, &e->task, close_event_done, e);
+  lua_rawgeti(co, LUA_REGISTRYINDEX, e->host->ws_ref);
+  lua_pushliteral(co, "close");
+  lua_pushnumber(co, (lua_Number)e->id);
+  mz_task_resume(&e->task, 2);
+}
+
+/* The connection is closing: forget the socket, and tell Lua on the next
+   loop turn (never from inside whatever Lua call closed it). */
+void mz__ws_closed(mz_http_conn *c) {
+  mz_ws *w = c->ws;
+  if (!w) return;
+  unregister(w);
+  c->ws = NULL;
+  uv_timer_stop(&w->pinger);
+  uv_close((uv_handle_t *)&w->pinger, pinger_closed);
+  mz_host *h = c->srv->host;
+  if (h->ws_ref == LUA_NOREF) return;
+  close_event *e = calloc(1, sizeof *e);
+  if (!e) return;
+  e->host = h;
+  e->id = w->id;
+  uv_timer_init(c->srv->loop, &e->timer);
+  e->timer.data = e;
+  uv_timer_start(&e->timer, close_event_fired, 0, 0);
+}
+
+/* ------------------------------------------------------------ Lua: mizan.ws */
+
+static uint64_t check_id(lua_State *L, int idx) { return (uint64_t)luaL_checknumber(L, idx); }
+
+/* send(id, text) -> true | false (the socket is gone or closing) */
+static int l_send(lua_State *L) {
+  size_t n;
+  uint64_t id = check_id(L, 1);
+  const char *p = luaL_checklstring(L, 2, &n);
+  mz_http_conn *c = find_conn(id);
+  int ok = c && send_frame(c, 0x1, p, n) == 0;
+  if (ok) mz__http_flush(c);
+  lua_pushboolean(L, ok);
+  return 1;
+}
+
+/* send_many({ids...}, text) -> how many got it. The frame is built once. */
+static int l_send_many(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  size_t n;
+  const char *p = luaL_checklstring(L, 2, &n);
+  int count = 0;
+  size_t k = lua_objlen(L, 1);
+  for (size_t i = 1; i <= k; i++) {
+    lua_rawgeti(L, 1, (int)i);
+    mz_http_conn *c = find_conn((uint64_t)lua_tonumber(L, -1));
+    lua_pop(L, 1);
+    if (c && send_frame(c, 0x1, p, n) == 0) {
+      mz__http_flush(c);
+      count++;
+    }
+  }
+  lua_pushinteger(L, count);
+  return 1;
+}
+
+/* close(id, code, reason) */
+static int l_close(lua_State *L) {
+  mz_http_conn *c = find_conn(check_id(L, 1));
+  if (c) {
+    send_close(c, (int)luaL_optinteger(L, 2, 1000), luaL_optstring(L, 3, NULL));
+    mz__http_flush(c);
+  }
+  return 0;
+}
+
+int mz_ws_open(lua_State *L) {
+  static const luaL_Reg fns[] = {{"send", l_send}, {"send_many", l_send_many}, {"close", l_close}, {NULL, NULL}};
+  lua_newtable(L);
+  luaL_register(L, NULL, fns);
+  return 1;
+}

@@ -1,0 +1,304 @@
+-- mizan.channels: realtime channels over one WebSocket per client (DESIGN §6).
+--
+--   mizan.channel "chat" {
+--     params = { room = T.string },
+--     server_message = { text = T.string, author = T.string },
+--     client_message = { text = T.string { max_length = 2000 } },
+--     authorize = function(ctx, params) return ctx.user ~= nil end,
+--     group = function(ctx, params) return "chat_" .. params.room end,
+--     receive = function(ctx, params, msg) mizan.channels.send("chat", params, {...}) end,
+--   }
+--
+-- Client -> server frames: subscribe {id, channel, params}, unsubscribe {id},
+-- send {id, data}, subscribe_invalidations. Server -> client: subscribed,
+-- unsubscribed, message {id, data}, error {id, error}, invalidate.
+-- The WebSocket itself (framing, ping, close codes, limits) is C: core/ws.c.
+local core = require "mizan.core"
+local json = require "mizan.json"
+local types = require "mizan.types"
+local errors = require "mizan.errors"
+local ws = require "mizan.ws"
+
+local M = {}
+local null = json.null
+
+local registry      -- the app's registry (channels live in registry.channels)
+local dev = false
+local sockets = {}  -- id -> { user, session, subs = { [sub id] = { channel, params, group } }, invalidations }
+local groups = {}   -- group name -> { [socket id] = { [sub id] = true } }
+local relay         -- optional: how a broadcast reaches other processes (see M.set_relay)
+
+---------------------------------------------------------------- declaring
+
+local KEYS = { params = true, server_message = true, client_message = true, authorize = true, group = true,
+               receive = true, description = true }
+
+--- mizan.channel "name" { ... }: declare a channel; misuse fails at load,
+-- naming the channel and the option.
+function M.channel(name)
+  if type(name) ~= "string" or not name:find("^[%a_][%w_.%-]*$") then
+    error("mizan.channel: a channel needs a name (letters, digits, '_', '.', '-')", 2)
+  end
+  return function(def)
+    local problems = {}
+    local function bad(option, msg)
+      problems[#problems + 1] = ("channel '%s', option '%s': %s"):format(name, option, msg)
+    end
+    if type(def) ~= "table" then error(("mizan.channel '%s' expects a table"):format(name), 2) end
+    for k in pairs(def) do
+      if not KEYS[k] then bad(tostring(k), "unknown option") end
+    end
+    local spec = { name = name, description = def.description }
+    for _, opt in ipairs { "params", "server_message", "client_message" } do
+      local v = def[opt]
+      if v ~= nil then
+        if not types.is_type(v) and type(v) ~= "table" then
+          bad(opt, "must be a mizan.types schema or a table of fields")
+        else
+          local t = types.as_type(v)
+          for _, p in ipairs(types.problems(t)) do bad(p.path == "" and opt or opt .. "." .. p.path, p.message) end
+          spec[opt] = t
+        end
+      end
+    end
+    spec.params = spec.params or types.object {}
+    if spec.params.kind ~= "object" then bad("params", "must be an object type") end
+    for _, fn in ipairs { "authorize", "group", "receive" } do
+      if def[fn] ~= nil and type(def[fn]) ~= "function" then bad(fn, "must be a function") end
+      spec[fn] = def[fn]
+    end
+    if not spec.group then bad("group", "is required: function(ctx, params) -> the group's name") end
+    local reg = require("mizan").registry()
+    if reg.channels[name] then bad("name", "a channel with this name is already declared") end
+    if #problems > 0 then error(table.concat(problems, "\n"), 2) end
+    reg.channels[name] = spec
+    reg.channel_order[#reg.channel_order + 1] = name
+    return spec
+  end
+end
+
+---------------------------------------------------------------- sending
+
+local function frame(t) return assert(json.encode(t)) end
+
+local function send_to(id, t) return ws.send(id, frame(t)) end
+
+local function reply_error(id, sub, code, message, fields)
+  local _, body = errors.response(code, message, fields)
+  send_to(id, { type = "error", id = sub == nil and null or sub, error = body.error })
+end
+
+-- Deliver a message to this process's members of a group. Members that
+-- subscribed with the same id get one shared frame.
+local function deliver(group, data)
+  local members = groups[group]
+  if not members then return 0 end
+  local by_sub = {}
+  for sock, subs in pairs(members) do
+    for sub in pairs(subs) do
+      local list = by_sub[sub]
+      if not list then list = {}; by_sub[sub] = list end
+      list[#list + 1] = sock
+    end
+  end
+  local n = 0
+  for sub, ids in pairs(by_sub) do
+    n = n + ws.send_many(ids, frame { type = "message", id = sub, data = data })
+  end
+  return n
+end
+
+--- mizan.channels.send(channel, params, message): broadcast to the group
+-- that `group(ctx, params)` names, in every process.
+function M.send(channel, params, message)
+  local spec = registry.channels[channel]
+  if not spec then error(("mizan.channels.send: no channel named '%s'"):format(tostring(channel)), 2) end
+  local p, errs = types.validate(spec.params, params or {})
+  if errs then error(("mizan.channels.send: params for '%s' are not valid: %s"):format(channel, json.encode(errs)), 2) end
+  if dev and spec.server_message then
+    local _, merrs = types.validate(spec.server_message, message)
+    if merrs then
+      error(("mizan.channels.send: a message for '%s' does not match server_message: %s"):format(channel, json.encode(merrs)), 2)
+    end
+  end
+  local group = spec.group({ server = true }, p)
+  local n = deliver(group, message)
+  if relay then relay.publish(group, message) end
+  return n
+end
+
+--- Another process (worker or instance) broadcast to a group.
+function M.relayed(group, message) return deliver(group, message) end
+
+--- How broadcasts reach other processes: { publish = function(group, message) }.
+function M.set_relay(r) relay = r end
+
+---------------------------------------------------------------- sockets
+
+local function ctx_of(sock) return { user = sock.user, session = sock.session, socket = sock.id } end
+
+local function join(sock, sub, group)
+  local members = groups[group]
+  if not members then members = {}; groups[group] = members end
+  local subs = members[sock.id]
+  if not subs then subs = {}; members[sock.id] = subs end
+  subs[sub] = true
+end
+
+local function leave(sock, sub)
+  local s = sock.subs[sub]
+  if not s then return end
+  sock.subs[sub] = nil
+  local members = groups[s.group]
+  if members and members[sock.id] then
+    members[sock.id][sub] = nil
+    if next(members[sock.id]) == nil then members[sock.id] = nil end
+    if next(members) == nil then groups[s.group] = nil end
+  end
+end
+
+-- Run app code (authorize, group, receive): true, results, or false after
+-- answering the client with an internal_error frame.
+local function guarded(sock, sub, what, fn, ...)
+  local ok, a, b = xpcall(fn, function(e)
+    if errors.is_raised(e) then return e end
+    return { traceback = debug.traceback(tostring(e), 2) }
+  end, ...)
+  if ok then return true, a, b end
+  if errors.is_raised(a) then
+    reply_error(sock.id, sub, a.code, a.message, a.fields)
+  else
+    core.log("error", ("%s failed: %s"):format(what, a.traceback))
+    reply_error(sock.id, sub, "internal_error", dev and a.traceback or "internal error")
+  end
+  return false
+end
+
+local handlers = {}
+
+function handlers.subscribe(sock, msg)
+  local sub = msg.id
+  local spec = registry.channels[msg.channel]
+  if not spec then return reply_error(sock.id, sub, "not_found", ("no channel named '%s'"):format(tostring(msg.channel))) end
+  if sock.subs[sub] then return reply_error(sock.id, sub, "validation_error", "this subscription id is in use") end
+  local params, errs = types.validate(spec.params, msg.params == nil and {} or msg.params)
+  if errs then return reply_error(sock.id, sub, "validation_error", "the params are not valid", errs) end
+  local ctx = ctx_of(sock)
+  if spec.authorize then
+    local ok, allowed, message = guarded(sock, sub, ("channel '%s' authorize"):format(spec.name), spec.authorize, ctx, params)
+    if not ok then return end
+    if not allowed then
+      return reply_error(sock.id, sub, sock.user and "forbidden" or "unauthenticated",
+                         message or (sock.user and "you may not subscribe to this" or "sign in first"))
+    end
+  end
+  local ok, group = guarded(sock, sub, ("channel '%s' group"):format(spec.name), spec.group, ctx, params)
+  if not ok then return end
+  if type(group) ~= "string" then
+    core.log("error", ("channel '%s': group() must return a string"):format(spec.name))
+    return reply_error(sock.id, sub, "internal_error", "internal error")
+  end
+  sock.subs[sub] = { channel = spec.name, params = params, group = group }
+  join(sock, sub, group)
+  send_to(sock.id, { type = "subscribed", id = sub })
+end
+
+function handlers.unsubscribe(sock, msg)
+  if not sock.subs[msg.id] then return reply_error(sock.id, msg.id, "not_found", "no such subscription") end
+  leave(sock, msg.id)
+  send_to(sock.id, { type = "unsubscribed", id = msg.id })
+end
+
+handlers["send"] = function(sock, msg)
+  local s = sock.subs[msg.id]
+  if not s then return reply_error(sock.id, msg.id, "not_found", "no such subscription") end
+  local spec = registry.channels[s.channel]
+  if not spec.receive then return reply_error(sock.id, msg.id, "method_not_allowed", "this channel does not take messages") end
+  local data, errs = msg.data, nil
+  if spec.client_message then data, errs = types.validate(spec.client_message, msg.data) end
+  if errs then return reply_error(sock.id, msg.id, "validation_error", "the message is not valid", errs) end
+  guarded(sock, msg.id, ("channel '%s' receive"):format(spec.name), spec.receive, ctx_of(sock), s.params, data)
+end
+
+function handlers.subscribe_invalidations(sock)
+  sock.invalidations = true
+  send_to(sock.id, { type = "subscribed", id = "invalidations" })
+end
+
+--- The WebSocket event handler C calls: ("message", id, text) or ("close", id).
+function M.on_event(event, id, text)
+  local sock = sockets[id]
+  if event == "close" then
+    if sock then
+      for sub in pairs(sock.subs) do leave(sock, sub) end
+      sockets[id] = nil
+    end
+    return
+  end
+  if not sock then return end
+  local msg, err = json.decode(text)
+  if msg == nil then return reply_error(id, nil, "invalid_json", "the frame is not valid JSON: " .. err) end
+  if type(msg) ~= "table" or json.is_array(msg) then
+    return reply_error(id, nil, "validation_error", "a frame is a JSON object with a type")
+  end
+  local h = handlers[msg.type]
+  if not h then return reply_error(id, msg.id, "validation_error", ("unknown frame type '%s'"):format(tostring(msg.type))) end
+  if msg.type ~= "subscribe_invalidations" and (type(msg.id) ~= "number" and type(msg.id) ~= "string") then
+    return reply_error(id, nil, "validation_error", "a frame needs an id (a number or a string)")
+  end
+  h(sock, msg)
+end
+
+--- A WebSocket was accepted for this request (C gave it `id`).
+function M.opened(id, user, session)
+  sockets[id] = { id = id, user = user, session = session, subs = {}, invalidations = false }
+end
+
+---------------------------------------------------------------- invalidation push
+
+-- A target is per user unless every function of it is cached for everyone.
+local function per_user(target)
+  local group = registry.contexts[target]
+  local names = group and group.functions or { target }
+  for _, f in ipairs(names) do
+    local spec = registry.functions[f]
+    if not (spec and spec.cache and spec.cache.shared) then return true end
+  end
+  return false
+end
+
+--- Push a mutation's invalidation record to the sockets that should
+-- refetch: shared targets to every socket that asked, per-user targets only
+-- to the sockets of the user who mutated (for anonymous: anonymous sockets).
+function M.push_invalidation(entries, user_id)
+  local shared, personal = json.array {}, json.array {}
+  for _, e in ipairs(entries) do
+    local t = type(e) == "table" and e.target or e
+    if per_user(t) then personal[#personal + 1] = e else shared[#shared + 1] = e end
+  end
+  for id, sock in pairs(sockets) do
+    if sock.invalidations then
+      local list = shared
+      local uid = sock.user and sock.user.id
+      if #personal > 0 and uid == user_id then
+        list = json.array { unpack(shared) }
+        for _, e in ipairs(personal) do list[#list + 1] = e end
+      end
+      if #list > 0 then send_to(id, { type = "invalidate", invalidate = list }) end
+    end
+  end
+end
+
+function M.configure(reg, mode)
+  registry = reg
+  dev = mode ~= "production"
+end
+
+function M.stats()
+  local n, g = 0, 0
+  for _ in pairs(sockets) do n = n + 1 end
+  for _ in pairs(groups) do g = g + 1 end
+  return { sockets = n, groups = g }
+end
+
+return M
