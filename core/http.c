@@ -142,6 +142,7 @@ static int on_body(llhttp_t *p, const char *at, size_t n) {
 static int on_message_complete(llhttp_t *p) {
   mz_http_conn *c = conn_of(p);
   c->req.keep_alive = llhttp_should_keep_alive(p);
+  c->req.upgrade = llhttp_get_upgrade(p);
   /* Stop here, so that each message is dispatched before the next is parsed. */
   return HPE_PAUSED;
 }
@@ -618,9 +619,9 @@ again:;
     }
     if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
       c->in_off += (size_t)(llhttp_get_error_pos(&c->parser) - p);
-      if (e == HPE_PAUSED_UPGRADE) {
-        /* We do not switch protocols here: answer, then close, since the
-           bytes after an upgrade request are not HTTP. */
+      if (e == HPE_PAUSED_UPGRADE || c->req.upgrade) {
+        /* The bytes after an upgrade request are not HTTP: either it becomes
+           a WebSocket, or it is answered and closed. */
         c->req.upgrade = 1;
         c->req.keep_alive = 0;
       } else {
@@ -634,7 +635,7 @@ again:;
     else reject(c, 400, "bad_request", llhttp_get_error_reason(&c->parser));
     break;
   }
-  if (c->closing) return;
+  if (c->closing || c->ws) return; /* a WebSocket now: ws.c reads and flushes it */
   if (c->in_off == c->in.len) c->in.len = c->in_off = 0;
   if (c->state == MZ_CONN_IDLE && !c->close_after && c->in.len == 0)
     arm(c, s->limits.keepalive_timeout_ms);

@@ -20,7 +20,7 @@
 
 #include "http_conn.h"
 
-#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC11B85"
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define MAX_MESSAGE (1024 * 1024)
 #define MAX_OUTPUT (4 * 1024 * 1024)
 #define PING_MS 30000
@@ -127,6 +127,8 @@ static void send_close(mz_http_conn *c, int code, const char *reason) {
   send_frame(c, 0x8, body, n);
   c->ws->close_sent = 1;
   c->close_after = 1; /* the connection ends once the close frame is out */
+  mz__http_reading(c, 0);
+  mz__http_flush(c);
 }
 
 /* ------------------------------------------------------------ receiving */

@@ -397,6 +397,119 @@ function Server:stop(signal, timeout)
   return self:exited(code, how)
 end
 
+---------------------------------------------------------------- WebSocket client
+
+local WS = {}
+WS.__index = WS
+
+local function ws_frame(opcode, payload, o)
+  o = o or {}
+  local fin = o.fin ~= false and 0x80 or 0
+  local b1 = fin + (o.rsv or 0) * 16 + opcode
+  local n = #payload
+  local masked = o.masked ~= false
+  local head
+  if n < 126 then head = string.char(b1, (masked and 0x80 or 0) + n)
+  elseif n < 65536 then head = string.char(b1, (masked and 0x80 or 0) + 126, math.floor(n / 256), n % 256)
+  else
+    local bytes = {}
+    local v = n
+    for i = 8, 1, -1 do bytes[i] = v % 256; v = math.floor(v / 256) end
+    head = string.char(b1, (masked and 0x80 or 0) + 127) .. string.char(unpack(bytes))
+  end
+  if not masked then return head .. payload end
+  local key = { math.random(0, 255), math.random(0, 255), math.random(0, 255), math.random(0, 255) }
+  local out = {}
+  for i = 1, n do out[i] = string.char(bit.bxor(payload:byte(i), key[(i - 1) % 4 + 1])) end
+  return head .. string.char(unpack(key)) .. table.concat(out)
+end
+M.ws_frame = ws_frame
+
+--- Open a WebSocket to `port` (raw frames; for specs). Returns the socket and
+-- the handshake response, or nil and that response.
+function M.websocket(port, opts)
+  opts = opts or {}
+  local c = assert(M.connect(port))
+  local headers = { "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: " .. (opts.version or "13"),
+                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==" }
+  for _, h in ipairs(opts.headers or {}) do headers[#headers + 1] = h end
+  c:send(M.request_bytes("GET", opts.path or "/api/mizan/ws/", headers))
+  local res = assert(c:read_response { head = true })
+  if res.status ~= 101 then
+    -- read the body of the refusal too
+    local len = tonumber(res.headers["content-length"] or "0")
+    while #c.buf < len do if not c:fill(5) then break end end
+    res.body = c.buf:sub(1, len)
+    res.json = json.decode(res.body)
+    c:close()
+    return nil, res
+  end
+  return setmetatable({ conn = c }, WS), res
+end
+
+function WS:send_frame(opcode, payload, o) return self.conn:send(ws_frame(opcode, payload or "", o)) end
+function WS:send_raw(bytes) return self.conn:send(bytes) end
+function WS:send_json(t) return self:send_frame(1, assert(json.encode(t))) end
+
+--- Read one frame: { fin, opcode, payload } or nil, err ("closed", "timeout").
+function WS:read_frame(timeout)
+  local c = self.conn
+  local deadline = core.monotonic() + (timeout or 5)
+  local function need(n)
+    while #c.buf < n do
+      local left = deadline - core.monotonic()
+      if left <= 0 then return nil, "timeout" end
+      local ok, err = c:fill(left)
+      if not ok then return nil, err end
+    end
+    return true
+  end
+  local ok, err = need(2)
+  if not ok then return nil, err end
+  local b1, b2 = c.buf:byte(1, 2)
+  local len, hl = b2 % 128, 2
+  if len == 126 then
+    ok, err = need(4)
+    if not ok then return nil, err end
+    len, hl = c.buf:byte(3) * 256 + c.buf:byte(4), 4
+  elseif len == 127 then
+    ok, err = need(10)
+    if not ok then return nil, err end
+    len = 0
+    for i = 3, 10 do len = len * 256 + c.buf:byte(i) end
+    hl = 10
+  end
+  ok, err = need(hl + len)
+  if not ok then return nil, err end
+  local payload = c.buf:sub(hl + 1, hl + len)
+  c.buf = c.buf:sub(hl + len + 1)
+  return { fin = b1 >= 128, opcode = b1 % 16, payload = payload, masked = b2 >= 128 }
+end
+
+--- The next text message, decoded (pongs and pings are skipped).
+function WS:read_json(timeout)
+  while true do
+    local f, err = self:read_frame(timeout)
+    if not f then return nil, err end
+    if f.opcode == 1 then return json.decode(f.payload) end
+    if f.opcode == 8 then return nil, "close", f end
+  end
+end
+
+--- Read until a close frame: its code, or nil and why.
+function WS:read_close(timeout)
+  while true do
+    local f, err = self:read_frame(timeout)
+    if not f then return nil, err end
+    if f.opcode == 8 then
+      if #f.payload < 2 then return 1005 end
+      return f.payload:byte(1) * 256 + f.payload:byte(2), f.payload:sub(3)
+    end
+  end
+end
+
+function WS:close() self.conn:close() end
+
 ---------------------------------------------------------------- redis-server
 
 local Redis = {}

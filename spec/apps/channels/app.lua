@@ -1,0 +1,37 @@
+-- The fixture app for channels.
+local mizan = require "mizan"
+local client, T = mizan.client, mizan.types
+
+mizan.channel "chat" {
+  params = { room = T.string { max_length = 50 } },
+  server_message = { text = T.string, author = T.string },
+  client_message = { text = T.string { max_length = 200 } },
+  authorize = function(ctx, params)
+    if params.room == "private" then return ctx.user ~= nil, "members only" end
+    return true
+  end,
+  group = function(ctx, params) return "chat_" .. params.room end,
+  receive = function(ctx, params, msg)
+    if msg.text == "boom" then error("receive exploded") end
+    mizan.channels.send("chat", params, { text = msg.text, author = ctx.user and ctx.user.username or "anon" })
+  end,
+}
+
+mizan.channel "news" {
+  server_message = { headline = T.string },
+  group = function() return "news" end,
+}
+
+mizan.register(client { input = { headline = T.string } } (function(req, args)
+  return mizan.channels.send("news", {}, { headline = args.headline })
+end), "publish")
+
+mizan.register(client { input = { room = T.string, text = T.string } } (function(req, args)
+  return mizan.channels.send("chat", { room = args.room }, { text = args.text, author = 5 })
+end), "bad_broadcast")
+
+-- invalidation push: a shared context and a per-user one
+mizan.register(client { context = "board", cache = { ttl = 60, shared = true } } (function() return 1 end), "board_items")
+mizan.register(client { context = "mine" } (function(req) return req.user and req.user.id or mizan.null end), "my_items")
+mizan.register(client { affects = "board" } (function() return true end), "post_board")
+mizan.register(client { affects = "mine" } (function() return true end), "post_mine")

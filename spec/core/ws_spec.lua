@@ -1,0 +1,206 @@
+-- WebSocket framing in C, with raw frames: the behaviours of Autobahn|Testsuite
+-- groups 1-7 and 9 (framing, pings, reserved bits, opcodes, fragmentation,
+-- UTF-8, close handling, limits), as our own cases.
+local testing = require "mizan.testing"
+local h = require "helpers"
+
+local APP = "spec/apps/channels"
+
+local function subscribe_frame(id, room)
+  return require("mizan.json").encode { type = "subscribe", id = id, channel = "chat", params = { room = room or "r" } }
+end
+
+describe("WebSocket", function()
+  local srv
+  setup(function() srv = testing.server(APP) end)
+  teardown(function() srv:stop() end)
+
+  local function open()
+    local ws, res = testing.websocket(srv.port)
+    assert(ws, res and res.body)
+    return ws, res
+  end
+
+  describe("handshake", function()
+    it("switches protocols with the RFC's accept key", function()
+      local ws, res = open()
+      assert.equals(101, res.status)
+      assert.equals("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", res.headers["sec-websocket-accept"])
+      assert.equals("websocket", res.headers.upgrade:lower())
+      ws:close()
+    end)
+
+    it("answers another version with 426 and the version it speaks", function()
+      local ws, res = testing.websocket(srv.port, { version = "8" })
+      assert.is_nil(ws)
+      assert.equals(426, res.status)
+      assert.equals("13", res.headers["sec-websocket-version"])
+    end)
+
+    it("refuses a cross-site Origin like CSRF does", function()
+      local ws, res = testing.websocket(srv.port, { headers = { "Origin: https://evil.example" } })
+      assert.is_nil(ws)
+      assert.equals(403, res.status)
+      assert.equals("csrf_failed", res.json.error.code)
+      local ok = testing.websocket(srv.port, { headers = { "Origin: http://localhost" } })
+      assert.is_not_nil(ok, "same origin (Host: localhost) is fine")
+      ok:close()
+    end)
+
+    it("refuses a handshake without a key, and a plain GET", function()
+      local c = srv:connect()
+      c:send(testing.request_bytes("GET", "/api/mizan/ws/", { "Upgrade: websocket", "Connection: Upgrade",
+                                                            "Sec-WebSocket-Version: 13" }))
+      assert.equals(400, assert(c:read_response()).status)
+      c:close()
+      assert.equals(426, srv:request("GET", "/api/mizan/ws/").status)
+    end)
+  end)
+
+  describe("frames", function()
+    it("delivers a text message and answers it", function()
+      local ws = open()
+      ws:send_frame(1, subscribe_frame(1))
+      assert.same({ type = "subscribed", id = 1 }, ws:read_json())
+      ws:close()
+    end)
+
+    it("sends server frames unmasked", function()
+      local ws = open()
+      ws:send_frame(1, subscribe_frame(1))
+      local f = assert(ws:read_frame())
+      assert.is_false(f.masked)
+      ws:close()
+    end)
+
+    it("assembles fragmented messages, with control frames between fragments", function()
+      local ws = open()
+      local text = subscribe_frame(7)
+      local a, b, c = text:sub(1, 5), text:sub(6, 20), text:sub(21)
+      ws:send_frame(1, a, { fin = false })
+      ws:send_frame(9, "in between")
+      ws:send_frame(0, b, { fin = false })
+      ws:send_frame(0, c)
+      local pong = assert(ws:read_frame())
+      assert.equals(10, pong.opcode)
+      assert.equals("in between", pong.payload)
+      assert.same({ type = "subscribed", id = 7 }, ws:read_json())
+      ws:close()
+    end)
+
+    it("answers ping with pong from C, with the same payload, up to 125 bytes", function()
+      local ws = open()
+      for _, payload in ipairs { "", "hello", ("x"):rep(125), "\255\0\1" } do
+        ws:send_frame(9, payload)
+        local f = assert(ws:read_frame())
+        assert.equals(10, f.opcode)
+        assert.equals(payload, f.payload)
+      end
+      ws:send_frame(10, "unsolicited pong is ignored")
+      ws:send_frame(1, subscribe_frame(2))
+      assert.same({ type = "subscribed", id = 2 }, ws:read_json())
+      ws:close()
+    end)
+
+    it("handles large and many messages", function()
+      local ws = open()
+      local big = ("x"):rep(100000)
+      ws:send_frame(1, require("mizan.json").encode { type = "subscribe", id = big, channel = "chat", params = { room = "r" } })
+      local r = ws:read_json()
+      assert.equals(big, r.id)
+      for i = 1, 50 do ws:send_frame(1, subscribe_frame(100 + i)) end
+      for i = 1, 50 do assert.equals(100 + i, ws:read_json().id) end
+      ws:close()
+    end)
+  end)
+
+  describe("protocol errors close with the RFC's codes", function()
+    local function expect_close(frames, code)
+      local ws = open()
+      for _, f in ipairs(frames) do
+        if type(f) == "string" then ws:send_raw(f) else ws:send_frame(f[1], f[2], f[3]) end
+      end
+      local got = ws:read_close()
+      ws:close()
+      assert.equals(code, got)
+    end
+
+    it("refuses unmasked client frames (1002)", function()
+      expect_close({ { 1, subscribe_frame(1), { masked = false } } }, 1002)
+    end)
+
+    it("refuses reserved bits (1002)", function()
+      for rsv = 1, 7 do expect_close({ { 1, "{}", { rsv = rsv } } }, 1002) end
+    end)
+
+    it("refuses reserved opcodes (1002)", function()
+      for _, op in ipairs { 3, 4, 5, 6, 7, 11, 12, 13, 14, 15 } do expect_close({ { op, "" } }, 1002) end
+    end)
+
+    it("refuses control frames over 125 bytes or fragmented (1002)", function()
+      expect_close({ { 9, ("x"):rep(126) } }, 1002)
+      expect_close({ { 9, "frag", { fin = false } } }, 1002)
+    end)
+
+    it("refuses a continuation with nothing to continue, and a new message inside a fragmented one (1002)", function()
+      expect_close({ { 0, "orphan" } }, 1002)
+      expect_close({ { 1, "{", { fin = false } }, { 1, "}" } }, 1002)
+    end)
+
+    it("refuses invalid UTF-8, also split across fragments (1007)", function()
+      expect_close({ { 1, "\xff" } }, 1007)
+      expect_close({ { 1, "\xed\xa0\x80" } }, 1007) -- a surrogate
+      expect_close({ { 1, "\xc0\xaf" } }, 1007)     -- overlong
+      expect_close({ { 1, "ok \xce", { fin = false } }, { 0, "\xba\xe1\xbd" } }, 1007) -- truncated at the end
+      -- valid UTF-8 split inside a character is fine
+      local ws = open()
+      local text = '{"type":"subscribe","id":"κόσμε","channel":"chat","params":{"room":"r"}}'
+      local cut = text:find("\xcf", 1, true)
+      ws:send_frame(1, text:sub(1, cut), { fin = false })
+      ws:send_frame(0, text:sub(cut + 1))
+      assert.equals("κόσμε", ws:read_json().id)
+      ws:close()
+    end)
+
+    it("refuses a message over 1 MiB (1009)", function()
+      expect_close({ { 1, ("x"):rep(1024 * 1024 + 1) } }, 1009)
+      expect_close({ { 1, ("x"):rep(700 * 1024), { fin = false } }, { 0, ("x"):rep(400 * 1024) } }, 1009)
+    end)
+
+    it("refuses binary messages: the channel protocol is JSON text (1003)", function()
+      expect_close({ { 2, "\0\1\2" } }, 1003)
+    end)
+
+    it("completes the close handshake, and refuses bad close frames", function()
+      expect_close({ { 8, string.char(0x03, 0xe8) .. "bye" } }, 1000)
+      expect_close({ { 8, "" } }, 1005)
+      expect_close({ { 8, "x" } }, 1002)
+      for _, code in ipairs { 0, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000 } do
+        expect_close({ { 8, string.char(math.floor(code / 256), code % 256) } }, 1002)
+      end
+      for _, code in ipairs { 1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 4999 } do
+        expect_close({ { 8, string.char(math.floor(code / 256), code % 256) } }, 1000)
+      end
+      expect_close({ { 8, string.char(0x03, 0xe8) .. "\xff" } }, 1007)
+    end)
+  end)
+
+  it("drops a client that stops reading instead of buffering without bound", function()
+    local ws = open()
+    ws:send_json { type = "subscribe", id = 1, channel = "news" }
+    assert.equals("subscribed", ws:read_json().type)
+    local headline = ("h"):rep(200000)
+    local sent, dropped = 0, false
+    for _ = 1, 300 do -- up to 60 MB for a client that reads nothing: past any socket buffer
+      if srv:call("publish", { headline = headline }).json.result == 1 then
+        sent = sent + 1
+      else
+        dropped = true
+        break
+      end
+    end
+    assert.is_true(dropped, "the server stopped sending to it")
+    assert.matches("it does not read", srv:log())
+    ws:close()
+  end)
+end)
