@@ -354,7 +354,8 @@ static void conn_flush(mz_http_conn *c) {
     c->out.len = 0;
     if (c->out.cap > 256 * 1024) mz_buf_free(&c->out);
   }
-  if (c->close_after && c->state != MZ_CONN_BUSY) finish_close(c);
+  /* a WebSocket is always "busy" for HTTP's sake, but closes once its close frame is out */
+  if (c->close_after && (c->state != MZ_CONN_BUSY || (c->ws && !c->task_running))) finish_close(c);
 }
 
 /* ------------------------------------------------------------ requests */
@@ -839,7 +840,8 @@ void mz_http_server_drain(mz_http_server *s, void (*closed)(mz_http_server *)) {
     /* Idle connections get a last moment: one accepted just now may have its
        request in the socket, unread; it is answered (with Connection: close)
        rather than dropped. Busy ones close after their response. */
-    if (c->state == MZ_CONN_IDLE && !c->writing && !c->out.len && c->in.len == c->in_off) arm(c, 100);
+    if (c->ws) mz__ws_go_away(c);
+    else if (c->state == MZ_CONN_IDLE && !c->writing && !c->out.len && c->in.len == c->in_off) arm(c, 100);
     else c->close_after = 1;
   }
 }

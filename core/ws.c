@@ -266,6 +266,9 @@ void mz__ws_process(mz_http_conn *c) {
   mz__http_reading(c, !w->busy && !w->close_sent);
 }
 
+/* The server is draining: tell the client, which should reconnect elsewhere. */
+void mz__ws_go_away(mz_http_conn *c) { send_close(c, 1001, "server going away"); }
+
 /* ------------------------------------------------------------ lifecycle */
 
 static void pinger_closed(uv_handle_t *hd) {

@@ -185,6 +185,15 @@ describe("WebSocket", function()
     end)
   end)
 
+  it("says 1001 going away when the server drains", function()
+    local own = testing.server(APP)
+    local ws = assert(testing.websocket(own.port))
+    require("mizan.testkit").kill(own.pid, "TERM")
+    assert.equals(1001, ws:read_close())
+    ws:close()
+    assert.equals(0, (own:wait()))
+  end)
+
   it("drops a client that stops reading instead of buffering without bound", function()
     local ws = open()
     ws:send_json { type = "subscribe", id = 1, channel = "news" }

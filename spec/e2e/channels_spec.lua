@@ -1,0 +1,162 @@
+-- The channel protocol over a real WebSocket: subscribe, send, broadcast,
+-- errors, auth from the session cookie, and the invalidation push.
+local testing = require "mizan.testing"
+local json = require "mizan.json"
+local h = require "helpers"
+
+local APP = "spec/apps/channels"
+
+describe("channels", function()
+  local srv
+  setup(function() srv = testing.server(APP) end)
+  teardown(function() srv:stop() end)
+
+  local function open(headers)
+    local ws, res = testing.websocket(srv.port, { headers = headers })
+    assert(ws, res and res.body)
+    return ws
+  end
+
+  local function subscribe(ws, id, channel, params)
+    ws:send_json { type = "subscribe", id = id, channel = channel, params = params }
+    return ws:read_json()
+  end
+
+  it("carries many subscriptions on one socket, and broadcasts to a group", function()
+    local a, b = open(), open()
+    assert.same({ type = "subscribed", id = 1 }, subscribe(a, 1, "chat", { room = "lobby" }))
+    assert.same({ type = "subscribed", id = 2 }, subscribe(a, 2, "chat", { room = "other" }))
+    assert.same({ type = "subscribed", id = 9 }, subscribe(b, 9, "chat", { room = "lobby" }))
+    a:send_json { type = "send", id = 1, data = { text = "hello" } }
+    assert.same({ type = "message", id = 1, data = { text = "hello", author = "anon" } }, a:read_json())
+    assert.same({ type = "message", id = 9, data = { text = "hello", author = "anon" } }, b:read_json())
+    a:send_json { type = "send", id = 2, data = { text = "elsewhere" } }
+    assert.same({ type = "message", id = 2, data = { text = "elsewhere", author = "anon" } }, a:read_json())
+    local none, err = b:read_json(0.3)
+    assert.is_nil(none, "b is not in room 'other'")
+    assert.equals("timeout", err)
+    a:close()
+    b:close()
+  end)
+
+  it("lets any server function broadcast with mizan.channels.send", function()
+    local ws = open()
+    subscribe(ws, "n", "news")
+    assert.equals(1, srv:call("publish", { headline = "extra" }).json.result)
+    assert.same({ type = "message", id = "n", data = { headline = "extra" } }, ws:read_json())
+    ws:close()
+  end)
+
+  it("stops delivering after unsubscribe", function()
+    local ws = open()
+    subscribe(ws, 1, "news")
+    ws:send_json { type = "unsubscribe", id = 1 }
+    assert.same({ type = "unsubscribed", id = 1 }, ws:read_json())
+    assert.equals(0, srv:call("publish", { headline = "gone" }).json.result)
+    ws:close()
+  end)
+
+  it("answers errors with the error codes of DESIGN §2, and the socket stays open", function()
+    local ws = open()
+    local function err_of(frame)
+      if type(frame) == "string" then ws:send_frame(1, frame) else ws:send_json(frame) end
+      local r = ws:read_json()
+      assert.equals("error", r.type)
+      return r
+    end
+    assert.equals("invalid_json", err_of("{nope").error.code)
+    assert.equals("validation_error", err_of({ type = "dance", id = 1 }).error.code)
+    assert.equals("not_found", err_of({ type = "subscribe", id = 1, channel = "nope" }).error.code)
+    local r = err_of { type = "subscribe", id = 2, channel = "chat", params = { room = ("x"):rep(60) } }
+    assert.equals("validation_error", r.error.code)
+    assert.equals(2, r.id)
+    assert.same({ "must be at most 50 characters (it has 60)" }, r.error.fields.room)
+    r = err_of { type = "subscribe", id = 3, channel = "chat", params = {} }
+    assert.same({ "is required" }, r.error.fields.room)
+    subscribe(ws, 4, "chat", { room = "r" })
+    r = err_of { type = "send", id = 4, data = { text = 5 } }
+    assert.same({ "must be a string" }, r.error.fields.text)
+    assert.equals("not_found", err_of({ type = "send", id = 99, data = {} }).error.code)
+    r = err_of { type = "send", id = 4, data = { text = "boom" } }
+    assert.equals("internal_error", r.error.code)
+    assert.matches("receive exploded", srv:log())
+    -- still open and working
+    assert.same({ type = "subscribed", id = 5 }, subscribe(ws, 5, "news"))
+    ws:close()
+  end)
+
+  it("runs authorize with ctx.user from the session cookie of the upgrade", function()
+    local anon = open()
+    local r = subscribe(anon, 1, "chat", { room = "private" })
+    assert.equals("error", r.type)
+    assert.equals("unauthenticated", r.error.code)
+    anon:close()
+    local agent = srv:agent()
+    assert.equals(200, agent:call("auth.signup", { username = "wendy", password = "wendy password" }).status)
+    local ws = open { "Cookie: mizan_session=" .. agent.cookie }
+    assert.same({ type = "subscribed", id = 1 }, subscribe(ws, 1, "chat", { room = "private" }))
+    ws:send_json { type = "send", id = 1, data = { text = "hi" } }
+    assert.same({ text = "hi", author = "wendy" }, ws:read_json().data)
+    ws:close()
+  end)
+
+  it("validates server messages in dev", function()
+    local res = srv:call("bad_broadcast", { room = "r", text = "x" })
+    h.assert_error(res, 500, "internal_error")
+    assert.matches("does not match server_message", res.json.error.message)
+  end)
+
+  it("pushes invalidations: shared targets to all who asked, per-user ones only to that user", function()
+    local agent = srv:agent()
+    agent:call("auth.signup", { username = "ivy", password = "ivy password" })
+    local mine = open { "Cookie: mizan_session=" .. agent.cookie }
+    local other = open()
+    local silent = open()
+    for _, ws in ipairs { mine, other } do
+      ws:send_json { type = "subscribe_invalidations" }
+      assert.equals("subscribed", ws:read_json().type)
+    end
+    agent:call("post_board", {})
+    assert.same({ type = "invalidate", invalidate = { "board" } }, mine:read_json())
+    assert.same({ type = "invalidate", invalidate = { "board" } }, other:read_json())
+    agent:call("post_mine", {})
+    assert.same({ type = "invalidate", invalidate = { "mine" } }, mine:read_json())
+    assert.is_nil((other:read_json(0.3)), "never another user's per-user data")
+    assert.is_nil((silent:read_json(0.3)), "only sockets that opted in")
+    for _, ws in ipairs { mine, other, silent } do ws:close() end
+  end)
+
+  it("exports x-mizan-channels", function()
+    local doc = srv:request("GET", "/api/mizan/schema/").json
+    local chat = doc["x-mizan-channels"].chat
+    assert.same({ "room" }, chat.params.required)
+    assert.equals("string", chat.server_message.properties.author.type)
+    assert.equals(200, chat.client_message.properties.text.maxLength)
+  end)
+
+  it("works with a real client: npm ws", function()
+    local out, code = h.run(("node spec/js/ws-client.mjs %d"):format(srv.port))
+    assert.equals(0, code, out)
+    assert.matches("ws client: subscribed, sent, received", out, 1, true)
+  end)
+end)
+
+describe("channel load errors", function()
+  local PRELUDE = 'local mizan = require "mizan"\nlocal T = mizan.types\n'
+  local function load_error(body)
+    local ok, err = h.try_load(PRELUDE .. body)
+    assert.is_false(ok)
+    return tostring(err)
+  end
+
+  it("names the channel and the option", function()
+    assert.matches("channel 'c', option 'group': is required",
+                   load_error [[mizan.channel "c" { params = { a = T.string } }]], 1, true)
+    assert.matches("channel 'c', option 'params.a': T.string has no option 'maxlen'",
+                   load_error [[mizan.channel "c" { params = { a = T.string { maxlen = 1 } }, group = function() return "g" end }]], 1, true)
+    assert.matches("channel 'c', option 'authorize': must be a function",
+                   load_error [[mizan.channel "c" { authorize = true, group = function() return "g" end }]], 1, true)
+    assert.matches("channel 'c', option 'nope': unknown option",
+                   load_error [[mizan.channel "c" { nope = 1, group = function() return "g" end }]], 1, true)
+  end)
+end)
