@@ -47,6 +47,9 @@ typedef struct {
    fork. What survives is deliberate: the cache's shared slot table. */
 static int inspect(void *ctx) {
   serve_ctx *sc = ctx;
+  /* the master is no member of the workers' bus: hide it from this load */
+  char *bus = getenv("MIZAN_BUS_DIR") ? strdup(getenv("MIZAN_BUS_DIR")) : NULL;
+  unsetenv("MIZAN_BUS_DIR");
   uv_loop_t loop;
   uv_loop_init(&loop);
   mz_host host;
@@ -65,6 +68,10 @@ static int inspect(void *ctx) {
   mz_host_close(&host);
   uv_run(&loop, UV_RUN_NOWAIT);
   uv_loop_close(&loop);
+  if (bus) {
+    setenv("MIZAN_BUS_DIR", bus, 1);
+    free(bus);
+  }
   return r;
 }
 
@@ -257,7 +264,14 @@ int cmd_serve(int argc, char **argv, mz_mode mode) {
     port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                           : ((struct sockaddr_in *)&ss)->sin_port);
   sc.port = port;
+  /* the workers' bus (channel broadcasts between them): a private folder */
+  char busdir[] = "/tmp/mizan-bus-XXXXXX";
+  if (mkdtemp(busdir)) setenv("MIZAN_BUS_DIR", busdir, 1);
   mz_master_opts o = {.workers = workers, .listen_fd = fd, .drain_ms = sc.drain_ms, .ctx = &sc,
                       .worker = worker_main, .validate = inspect, .ready = workers_ready};
-  return mz_master_run(&o);
+  int code = mz_master_run(&o);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", busdir); /* a folder we made, with a fixed-shape name */
+  if (system(cmd) != 0) fprintf(stderr, "mizan: could not remove %s\n", busdir);
+  return code;
 }

@@ -397,6 +397,7 @@ extern int mz_testkit_open(lua_State *L);
 extern int mz_redis_open(lua_State *L);
 extern int mz_sqlite_open(lua_State *L);
 extern int mz_ws_open(lua_State *L);
+extern int mz_bus_open(lua_State *L);
 
 /* ------------------------------------------------------------ lifecycle */
 
@@ -434,6 +435,8 @@ int mz_host_init(mz_host *h, uv_loop_t *loop, mz_mode mode) {
   lua_setfield(L, -2, "mizan.sqlite");
   lua_pushcfunction(L, mz_ws_open);
   lua_setfield(L, -2, "mizan.ws");
+  lua_pushcfunction(L, mz_bus_open);
+  lua_setfield(L, -2, "mizan.bus");
   lua_pop(L, 1);
   /* insert the embedded searcher right after preload */
   lua_getfield(L, -1, "loaders");

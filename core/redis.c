@@ -32,7 +32,7 @@ typedef struct client {
   struct client *next_client; /* every open client, for shutdown */
   int closing, open_handles;
   uv_loop_t *loop;
-  char host[300];
+  char hostname[300];
   int port, db;
   redisAsyncContext *ac;
   uv_timer_t retry, watchdog;
@@ -41,6 +41,10 @@ typedef struct client {
   uint64_t open_until;
   pending *head, *tail; /* outstanding commands, oldest first */
   int ready;
+  /* a subscriber client: the channel, and the Lua function each message runs */
+  char sub_channel[128];
+  int sub_ref;
+  mz_host *host;
 } client;
 
 struct pending {
@@ -82,7 +86,7 @@ static void schedule_retry(client *c) {
 static void lose(client *c, const char *why) {
   redisAsyncContext *ac = c->ac;
   if (!ac) return;
-  fprintf(stderr, "mizan [warn] redis %s:%d: %s\n", c->host, c->port, why);
+  fprintf(stderr, "mizan [warn] redis %s:%d: %s\n", c->hostname, c->port, why);
   c->ac = NULL;
   c->ready = 0;
   failed(c);
@@ -95,7 +99,7 @@ static void on_connect(const redisAsyncContext *ac, int status) {
   if (c->ac != ac) return;
   if (status != REDIS_OK) {
     /* hiredis frees the context after this callback */
-    fprintf(stderr, "mizan [warn] redis %s:%d: cannot connect: %s\n", c->host, c->port, ac->errstr);
+    fprintf(stderr, "mizan [warn] redis %s:%d: cannot connect: %s\n", c->hostname, c->port, ac->errstr);
     c->ac = NULL;
     failed(c);
     schedule_retry(c);
@@ -114,8 +118,30 @@ static void on_disconnect(const redisAsyncContext *ac, int status) {
   schedule_retry(c);
 }
 
+static void sub_done(mz_task *t, lua_State *co, int ok) {
+  if (!ok) fprintf(stderr, "mizan [error] redis subscriber failed: %s\n", lua_tostring(co, -1));
+  mz_task_release(t);
+  free(t);
+}
+
+/* Every message on the subscribed channel runs the Lua function as a task. */
+static void on_sub(redisAsyncContext *ac, void *reply, void *privdata) {
+  (void)ac;
+  client *c = privdata;
+  redisReply *r = reply;
+  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3 || !r->element[0]->str ||
+      strcmp(r->element[0]->str, "message") || r->element[2]->type != REDIS_REPLY_STRING)
+    return;
+  mz_task *t = malloc(sizeof *t);
+  if (!t) return;
+  lua_State *co = mz_task_acquire(c->host, t, sub_done, NULL);
+  lua_rawgeti(co, LUA_REGISTRYINDEX, c->sub_ref);
+  lua_pushlstring(co, r->element[2]->str, r->element[2]->len);
+  mz_task_resume(t, 1);
+}
+
 static void connect_now(client *c) {
-  redisAsyncContext *ac = redisAsyncConnect(c->host, c->port);
+  redisAsyncContext *ac = redisAsyncConnect(c->hostname, c->port);
   if (!ac || ac->err) {
     if (ac) redisAsyncFree(ac);
     failed(c);
@@ -129,6 +155,8 @@ static void connect_now(client *c) {
   c->ac = ac;
   /* queued first, so it runs before any command a task sends */
   if (c->db) redisAsyncCommand(ac, NULL, NULL, "SELECT %d", c->db);
+  /* a subscriber subscribes again on every new connection */
+  if (c->sub_channel[0]) redisAsyncCommand(ac, on_sub, c, "SUBSCRIBE %s", c->sub_channel);
 }
 
 static void watchdog_fired(uv_timer_t *t) {
@@ -213,7 +241,7 @@ static int l_open(lua_State *L) {
     c->port = atoi(colon + 1);
     *colon = 0;
   }
-  snprintf(c->host, sizeof c->host, "%s", rest[0] ? rest : "127.0.0.1");
+  snprintf(c->hostname, sizeof c->hostname, "%s", rest[0] ? rest : "127.0.0.1");
   if (c->port <= 0 || c->port > 65535) {
     free(c);
     *pc = NULL;
@@ -222,6 +250,13 @@ static int l_open(lua_State *L) {
   c->timeout_ms = (uint64_t)(timeout * 1000);
   mz_host *h = mz_host_from(L);
   c->loop = h->loop;
+  c->host = h;
+  c->sub_ref = LUA_NOREF;
+  if (lua_isfunction(L, 4)) { /* open(url, timeout, channel, fn): a subscriber */
+    snprintf(c->sub_channel, sizeof c->sub_channel, "%s", luaL_checkstring(L, 3));
+    lua_pushvalue(L, 4);
+    c->sub_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
   uv_timer_init(c->loop, &c->retry);
   uv_timer_init(c->loop, &c->watchdog);
   c->retry.data = c->watchdog.data = c;

@@ -289,9 +289,47 @@ function M.push_invalidation(entries, user_id)
   end
 end
 
-function M.configure(reg, mode)
+-- Broadcasts reach the other processes through Redis pub/sub (every
+-- instance, MIZAN_CHANNELS=redis://...), or else through the workers' bus
+-- (one instance, no server). A message carries its origin so that a process
+-- does not deliver its own broadcast twice.
+local origin = ("%d:%s"):format(require("mizan.testkit").getpid(), require("mizan.crypto").random_hex(4))
+local relay_ready = false
+
+local function on_relayed(payload)
+  local m = json.decode(payload)
+  if type(m) == "table" and m.o ~= origin and type(m.g) == "string" then deliver(m.g, m.m) end
+end
+
+local function setup_relay(cfg)
+  if relay_ready then return end
+  if cfg.channels then
+    local redis = require "mizan.redis"
+    redis.open(cfg.channels, 0.5, "mizan:channels", on_relayed) -- the subscriber
+    local pub = redis.open(cfg.channels, 0.5)
+    relay = { publish = function(group, message)
+      local ok, err = redis.call(pub, "PUBLISH", "mizan:channels", assert(json.encode { o = origin, g = group, m = message }))
+      if not ok then core.log("warn", "channels: a broadcast did not reach redis: " .. tostring(err)) end
+    end }
+  elseif os.getenv("MIZAN_BUS_DIR") then
+    local bus = require "mizan.bus"
+    local ok, err = bus.open(os.getenv("MIZAN_BUS_DIR"), on_relayed)
+    if not ok then
+      core.log("warn", "channels: cannot join the workers' bus: " .. tostring(err))
+      return
+    end
+    relay = { publish = function(group, message)
+      local n, perr = bus.publish(assert(json.encode { o = origin, g = group, m = message }))
+      if not n then core.log("warn", "channels: a broadcast did not reach the other workers: " .. tostring(perr)) end
+    end }
+  end
+  relay_ready = true
+end
+
+function M.configure(reg, mode, cfg)
   registry = reg
   dev = mode ~= "production"
+  if cfg and mode ~= "test" then setup_relay(cfg) end
 end
 
 function M.stats()

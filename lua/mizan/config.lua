@@ -164,6 +164,10 @@ function M.finalize(getenv)
     end
   end
   c.observe_listen = getenv("MIZAN_OBSERVE_LISTEN") or c.observe_listen
+  c.channels = getenv("MIZAN_CHANNELS") or c.channels
+  if c.channels and not c.channels:find("^redis://") then
+    error(("MIZAN_CHANNELS must be redis://host:port/db, got '%s'"):format(c.channels), 0)
+  end
   local workers = getenv("MIZAN_WORKERS")
   if workers then
     local n = tonumber(workers)

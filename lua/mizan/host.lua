@@ -111,7 +111,7 @@ function M.load(app_dir, mode, overrides)
   require("mizan.session").configure(cfg)
   require("mizan.cache").configure(cfg, reg)
   local channels = require "mizan.channels"
-  channels.configure(reg, mode)
+  channels.configure(reg, mode, cfg)
   return dispatch.new(reg, cfg, mode), cfg, channels.on_event
 end
 

@@ -160,3 +160,49 @@ describe("channel load errors", function()
                    load_error [[mizan.channel "c" { nope = 1, group = function() return "g" end }]], 1, true)
   end)
 end)
+
+describe("groups across processes", function()
+  local function subscribers(port, n)
+    local list = {}
+    for i = 1, n do
+      local ws = assert(testing.websocket(port))
+      ws:send_json { type = "subscribe", id = i, channel = "news" }
+      assert.equals("subscribed", ws:read_json().type)
+      list[i] = ws
+    end
+    return list
+  end
+
+  it("span the workers of one instance with no server", function()
+    local srv = testing.server(APP, { command = "serve", env = { MIZAN_WORKERS = "2" } })
+    local subs = subscribers(srv.port, 8) -- spread over both workers by accept
+    for _ = 1, 3 do assert.is_number(srv:call("publish", { headline = "everyone" }).json.result) end
+    for i, ws in ipairs(subs) do
+      for _ = 1, 3 do
+        local m = ws:read_json()
+        assert.same({ type = "message", id = i, data = { headline = "everyone" } }, m)
+      end
+      ws:close()
+    end
+    srv:stop()
+  end)
+
+  it("span instances through Redis pub/sub: subscribe on A, send from B", function()
+    local redis = testing.redis()
+    local env = { MIZAN_CHANNELS = redis:url(0), MIZAN_SECRET = "shared" }
+    local a = testing.server(APP, { env = env })
+    local b = testing.server(APP, { env = env })
+    local ws = assert(testing.websocket(a.port))
+    ws:send_json { type = "subscribe", id = 1, channel = "news" }
+    assert.equals("subscribed", ws:read_json().type)
+    b:call("publish", { headline = "from B" })
+    assert.same({ type = "message", id = 1, data = { headline = "from B" } }, ws:read_json())
+    local again, err = ws:read_json(0.3)
+    assert.is_nil(again, "delivered once")
+    assert.equals("timeout", err)
+    ws:close()
+    a:stop()
+    b:stop()
+    redis:stop()
+  end)
+end)
