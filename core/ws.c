@@ -121,7 +121,7 @@ static void send_close(mz_http_conn *c, int code, const char *reason) {
     n = 2;
     size_t rl = reason ? strlen(reason) : 0;
     if (rl > 123) rl = 123;
-    memcpy(body + 2, reason, rl);
+    if (rl) memcpy(body + 2, reason, rl);
     n += rl;
   }
   send_frame(c, 0x8, body, n);
