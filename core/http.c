@@ -312,6 +312,7 @@ static void on_write(uv_write_t *req, int status) {
   mz_http_conn *c = req->data;
   c->writing = 0;
   c->wbuf.len = 0;
+  if (c->ws) mz_buf_free(&c->wbuf);
   if (c->closing) return;
   uv_timer_stop(&c->wtimer);
   if (status) {
@@ -352,7 +353,7 @@ static void conn_flush(mz_http_conn *c) {
       return;
     }
     c->out.len = 0;
-    if (c->out.cap > 256 * 1024) mz_buf_free(&c->out);
+    if (c->out.cap > 256 * 1024 || c->ws) mz_buf_free(&c->out);
   }
   /* a WebSocket is always "busy" for HTTP's sake, but closes once its close frame is out */
   if (c->close_after && (c->state != MZ_CONN_BUSY || (c->ws && !c->task_running))) finish_close(c);

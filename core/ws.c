@@ -261,7 +261,12 @@ void mz__ws_process(mz_http_conn *c) {
     deliver(c, w->msg.data ? w->msg.data : "", n);
   }
   if (c->closing) return;
-  if (c->in_off == c->in.len) c->in.len = c->in_off = 0;
+  if (c->in_off == c->in.len) {
+    /* an idle socket holds no buffers: thousands of quiet subscribers stay small */
+    mz_buf_free(&c->in);
+    c->in_off = 0;
+  }
+  if (!w->msg_opcode && w->msg.cap) mz_buf_free(&w->msg);
   mz__http_flush(c);
   mz__http_reading(c, !w->busy && !w->close_sent);
 }
@@ -305,6 +310,12 @@ void mz__ws_start(mz_http_conn *c, uint64_t id) {
   w->hnext = *bucket(id);
   *bucket(id) = w;
   c->ws = w;
+  /* what only HTTP needed */
+  mz_pool_dispose(&c->pool);
+  mz_buf_free(&c->field);
+  mz_buf_free(&c->value);
+  mz_buf_free(&c->req.body);
+  memset(&c->req, 0, sizeof c->req);
   mz__ws_process(c);
 }
 

@@ -22,3 +22,13 @@ end), "greeting_live")
 mizan.register(client { query = true } (function()
   return mizan.stats()
 end), "bench_stats")
+
+-- Broadcast benchmark: every subscriber is in one group.
+mizan.channel "bench" {
+  server_message = { n = T.integer },
+  group = function() return "all" end,
+}
+
+mizan.register(client { input = { n = T.integer } } (function(req, args)
+  return mizan.channels.send("bench", {}, { n = args.n })
+end), "fanout")
