@@ -5,6 +5,7 @@
  *          MIZAN_SECRET.
  *   dev:   one process, development mode.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +183,9 @@ static int serve_one(serve_ctx *sc, int fd, int ready_fd) {
   mz_http_server srv, obs_srv;
   int r = mz_http_server_init(&srv, loop, host, &limits, base ? base : "/api/mizan/");
   srv.metrics = metrics && !observe_listen;
+  const char *static_dir = mz_host_config_string(host, "static_dir");
+  if (!r && static_dir && mz_http_server_set_static(&srv, static_dir))
+    fprintf(stderr, "mizan [warn] static_dir %s: %s\n", static_dir, strerror(errno));
   if (!r) r = fd >= 0 ? mz_http_server_open(&srv, fd) : mz_http_server_listen(&srv, sc->listen, 0);
   if (r) {
     fprintf(stderr, "mizan: cannot listen on %s: %s\n", sc->listen, uv_strerror(r));

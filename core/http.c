@@ -14,6 +14,7 @@
  * extend it), so a slow client never holds a descriptor past its timeout.
  */
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -449,6 +450,16 @@ static int try_cache(mz_http_conn *c, const char *route, size_t route_len, const
   return 1;
 }
 
+int mz_http_server_set_static(mz_http_server *s, const char *dir) {
+  s->static_root[0] = 0;
+  if (!dir || !*dir) return 0;
+  if (!realpath(dir, s->static_root)) {
+    s->static_root[0] = 0;
+    return -errno;
+  }
+  return 0;
+}
+
 void mz_http_server_set_overlay(mz_http_server *s, const char *error) {
   free(s->overlay);
   s->overlay = NULL;
@@ -531,6 +542,22 @@ static void dispatch(mz_http_conn *c) {
   const char *q = memchr(path, '?', plen);
   if (q) plen = (size_t)(q - path);
   if (plen < s->base_len || memcmp(path, s->base_path, s->base_len) != 0) {
+    if (!s->overlay) {
+      int st = mz__static_answer(c, path, plen);
+      if (st == 1) {
+        mz__http_request_done(c);
+        return;
+      }
+      if (st == 2) { /* an HTML page: Lua computes the global context for this user */
+        r->ssr = 1;
+        r->label = "page";
+        r->label_len = 4;
+        c->in_dispatch = 1;
+        mz__http_dispatch_lua(c, "ssr", 3, NULL, 0);
+        c->in_dispatch = 0;
+        return;
+      }
+    }
     if (s->overlay && wants_html(r))
       mz__http_write_response(c, 500, "text/html; charset=utf-8", s->overlay, strlen(s->overlay), NULL, 0);
     else
@@ -705,6 +732,7 @@ int mz_http_server_init(mz_http_server *s, uv_loop_t *loop, mz_host *host,
   s->limits = *limits;
   snprintf(s->base_path, sizeof s->base_path, "%s", base_path);
   s->base_len = strlen(s->base_path);
+  mz_buf_init(&s->static_buf);
   uint64_t m = limits->header_timeout_ms;
   if (limits->body_timeout_ms < m) m = limits->body_timeout_ms;
   if (limits->keepalive_timeout_ms < m) m = limits->keepalive_timeout_ms;
@@ -805,6 +833,7 @@ static void server_maybe_closed(mz_http_server *s) {
   uv_close((uv_handle_t *)&s->drain_timer, server_handle_closed);
   uv_close((uv_handle_t *)&s->date_timer, server_handle_closed);
   mz_buf_free(&s->scratch);
+  mz_buf_free(&s->static_buf);
   free(s->overlay);
   s->overlay = NULL;
 }

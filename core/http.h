@@ -53,6 +53,8 @@ struct mz_http_server {
   char date[40]; /* "Date: ..." value, refreshed every second */
   mz_buf scratch; /* response bodies are encoded here, then copied out */
   char *overlay;  /* mizan dev: an HTML page about a failed reload, for browsers */
+  char static_root[4096]; /* static_dir, resolved; empty when none */
+  mz_buf static_buf;
   int metrics;    /* serve GET <base>metrics */
   int observe_only; /* a listener for health and metrics only */
   struct mz_http_server *observe_peer; /* that listener, drained with this server */
@@ -88,6 +90,9 @@ int mz_http_bind(const char *addr, int reuseport, int *fd_out);
  * as an HTML overlay, until called again with NULL.
  */
 void mz_http_server_set_overlay(mz_http_server *s, const char *error);
+
+/** Serve files from `dir` for paths outside the API (NULL: none). 0 or -errno. */
+int mz_http_server_set_static(mz_http_server *s, const char *dir);
 
 /** Serve on a listening socket made by mz_http_bind (the server owns it now). */
 int mz_http_server_open(mz_http_server *s, int fd);

@@ -39,6 +39,7 @@ typedef struct mz_http_req {
   const char *err_msg;
   uint64_t start_ns;   /* when its head was complete, for the access log */
   uint64_t ws_id;      /* a WebSocket upgrade: the socket's id, given before Lua decides */
+  int ssr;             /* an HTML page waiting for Lua's SSR data (the page is in body) */
   const char *label;   /* the function, context or route, for metrics */
   size_t label_len;
   char cache;          /* 'h' or 'm' when answered through the cache */
@@ -142,6 +143,12 @@ void mz__http_close(mz_http_conn *c);
 void mz__http_reading(mz_http_conn *c, int on);
 /** A task on a connection ended: free the connection if it closed meanwhile. */
 void mz__http_task_ended(mz_http_conn *c);
+
+/* static.c */
+/** Answer a path from static_dir: 0 not ours, 1 answered, 2 an HTML page read into
+    req.body that needs its SSR data from Lua (then mz__static_html). */
+int mz__static_answer(mz_http_conn *c, const char *path, size_t path_len);
+void mz__static_html(mz_http_conn *c, const char *ssr, size_t ssr_len);
 
 /* ws.c */
 uint64_t mz__ws_reserve_id(void);

@@ -155,6 +155,13 @@ static int collect_headers(lua_State *co, int idx, mz_buf *extra, const char **c
 static void write_lua_response(mz_http_conn *c, lua_State *co) {
   mz_http_server *s = c->srv;
   int status = (int)lua_tointeger(co, 1);
+  if (c->req.ssr) { /* Lua's answer for a page: the SSR data, escaped for a script tag */
+    size_t n = 0;
+    const char *data = lua_type(co, 2) == LUA_TSTRING ? lua_tolstring(co, 2, &n) : "null";
+    if (!n) n = 4;
+    mz__static_html(c, data, n);
+    return;
+  }
   if (status == 101) {
     write_upgrade(c);
     return;

@@ -19,9 +19,7 @@ local function check_limit(name, v)
   if BYTES[name] and name == "max_head" and v < 1024 then return "must be at least 1024 bytes" end
 end
 
-local LATER = {
-  static_dir = "static files",
-}
+local LATER = {}
 
 function M.reset()
   current = { listen = "127.0.0.1:8080", base_path = "/api/mizan/", limits = {}, cache = "memory",
@@ -51,6 +49,9 @@ function M.set(t, level)
         error("mizan.config: option 'access_log' must be \"off\", \"text\" or \"json\"", level)
       end
       current.access_log = v
+    elseif k == "static_dir" then
+      if type(v) ~= "string" or v == "" then error("mizan.config: option 'static_dir' must be a folder path", level) end
+      current.static_dir = v
     elseif k == "observe_listen" then
       if type(v) ~= "string" or not v:find(":%d+$") then
         error("mizan.config: option 'observe_listen' must look like \"127.0.0.1:9100\"", level)
@@ -165,6 +166,7 @@ function M.finalize(getenv)
   end
   c.observe_listen = getenv("MIZAN_OBSERVE_LISTEN") or c.observe_listen
   c.channels = getenv("MIZAN_CHANNELS") or c.channels
+  c.static_dir = getenv("MIZAN_STATIC_DIR") or c.static_dir
   if c.channels and not c.channels:find("^redis://") then
     error(("MIZAN_CHANNELS must be redis://host:port/db, got '%s'"):format(c.channels), 0)
   end

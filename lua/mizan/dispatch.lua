@@ -392,6 +392,14 @@ end
 ---------------------------------------------------------------- routing
 
 --- Build the request handler for a loaded registry.
+-- JSON inside <script>: nothing in it may close the tag or open a comment,
+-- and the line separators JavaScript once treated as newlines are escaped.
+local SCRIPT_ESCAPES = { ["<"] = "\\u003c", [">"] = "\\u003e", ["&"] = "\\u0026" }
+local function script_safe(text)
+  return (text:gsub("[<>&]", SCRIPT_ESCAPES):gsub("\226\128\168", "\\u2028"):gsub("\226\128\169", "\\u2029"))
+end
+M.script_safe = script_safe
+
 -- Add Set-Cookie to an answer's headers without touching a shared table.
 local function with_cookie(status, body, headers, cookie)
   if not cookie then return status, body, headers end
@@ -435,6 +443,15 @@ function M.new(reg, cfg, mode)
       local user = uid ~= nil and auth.load(uid) or nil
       require("mizan.channels").opened(req.ws_id, user, rawget(req, "_session"))
       return 101
+    elseif route == "ssr" then
+      -- an HTML page from static_dir: the global context for this user, to hydrate from
+      local status, body = in_session(function(r, d)
+        if not registry.contexts.global then return 200, "{}" end
+        r.name, r.method = "global", "GET"
+        return bundle(r, d)
+      end, req, dev)
+      if status ~= 200 or type(body) ~= "string" then body = "{}" end
+      return 200, script_safe(body)
     elseif route == "health" and not req.name and cfg.health then
       local down = cache.health()
       return 200, { status = down and "degraded" or "ok", down = down }

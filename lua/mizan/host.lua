@@ -102,6 +102,9 @@ function M.load(app_dir, mode, overrides)
     core.mkdir(app_dir .. "/.mizan")
     cfg.database = "sqlite:" .. app_dir .. "/.mizan/mizan.db"
   end
+  if cfg.static_dir and not cfg.static_dir:find("^/") then
+    cfg.static_dir = app_dir .. "/" .. cfg.static_dir -- relative to the app folder
+  end
   if cfg.accounts then require("mizan.auth").register_builtins(mizan) end
   mizan._finalize()
   for ref in pairs(reg.unregistered) do

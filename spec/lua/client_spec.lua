@@ -107,7 +107,7 @@ describe("client{} and register()", function()
   end)
 
   it("refuses config options that arrive later, and unknown ones", function()
-    assert.matches("option 'static_dir' is not supported yet", load_error [[ mizan.config { static_dir = "x" } ]], 1, true)
+    assert.matches("option 'static_dir' must be a folder path", load_error [[ mizan.config { static_dir = 5 } ]], 1, true)
     assert.matches("option 'sessions' must be \"sqlite\" or \"redis://", load_error [[ mizan.config { sessions = "x" } ]], 1, true)
     assert.matches("unknown option 'lissen'", load_error [[ mizan.config { lissen = ":1" } ]], 1, true)
     assert.matches("limits has no option 'max_bdy'", load_error [[ mizan.config { limits = { max_bdy = 1 } } ]], 1, true)
