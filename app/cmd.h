@@ -11,6 +11,7 @@ int cmd_lua(int argc, char **argv);
 int cmd_users(int argc, char **argv);
 int cmd_new(int argc, char **argv);
 int cmd_build(int argc, char **argv);
+int cmd_codegen(int argc, char **argv);
 
 /** 1 if this executable carries an app (mizan build); the host then has it. */
 int mz_app_payload_detect(void);

@@ -14,6 +14,9 @@ static void usage(FILE *f) {
           "  mizan dev [APP]            run the app in development mode (tracebacks in errors,\n"
           "                             output validation)\n"
           "  mizan schema [APP]         print the OpenAPI 3.1 document\n"
+          "  mizan codegen --target react|vue|svelte --out DIR [APP] [--check]\n"
+          "                             write the typed TypeScript client (--check: fail if\n"
+          "                             DIR is out of date)\n"
           "  mizan test [SPECS...]      run busted specs inside the host\n"
           "  mizan lua FILE [ARGS...]   run a Lua script inside the host\n"
           "  mizan users create|set-password|list [--app APP]\n"
@@ -65,6 +68,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "users")) return cmd_users(argc - 2, argv + 2);
   if (!strcmp(cmd, "new")) return cmd_new(argc - 2, argv + 2);
   if (!strcmp(cmd, "build")) return cmd_build(argc - 2, argv + 2);
+  if (!strcmp(cmd, "codegen")) return cmd_codegen(argc - 2, argv + 2);
   if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
     printf("mizan %s\n", MIZAN_VERSION);
     return 0;

@@ -1,0 +1,224 @@
+-- The framework-free TypeScript kernel the adapters build on (a template).
+return [==[
+export interface MizanErrorBody {
+  code: string;
+  message: string;
+  fields?: Record<string, string[]>;
+}
+
+/** Every failed call rejects with this: the HTTP status and DESIGN §2's error body. */
+export class MizanError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly fields: Record<string, string[]>;
+  constructor(status: number, body: MizanErrorBody) {
+    super(body.message);
+    this.name = "MizanError";
+    this.status = status;
+    this.code = body.code;
+    this.fields = body.fields ?? {};
+  }
+}
+
+export type InvalidateEntry = string | { target: string; params: Record<string, unknown> };
+type Listener = (entry: InvalidateEntry) => void;
+
+export interface MizanOptions {
+  baseUrl?: string;
+  fetch?: typeof fetch;
+  /** The socket for channels and invalidation push; ws(s)://host/api/mizan/ws/ by default. */
+  wsUrl?: string;
+}
+
+export interface ChannelHandlers<M> {
+  onMessage: (data: M) => void;
+  onError?: (error: MizanErrorBody) => void;
+  onStatus?: (status: "connecting" | "open" | "closed") => void;
+}
+
+/** Parse X-Mizan-Invalidate: "user;user_id=5, notifications". */
+export function parseInvalidateHeader(value: string): InvalidateEntry[] {
+  const out: InvalidateEntry[] = [];
+  for (const part of value.split(", ")) {
+    if (!part) continue;
+    const [name, ...pairs] = part.split(";");
+    const target = decodeURIComponent(name);
+    if (pairs.length === 0) { out.push(target); continue; }
+    const params: Record<string, unknown> = {};
+    for (const p of pairs) {
+      const i = p.indexOf("=");
+      const key = decodeURIComponent(p.slice(0, i));
+      const raw = decodeURIComponent(p.slice(i + 1));
+      let value: unknown = raw;
+      try { value = JSON.parse(raw); } catch { value = raw; }
+      params[key] = value;
+    }
+    out.push({ target, params });
+  }
+  return out;
+}
+
+/** An invalidation concerns a view with these params unless it names a different value for one of them. */
+export function concerns(entry: InvalidateEntry, params: Record<string, unknown>): boolean {
+  if (typeof entry === "string") return true;
+  for (const [k, v] of Object.entries(entry.params)) {
+    if (k in params && JSON.stringify(params[k]) !== JSON.stringify(v)) return false;
+  }
+  return true;
+}
+
+function targetOf(e: InvalidateEntry): string { return typeof e === "string" ? e : e.target; }
+
+function query(args: Record<string, unknown> | undefined): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(args ?? {})) {
+    if (v === undefined) continue;
+    if (Array.isArray(v)) for (const x of v) q.append(k, String(x));
+    else q.append(k, String(v));
+  }
+  const s = q.toString();
+  return s ? "?" + s : "";
+}
+
+declare global {
+  interface Window { __MIZAN_SSR_DATA__?: Record<string, unknown> }
+}
+
+export class Mizan {
+  readonly baseUrl: string;
+  private readonly fetchImpl: typeof fetch;
+  private readonly wsUrl: string;
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly inflight = new Map<string, Promise<unknown>>();
+  private ssr: Record<string, unknown> | undefined;
+  private socket: WebSocket | undefined;
+  private socketOpen = false;
+  private nextSub = 1;
+  private readonly subs = new Map<number, { channel: string; params: unknown; handlers: ChannelHandlers<any> }>();
+  private wantInvalidations = false;
+  private retry = 0;
+
+  constructor(opts: MizanOptions = {}) {
+    this.baseUrl = (opts.baseUrl ?? "/api/mizan/").replace(/\/?$/, "/");
+    this.fetchImpl = opts.fetch ?? ((...a: Parameters<typeof fetch>) => fetch(...a));
+    const origin = typeof location !== "undefined" ? location.origin : "http://localhost";
+    const abs = new URL(this.baseUrl, origin);
+    this.wsUrl = opts.wsUrl ?? abs.href.replace(/^http/, "ws") + "ws/";
+    if (typeof window !== "undefined" && window.__MIZAN_SSR_DATA__) this.ssr = window.__MIZAN_SSR_DATA__;
+  }
+
+  /** The global context the server put in the first page, used once (no
+      refetch on first render). */
+  takeHydratedGlobal(): Record<string, unknown> | undefined {
+    const v = this.ssr;
+    this.ssr = undefined;
+    return v;
+  }
+
+  private async request(path: string, init: RequestInit): Promise<unknown> {
+    const res = await this.fetchImpl(this.baseUrl + path, { credentials: "same-origin", ...init });
+    const header = res.headers.get("X-Mizan-Invalidate");
+    const text = await res.text();
+    const body = text ? JSON.parse(text) : null;
+    if (!res.ok) throw new MizanError(res.status, body?.error ?? { code: "internal_error", message: res.statusText });
+    if (body && Array.isArray(body.invalidate)) this.applyInvalidate(body.invalidate);
+    else if (header) this.applyInvalidate(parseInvalidateHeader(header));
+    return body;
+  }
+
+  /** Call a function: POST with JSON arguments (or GET for a query with opts.get). */
+  async call<R>(name: string, args?: Record<string, unknown>, opts: { get?: boolean } = {}): Promise<R> {
+    const path = "call/" + name + "/";
+    const body = opts.get
+      ? await this.request(path + query(args), { method: "GET" })
+      : await this.request(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(args ?? {}) });
+    return (body as { result: R }).result;
+  }
+
+  /** Fetch a context's bundle; identical fetches in flight share one request. */
+  context<B>(name: string, params?: Record<string, unknown>): Promise<B> {
+    const path = "ctx/" + encodeURIComponent(name) + "/" + query(params);
+    const known = this.inflight.get(path);
+    if (known) return known as Promise<B>;
+    const p = this.request(path, { method: "GET" }).finally(() => this.inflight.delete(path));
+    this.inflight.set(path, p);
+    return p as Promise<B>;
+  }
+
+  /** Listen for invalidations of a context or function name. Returns the unsubscribe. */
+  onInvalidate(target: string, fn: Listener): () => void {
+    let set = this.listeners.get(target);
+    if (!set) { set = new Set(); this.listeners.set(target, set); }
+    set.add(fn);
+    return () => { set!.delete(fn); };
+  }
+
+  applyInvalidate(entries: InvalidateEntry[]): void {
+    for (const e of entries) for (const fn of this.listeners.get(targetOf(e)) ?? []) fn(e);
+  }
+
+  invalidateContext(name: string, params?: Record<string, unknown>): void {
+    this.applyInvalidate([params ? { target: name, params } : name]);
+  }
+
+  invalidateFunctions(names: string[]): void { this.applyInvalidate(names); }
+
+  // ---------------------------------------------------------------- the socket
+
+  private send(frame: unknown): void {
+    if (this.socket && this.socketOpen) this.socket.send(JSON.stringify(frame));
+  }
+
+  private connect(): void {
+    if (this.socket || typeof WebSocket === "undefined") return;
+    const ws = new WebSocket(this.wsUrl);
+    this.socket = ws;
+    for (const s of this.subs.values()) s.handlers.onStatus?.("connecting");
+    ws.onopen = () => {
+      this.socketOpen = true;
+      this.retry = 0;
+      for (const [id, s] of this.subs) {
+        this.send({ type: "subscribe", id, channel: s.channel, params: s.params });
+        s.handlers.onStatus?.("open");
+      }
+      if (this.wantInvalidations) this.send({ type: "subscribe_invalidations" });
+    };
+    ws.onmessage = (ev) => {
+      const m = JSON.parse(String(ev.data));
+      if (m.type === "message") this.subs.get(m.id)?.handlers.onMessage(m.data);
+      else if (m.type === "error") this.subs.get(m.id)?.handlers.onError?.(m.error);
+      else if (m.type === "invalidate") this.applyInvalidate(m.invalidate);
+    };
+    ws.onclose = () => {
+      this.socket = undefined;
+      this.socketOpen = false;
+      for (const s of this.subs.values()) s.handlers.onStatus?.("closed");
+      if (this.subs.size || this.wantInvalidations) {
+        const delay = Math.min(10000, 250 * 2 ** this.retry++);
+        setTimeout(() => this.connect(), delay); // reconnect with backoff, then resubscribe
+      }
+    };
+  }
+
+  /** Subscribe to a channel on the shared socket. Returns send and unsubscribe. */
+  subscribe<P, M, C>(channel: string, params: P, handlers: ChannelHandlers<M>): { send: (data: C) => void; close: () => void } {
+    const id = this.nextSub++;
+    this.subs.set(id, { channel, params, handlers });
+    if (this.socketOpen) this.send({ type: "subscribe", id, channel, params });
+    else this.connect();
+    return {
+      send: (data: C) => this.send({ type: "send", id, data }),
+      close: () => { this.subs.delete(id); this.send({ type: "unsubscribe", id }); },
+    };
+  }
+
+  /** Have the server push invalidations over the socket. */
+  listenForInvalidations(): void {
+    this.wantInvalidations = true;
+    if (this.socketOpen) this.send({ type: "subscribe_invalidations" });
+    else this.connect();
+  }
+}
+
+export function createMizan(opts: MizanOptions = {}): Mizan { return new Mizan(opts); }
+]==]

@@ -1,0 +1,190 @@
+-- The Vue 3 adapter: composables over the kernel (a template filled from
+-- the registry). A context composable fetches its bundle and provides it to
+-- descendants, whose use<Fn>() read one function's result from it.
+local M = {}
+
+local PRELUDE = [==[
+import { computed, inject, onScopeDispose, provide, ref, shallowRef, toValue, watch,
+  type App, type ComputedRef, type InjectionKey, type MaybeRefOrGetter, type Ref } from "vue";
+import { Mizan, MizanError, concerns, createMizan, type InvalidateEntry, type MizanErrorBody } from "./kernel";
+import * as T from "./api";
+
+export { MizanError, createMizan };
+
+const MIZAN: InjectionKey<Mizan> = Symbol("mizan");
+
+/** app.use(mizanPlugin()): one client for the app, listening for invalidation push. */
+export function mizanPlugin(client?: Mizan) {
+  return {
+    install(app: App) {
+      const mizan = client ?? createMizan();
+      if (typeof window !== "undefined") mizan.listenForInvalidations();
+      app.provide(MIZAN, mizan);
+    },
+  };
+}
+
+export function useMizan(): Mizan {
+  const mizan = inject(MIZAN, null);
+  if (!mizan) throw new Error("install mizanPlugin() on the app");
+  return mizan;
+}
+
+export interface Loaded<D> { data: Ref<D | undefined>; error: Ref<MizanError | undefined>; loading: Ref<boolean>; refetch: () => void }
+
+function useBundle<B>(name: string, fns: readonly string[], params: MaybeRefOrGetter<Record<string, unknown>>, hydrated?: B): Loaded<B> {
+  const mizan = useMizan();
+  const data = shallowRef<B | undefined>(hydrated);
+  const error = shallowRef<MizanError | undefined>(undefined);
+  const loading = ref(hydrated === undefined);
+  let seq = 0; // only the latest fetch may land
+  const refetch = () => {
+    const n = ++seq;
+    loading.value = true;
+    mizan.context<B>(name, toValue(params)).then(
+      (d) => { if (n === seq) { data.value = d; error.value = undefined; loading.value = false; } },
+      (e: MizanError) => { if (n === seq) { error.value = e; loading.value = false; } });
+  };
+  watch(() => JSON.stringify(toValue(params)), refetch, { immediate: hydrated === undefined });
+  const listen = (e: InvalidateEntry) => { if (concerns(e, toValue(params))) refetch(); };
+  const offs = [mizan.onInvalidate(name, listen), ...fns.map((f) => mizan.onInvalidate(f, listen))];
+  onScopeDispose(() => offs.forEach((off) => off()));
+  return { data, error, loading, refetch };
+}
+
+function injected<B>(key: InjectionKey<Loaded<B>>, what: string): Loaded<B> {
+  const v = inject(key, null);
+  if (!v) throw new Error("call " + what + " in an ancestor component");
+  return v;
+}
+
+export interface Mutation<A, R> { mutate: (args: A) => Promise<R>; isPending: Ref<boolean>; error: Ref<MizanError | undefined> }
+
+function useMutation<A, R>(name: string): Mutation<A, R> {
+  const mizan = useMizan();
+  const isPending = ref(false);
+  const error = shallowRef<MizanError | undefined>(undefined);
+  const mutate = async (args: A) => {
+    isPending.value = true;
+    error.value = undefined;
+    try {
+      return await mizan.call<R>(name, args as unknown as Record<string, unknown>); // applies invalidation
+    } catch (e) {
+      error.value = e as MizanError;
+      throw e;
+    } finally {
+      isPending.value = false;
+    }
+  };
+  return { mutate, isPending, error };
+}
+
+export interface Channel<S, C> { messages: Ref<S[]>; send: (message: C) => void; status: Ref<"connecting" | "open" | "closed">; error: Ref<MizanErrorBody | undefined> }
+
+function useChannel<P, S, C>(channel: string, params: MaybeRefOrGetter<P>): Channel<S, C> {
+  const mizan = useMizan();
+  const messages = shallowRef<S[]>([]);
+  const status = ref<"connecting" | "open" | "closed">("connecting");
+  const error = shallowRef<MizanErrorBody | undefined>(undefined);
+  let sub: { send: (data: C) => void; close: () => void } | null = null;
+  watch(() => JSON.stringify(toValue(params)), () => {
+    sub?.close();
+    messages.value = [];
+    sub = mizan.subscribe<P, S, C>(channel, toValue(params), {
+      onMessage: (m) => { messages.value = [...messages.value, m]; },
+      onError: (e) => { error.value = e; },
+      onStatus: (s) => { status.value = s; },
+    });
+  }, { immediate: true });
+  onScopeDispose(() => { sub?.close(); sub = null; });
+  return { messages, send: (m: C) => sub?.send(m), status, error };
+}
+
+export interface Form<V> {
+  values: Ref<Partial<V>>;
+  errors: Ref<Record<string, string[]>>;
+  isPending: Ref<boolean>;
+  validate: () => Promise<boolean>;
+  submit: () => Promise<unknown>;
+}
+
+function useForm<V>(name: string): Form<V> {
+  const mizan = useMizan();
+  const values = ref({}) as Ref<Partial<V>>;
+  const errors = ref<Record<string, string[]>>({});
+  const isPending = ref(false);
+  const validate = async () => {
+    const r = await mizan.call<{ valid: boolean; errors: Record<string, string[]> }>(name + ".validate", values.value as Record<string, unknown>);
+    errors.value = r.errors;
+    return r.valid;
+  };
+  const submit = async () => {
+    isPending.value = true;
+    try {
+      const r = await mizan.call(name + ".submit", values.value as Record<string, unknown>);
+      errors.value = {};
+      return r;
+    } catch (e) {
+      if (e instanceof MizanError) errors.value = e.fields; // the server's errors, in Django's shape
+      throw e;
+    } finally {
+      isPending.value = false;
+    }
+  };
+  return { values, errors, isPending, validate, submit };
+}
+]==]
+
+function M.files(reg, cg)
+  local L = { PRELUDE }
+  local function w(s) L[#L + 1] = s end
+  for _, cname in ipairs(reg.context_order) do
+    local g = reg.contexts[cname]
+    local P = cg.pascal(cname)
+    local global = cname == "global"
+    w(("// The %q context: fetch it in a component, read it in its descendants."):format(cname))
+    w(("const %sKey: InjectionKey<Loaded<T.%sBundle>> = Symbol(%q);\n"):format(P, P, cname))
+    if global then
+      w("export function useGlobalContext(): Loaded<T.GlobalBundle> {")
+      w("  const hydrated = useMizan().takeHydratedGlobal() as T.GlobalBundle | undefined;")
+      w(("  const loaded = useBundle<T.GlobalBundle>(\"global\", %s, {}, hydrated);"):format(cg.list(g.functions)))
+    else
+      w(("export function use%sContext(params: MaybeRefOrGetter<T.%sParams>): Loaded<T.%sBundle> {"):format(P, P, P))
+      w(("  const loaded = useBundle<T.%sBundle>(%q, %s, params as MaybeRefOrGetter<Record<string, unknown>>);")
+        :format(P, cname, cg.list(g.functions)))
+    end
+    w(("  provide(%sKey, loaded);"):format(P))
+    w("  return loaded;")
+    w("}\n")
+    for _, f in ipairs(g.functions) do
+      local F = cg.pascal(f)
+      w(("export function use%s(): ComputedRef<T.%sResult | undefined> {"):format(F, F))
+      w(("  const loaded = injected(%sKey, %q);"):format(P, global and "useGlobalContext()" or "use" .. P .. "Context()"))
+      w(("  return computed(() => loaded.data.value?.[%q]);"):format(f))
+      w("}\n")
+    end
+  end
+  w("// Mutations: they apply the invalidation their answer carries.")
+  for _, name in ipairs(cg.mutations(reg)) do
+    local F = cg.pascal(name)
+    w(("export function use%sMutation(): Mutation<T.%sArgs, T.%sResult> { return useMutation(%q); }"):format(F, F, F, name))
+  end
+  w("")
+  w("// Forms: field errors in Django's shape, the server's merged in.")
+  for _, fname in ipairs(reg.forms and reg.forms.list or {}) do
+    local F = cg.pascal(fname)
+    w(("export function use%sForm(): Form<T.%sArgs> { return useForm(%q); }"):format(F, cg.pascal(fname .. ".submit"), fname))
+  end
+  w("")
+  w("// Channels: messages in order, send, and the socket's status.")
+  for _, cname in ipairs(reg.channel_order or {}) do
+    local C = cg.pascal(cname)
+    w(("export function use%sChannel(params: MaybeRefOrGetter<T.%sChannelParams>): Channel<T.%sServerMessage, T.%sClientMessage> {")
+      :format(C, C, C, C))
+    w(("  return useChannel<T.%sChannelParams, T.%sServerMessage, T.%sClientMessage>(%q, params);"):format(C, C, C, cname))
+    w("}\n")
+  end
+  return { ["vue.ts"] = table.concat(L, "\n") .. "\n" }
+end
+
+return M
