@@ -97,7 +97,7 @@ function M.validate(form, data)
     if f.opts.disabled then v = f.opts.initial end -- a disabled field keeps its initial value
     local required = f.opts.required ~= false
     local is_empty = fields.empty(v) or (type(v) == "string" and f.opts.strip ~= false and
-      (f.kind == "char" or f.kind == "text" or f.kind == "email" or f.kind == "url") and v:find("^%s*$"))
+      (f.kind == "char" or f.kind == "text" or f.kind == "email" or f.kind == "url") and fields.strip(v) == "")
     if f.kind == "boolean" then
       local b = fields.boolean.clean(f, v)
       if required and not b then add(errors, f.name, fields.REQUIRED) else cleaned[f.name] = b end

@@ -9,6 +9,7 @@
 -- svelte.ts). The output is deterministic: the same app gives the same bytes.
 local mizan = require "mizan"
 local core = require "mizan.core"
+local json = require "mizan.json"
 
 local M = {}
 
@@ -61,10 +62,10 @@ local function ts(t, input)
   if k == "array" then return "Array<" .. ts(t.inner, input) .. ">" end
   if k == "optional" then return ts(t.inner, input) end
   if k == "nullable" then return ts(t.inner, input) .. " | null" end
-  if k == "literal" then return require("mizan.json").encode(t.value) end
+  if k == "literal" then return json.encode(t.value) end
   if k == "enum" then
     local parts = {}
-    for i, v in ipairs(t.values) do parts[i] = require("mizan.json").encode(v) end
+    for i, v in ipairs(t.values) do parts[i] = json.encode(v) end
     return table.concat(parts, " | ")
   end
   if k == "object" then
@@ -161,6 +162,21 @@ local function api_ts(reg)
   return table.concat(L, "\n") .. "\n"
 end
 
+---------------------------------------------------------------- forms.ts
+
+-- The client-side validation runtime, then each form's fields exactly as
+-- the server exports them (canonical JSON, so the bytes are stable).
+local function forms_ts(reg)
+  local L = { require("mizan.codegen.forms") }
+  for _, name in ipairs(reg.forms and reg.forms.list or {}) do
+    local P = pascal(name)
+    L[#L + 1] = ("export const %sFields: FieldSpec[] = %s;"):format(camel(name), assert(json.canonical(reg.forms[name].fields)))
+    L[#L + 1] = ("/** The %q form's fields, validated as the server validates them. */"):format(name)
+    L[#L + 1] = ("export const %sSchema = formSchema(%sFields);\n"):format(P, camel(name))
+  end
+  return table.concat(L, "\n") .. "\n"
+end
+
 ---------------------------------------------------------------- writing
 
 local function read(path)
@@ -195,6 +211,7 @@ function M.files(reg, target)
   local files = {
     ["kernel.ts"] = header .. require("mizan.codegen.kernel"),
     ["api.ts"] = header .. api_ts(reg),
+    ["forms.ts"] = header .. forms_ts(reg),
   }
   for name, text in pairs(adapter.files(reg, M)) do files[name] = header .. text end
   return files

@@ -5,6 +5,7 @@ local PRELUDE = [==[
 import * as React from "react";
 import { Mizan, MizanError, concerns, createMizan, type InvalidateEntry, type MizanErrorBody } from "./kernel";
 import * as T from "./api";
+import * as F from "./forms";
 
 export { MizanError, createMizan };
 
@@ -117,7 +118,7 @@ export interface Form<V> {
   submit: () => Promise<unknown>;
 }
 
-function useForm<V>(name: string): Form<V> {
+function useForm<V>(name: string, schema: F.FormSchema): Form<V> {
   const { mizan } = useMizan();
   const [values, setValues] = React.useState<Partial<V>>({});
   const [errors, setErrors] = React.useState<Record<string, string[]>>({});
@@ -126,14 +127,14 @@ function useForm<V>(name: string): Form<V> {
     setValues((v) => ({ ...v, [field]: value }));
   }, []);
   const validate = React.useCallback(async () => {
-    const r = await mizan.call<{ valid: boolean; errors: Record<string, string[]> }>(name + ".validate", values as Record<string, unknown>);
+    const r = await F.validateForm(mizan, name, schema, values);
     setErrors(r.errors);
     return r.valid;
-  }, [mizan, name, values]);
+  }, [mizan, name, schema, values]);
   const submit = React.useCallback(async () => {
     setPending(true);
     try {
-      const r = await mizan.call(name + ".submit", values as Record<string, unknown>);
+      const r = await F.submitForm(mizan, name, schema, values);
       setErrors({});
       return r;
     } catch (e) {
@@ -142,7 +143,7 @@ function useForm<V>(name: string): Form<V> {
     } finally {
       setPending(false);
     }
-  }, [mizan, name, values]);
+  }, [mizan, name, schema, values]);
   return { values, setValue, errors, isPending, validate, submit };
 }
 ]==]
@@ -203,7 +204,7 @@ function M.files(reg, cg)
   w("// Forms: field errors in Django's shape, the server's merged in.")
   for _, fname in ipairs(reg.forms and reg.forms.list or {}) do
     local F = cg.pascal(fname)
-    w(("export function use%sForm(): Form<T.%sArgs> { return useForm(%q); }"):format(F, cg.pascal(fname .. ".submit"), fname))
+    w(("export function use%sForm(): Form<T.%sArgs> { return useForm(%q, F.%sSchema); }"):format(F, cg.pascal(fname .. ".submit"), fname, F))
   end
   w("")
   w("// Channels: messages in order, send, and the socket's status.")

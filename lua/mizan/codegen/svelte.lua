@@ -9,6 +9,7 @@ import { getContext, setContext } from "svelte";
 import { derived, readable, writable, type Readable, type Writable } from "svelte/store";
 import { Mizan, MizanError, concerns, createMizan, type InvalidateEntry, type MizanErrorBody } from "./kernel";
 import * as T from "./api";
+import * as F from "./forms";
 
 export { MizanError, createMizan };
 
@@ -99,21 +100,21 @@ export interface Form<V> {
   submit: () => Promise<unknown>;
 }
 
-function form<V>(mizan: Mizan, name: string): Form<V> {
+function form<V>(mizan: Mizan, name: string, schema: F.FormSchema): Form<V> {
   const values = writable<Partial<V>>({});
   const errors = writable<Record<string, string[]>>({});
   const isPending = writable(false);
   let current: Partial<V> = {};
   values.subscribe((v) => { current = v; });
   const validate = async () => {
-    const r = await mizan.call<{ valid: boolean; errors: Record<string, string[]> }>(name + ".validate", current as Record<string, unknown>);
+    const r = await F.validateForm(mizan, name, schema, current);
     errors.set(r.errors);
     return r.valid;
   };
   const submit = async () => {
     isPending.set(true);
     try {
-      const r = await mizan.call(name + ".submit", current as Record<string, unknown>);
+      const r = await F.submitForm(mizan, name, schema, current);
       errors.set({});
       return r;
     } catch (e) {
@@ -159,8 +160,8 @@ function M.files(reg, cg)
   w("")
   w("// Forms: field errors in Django's shape, the server's merged in.")
   for _, fname in ipairs(reg.forms and reg.forms.list or {}) do
-    w(("export function %sForm(mizan: Mizan = getMizan()): Form<T.%sArgs> { return form(mizan, %q); }")
-      :format(cg.camel(fname), cg.pascal(fname .. ".submit"), fname))
+    w(("export function %sForm(mizan: Mizan = getMizan()): Form<T.%sArgs> { return form(mizan, %q, F.%sSchema); }")
+      :format(cg.camel(fname), cg.pascal(fname .. ".submit"), fname, cg.pascal(fname)))
   end
   w("")
   w("// Channels: messages in order, send, and the socket's status.")

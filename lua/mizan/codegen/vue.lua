@@ -8,6 +8,7 @@ import { computed, inject, onScopeDispose, provide, ref, shallowRef, toValue, wa
   type App, type ComputedRef, type InjectionKey, type MaybeRefOrGetter, type Ref } from "vue";
 import { Mizan, MizanError, concerns, createMizan, type InvalidateEntry, type MizanErrorBody } from "./kernel";
 import * as T from "./api";
+import * as F from "./forms";
 
 export { MizanError, createMizan };
 
@@ -108,20 +109,20 @@ export interface Form<V> {
   submit: () => Promise<unknown>;
 }
 
-function useForm<V>(name: string): Form<V> {
+function useForm<V>(name: string, schema: F.FormSchema): Form<V> {
   const mizan = useMizan();
   const values = ref({}) as Ref<Partial<V>>;
   const errors = ref<Record<string, string[]>>({});
   const isPending = ref(false);
   const validate = async () => {
-    const r = await mizan.call<{ valid: boolean; errors: Record<string, string[]> }>(name + ".validate", values.value as Record<string, unknown>);
+    const r = await F.validateForm(mizan, name, schema, values.value);
     errors.value = r.errors;
     return r.valid;
   };
   const submit = async () => {
     isPending.value = true;
     try {
-      const r = await mizan.call(name + ".submit", values.value as Record<string, unknown>);
+      const r = await F.submitForm(mizan, name, schema, values.value);
       errors.value = {};
       return r;
     } catch (e) {
@@ -173,7 +174,7 @@ function M.files(reg, cg)
   w("// Forms: field errors in Django's shape, the server's merged in.")
   for _, fname in ipairs(reg.forms and reg.forms.list or {}) do
     local F = cg.pascal(fname)
-    w(("export function use%sForm(): Form<T.%sArgs> { return useForm(%q); }"):format(F, cg.pascal(fname .. ".submit"), fname))
+    w(("export function use%sForm(): Form<T.%sArgs> { return useForm(%q, F.%sSchema); }"):format(F, cg.pascal(fname .. ".submit"), fname, F))
   end
   w("")
   w("// Channels: messages in order, send, and the socket's status.")

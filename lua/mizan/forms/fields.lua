@@ -23,11 +23,32 @@ local function utf8_len(s)
   return n
 end
 
--- Strip like Python's str.strip(): ASCII and common Unicode whitespace.
+-- Python's str.strip() (which Django applies): the whitespace code points,
+-- ASCII and Unicode, off both ends. A scan, not repeated gsub, so a body of
+-- whitespace costs one pass.
+local WIDE = { ["\194\133"] = true, ["\194\160"] = true, ["\225\154\128"] = true, ["\226\128\168"] = true,
+               ["\226\128\169"] = true, ["\226\128\175"] = true, ["\226\129\159"] = true, ["\227\128\128"] = true }
+for c = 128, 138 do WIDE["\226\128" .. string.char(c)] = true end -- U+2000..U+200A
+
+local function narrow(b) return b and ((b >= 9 and b <= 13) or b == 32 or (b >= 28 and b <= 31)) end
+
 local function strip(s)
-  s = s:gsub("^[%s\194\160]+", ""):gsub("[%s]+$", "")
-  return (s:gsub("\194\160$", ""))
+  local i, j = 1, #s
+  while i <= j do
+    if narrow(s:byte(i)) then i = i + 1
+    elseif WIDE[s:sub(i, i + 1)] then i = i + 2
+    elseif WIDE[s:sub(i, i + 2)] then i = i + 3
+    else break end
+  end
+  while j >= i do
+    if narrow(s:byte(j)) then j = j - 1
+    elseif j - 1 >= i and WIDE[s:sub(j - 1, j)] then j = j - 2
+    elseif j - 2 >= i and WIDE[s:sub(j - 2, j)] then j = j - 3
+    else break end
+  end
+  return s:sub(i, j)
 end
+M.strip = strip
 
 local function as_text(v)
   if type(v) == "string" then return v end

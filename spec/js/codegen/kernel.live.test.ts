@@ -1,0 +1,83 @@
+// The generated kernel and api.ts against a live todo server (started by
+// spec/e2e/codegen_spec.lua; port in MIZAN_PORT), never a mock: the
+// invalidation header vectors, typed calls, errors, no stale read after a
+// mutation, request dedupe, and invalidation push over the WebSocket to
+// another client of the same user.
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import WS from "ws";
+import { createMizan, parseInvalidateHeader, MizanError, type InvalidateEntry } from "./kernel";
+import { api } from "./api";
+
+const port = process.env.MIZAN_PORT;
+const vectors = process.env.MIZAN_VECTORS!;
+const base = `http://127.0.0.1:${port}/api/mizan/`;
+
+// Node's fetch keeps no cookies: a jar shared by both clients (one user).
+let cookie = "";
+const jarFetch: typeof fetch = async (url, init = {}) => {
+  const res = await fetch(url, { ...init, headers: { ...(init.headers as Record<string, string> ?? {}), cookie } });
+  const set = res.headers.getSetCookie();
+  if (set.length) cookie = set.map((c) => c.split(";")[0]).join("; ");
+  return res;
+};
+(globalThis as unknown as { WebSocket: unknown }).WebSocket = class extends WS {
+  constructor(url: string) { super(url, { headers: { cookie } }); }
+};
+
+const isError = (status: number, code?: string) => (e: unknown) =>
+  e instanceof MizanError && e.status === status && (code === undefined || e.code === code);
+
+describe("the kernel against a live server", () => {
+  it("parses X-Mizan-Invalidate as the shared vectors say", () => {
+    // an entry with empty params is the bare name
+    const bare = (e: InvalidateEntry) => (typeof e === "object" && Object.keys(e.params).length === 0 ? e.target : e);
+    for (const c of JSON.parse(readFileSync(vectors, "utf8")).cases) {
+      expect(parseInvalidateHeader(c.header), c.header).toEqual(c.invalidate.map(bare));
+    }
+  });
+
+  it("calls, fails in the server's shape, invalidates, dedupes, and hears pushes", async () => {
+    const m = createMizan({ baseUrl: base, fetch: jarFetch });
+    const a = api(m);
+    const user = "kernel" + process.pid;
+
+    // typed calls and errors in the server's shape
+    expect((await a.echo({ text: "hi" })).message).toBe("hi");
+    const bad = await a.echo({ text: 5 as unknown as string }).catch((e) => e);
+    expect(bad).toBeInstanceOf(MizanError);
+    expect([bad.status, bad.code, Array.isArray(bad.fields.text)]).toEqual([400, "validation_error", true]);
+    expect(isError(401)(await a.myLists().catch((e) => e))).toBe(true);
+    await a.authSignup({ username: user, password: "correct horse battery" });
+    expect((await m.context<{ current_user: { username: string } }>("global")).current_user.username).toBe(user);
+
+    // a second client of the same user listens for invalidation push
+    const other = createMizan({ baseUrl: base, fetch: jarFetch });
+    const pushed = new Promise((resolve) => other.onInvalidate("lists", resolve));
+    other.listenForInvalidations();
+    await new Promise((r) => setTimeout(r, 300)); // let its socket subscribe
+
+    // a mutation applies its invalidation, and the refetch is not stale
+    type Lists = { my_lists: Array<{ id: number; name: string }> };
+    expect((await m.context<Lists>("lists")).my_lists).toEqual([]);
+    const seen: InvalidateEntry[] = [];
+    m.onInvalidate("lists", (e) => seen.push(e));
+    const list = await a.createList({ name: "groceries" });
+    expect(seen).toEqual(["lists"]);
+    expect((await m.context<Lists>("lists")).my_lists.map((l) => l.name)).toEqual(["groceries"]);
+
+    // identical context fetches in flight share one request
+    type Todos = { todo_list: Array<{ title: string }> };
+    const p1 = m.context<Todos>("todos", { list_id: list.id });
+    expect(m.context<Todos>("todos", { list_id: list.id })).toBe(p1);
+    expect((await p1).todo_list).toEqual([]);
+    const todoSeen: InvalidateEntry[] = [];
+    m.onInvalidate("todos", (e) => todoSeen.push(e));
+    await a.addTodo({ list_id: list.id, title: "milk" });
+    expect(todoSeen).toEqual([{ target: "todos", params: { list_id: list.id } }]);
+    expect((await m.context<Todos>("todos", { list_id: list.id })).todo_list.map((t) => t.title)).toEqual(["milk"]);
+    expect(isError(404, "not_found")(await a.addTodo({ list_id: 999999, title: "x" }).catch((e) => e))).toBe(true);
+
+    expect(await pushed).toBe("lists");
+  }, 15000);
+});
