@@ -5,6 +5,10 @@ local mizan = require "mizan"
 local client, T = mizan.client, mizan.types
 local db = mizan.db
 
+-- The React UI (examples/todo/web, built by Vite into web/dist), served with
+-- the signed-in user's global context in each page.
+mizan.config { static_dir = "web/dist" }
+
 mizan.register(client {
   description = "Repeat a message back.",
   input = { text = T.string { max_length = 200 } },
@@ -185,6 +189,12 @@ forms.form "contact" {
     forms.choice "topic" { choices = { { "sales", "Sales" }, { "help", "Help" } }, initial = "help" },
     forms.text "message" { min_length = 10, max_length = 2000 },
   },
+  -- a server-only rule: the client's Zod schema checks the fields, not this
+  clean = function(data)
+    if data.message and data.message:lower():find("free money", 1, true) then
+      return { message = "This looks like spam." }
+    end
+  end,
   on_submit_success = function(req, data)
     mizan.log("info", ("contact form from %s <%s> about %s"):format(data.name, data.email, data.topic))
     return { sent = true }

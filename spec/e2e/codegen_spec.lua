@@ -65,6 +65,11 @@ describe("mizan codegen", function()
     assert.equals(1, code)
   end)
 
+  it("keeps the client committed in examples/todo/web up to date (regenerate it after changing the app)", function()
+    local text, code = codegen("--target react --out examples/todo/web/src/mizan --check examples/todo")
+    assert.equals(0, code, text)
+  end)
+
   it("refuses bad arguments with usage, and names why an app fails to load", function()
     local text, code = codegen("--target angular --out " .. dir .. "/x examples/todo")
     assert.equals(2, code)
@@ -88,7 +93,7 @@ describe("mizan codegen", function()
     for _, f in ipairs { "forms.parity.test.ts", "kernel.live.test.ts" } do
       h.write(out .. "/" .. f, h.read("spec/js/codegen/" .. f))
     end
-    return run(("cd %s && %s %s/node_modules/.bin/vitest run --root . --reporter verbose"):format(out, env, repo))
+    return run(("cd %s && NO_COLOR=1 FORCE_COLOR=0 %s %s/node_modules/.bin/vitest run --root . --reporter verbose"):format(out, env, repo))
   end
 
   it("passes Vitest: Zod parity with the server on spec/forms_cases.json, and the kernel against a live server", function()

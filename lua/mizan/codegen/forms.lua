@@ -299,6 +299,16 @@ export function djangoErrors(error: z.ZodError): Record<string, string[]> {
 
 export type FormSchema = ReturnType<typeof formSchema>;
 
+/** A form for the adapters: its name, its fields as exported, and its schema. */
+export interface FormDef { name: string; fields: readonly FieldSpec[]; schema: FormSchema }
+
+/** The values a form starts with: each field's initial value, when it has one. */
+export function initialValues(form: FormDef): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of form.fields) if (f.initial !== undefined && f.initial !== null) out[f.name] = f.initial;
+  return out;
+}
+
 /** The client's errors for these values, or null when they pass. */
 export function localErrors(schema: FormSchema, values: unknown): Record<string, string[]> | null {
   const r = schema.safeParse(values ?? {});
@@ -306,16 +316,16 @@ export function localErrors(schema: FormSchema, values: unknown): Record<string,
 }
 
 /** Validate on the client, then (when that passes) on the server, which also runs the form's clean. */
-export async function validateForm(mizan: Mizan, name: string, schema: FormSchema, values: unknown): Promise<{ valid: boolean; errors: Record<string, string[]> }> {
-  const local = localErrors(schema, values);
+export async function validateForm(mizan: Mizan, form: FormDef, values: unknown): Promise<{ valid: boolean; errors: Record<string, string[]> }> {
+  const local = localErrors(form.schema, values);
   if (local) return { valid: false, errors: local };
-  return mizan.call(name + ".validate", values as Record<string, unknown>);
+  return mizan.call(form.name + ".validate", values as Record<string, unknown>);
 }
 
 /** Submit: values the client rejects never leave it; they fail as the server would fail them. */
-export async function submitForm<R>(mizan: Mizan, name: string, schema: FormSchema, values: unknown): Promise<R> {
-  const fields = localErrors(schema, values);
+export async function submitForm<R>(mizan: Mizan, form: FormDef, values: unknown): Promise<R> {
+  const fields = localErrors(form.schema, values);
   if (fields) throw new MizanError(400, { code: "validation_error", message: "the form has errors", fields });
-  return mizan.call<R>(name + ".submit", values as Record<string, unknown>);
+  return mizan.call<R>(form.name + ".submit", values as Record<string, unknown>);
 }
 ]==]

@@ -172,7 +172,8 @@ local function forms_ts(reg)
     local P = pascal(name)
     L[#L + 1] = ("export const %sFields: FieldSpec[] = %s;"):format(camel(name), assert(json.canonical(reg.forms[name].fields)))
     L[#L + 1] = ("/** The %q form's fields, validated as the server validates them. */"):format(name)
-    L[#L + 1] = ("export const %sSchema = formSchema(%sFields);\n"):format(P, camel(name))
+    L[#L + 1] = ("export const %sSchema = formSchema(%sFields);"):format(P, camel(name))
+    L[#L + 1] = ("export const %sForm: FormDef = { name: %q, fields: %sFields, schema: %sSchema };\n"):format(camel(name), name, camel(name), P)
   end
   return table.concat(L, "\n") .. "\n"
 end

@@ -118,23 +118,23 @@ export interface Form<V> {
   submit: () => Promise<unknown>;
 }
 
-function useForm<V>(name: string, schema: F.FormSchema): Form<V> {
+function useForm<V>(form: F.FormDef): Form<V> {
   const { mizan } = useMizan();
-  const [values, setValues] = React.useState<Partial<V>>({});
+  const [values, setValues] = React.useState<Partial<V>>(() => F.initialValues(form) as Partial<V>);
   const [errors, setErrors] = React.useState<Record<string, string[]>>({});
   const [isPending, setPending] = React.useState(false);
   const setValue = React.useCallback(<K extends keyof V>(field: K, value: V[K]) => {
     setValues((v) => ({ ...v, [field]: value }));
   }, []);
   const validate = React.useCallback(async () => {
-    const r = await F.validateForm(mizan, name, schema, values);
+    const r = await F.validateForm(mizan, form, values);
     setErrors(r.errors);
     return r.valid;
-  }, [mizan, name, schema, values]);
+  }, [mizan, form, values]);
   const submit = React.useCallback(async () => {
     setPending(true);
     try {
-      const r = await F.submitForm(mizan, name, schema, values);
+      const r = await F.submitForm(mizan, form, values);
       setErrors({});
       return r;
     } catch (e) {
@@ -143,7 +143,7 @@ function useForm<V>(name: string, schema: F.FormSchema): Form<V> {
     } finally {
       setPending(false);
     }
-  }, [mizan, name, schema, values]);
+  }, [mizan, form, values]);
   return { values, setValue, errors, isPending, validate, submit };
 }
 ]==]
@@ -177,7 +177,9 @@ function M.files(reg, cg)
       local P = cg.pascal(cname)
       w(("// The %q context."):format(cname))
       w(("const %sContext = React.createContext<Loaded<T.%sBundle> | null>(null);\n"):format(P, P))
-      w(("export function %sProvider(props: T.%sParams & { children?: React.ReactNode }) {"):format(P, P))
+      -- a context without params takes only children (Record<string, never> would forbid them)
+      local props = #g.order > 0 and ("T.%sParams & { children?: React.ReactNode }"):format(P) or "{ children?: React.ReactNode }"
+      w(("export function %sProvider(props: %s) {"):format(P, props))
       w("  const { children, ...params } = props;")
       w(("  const loaded = useBundle<T.%sBundle>(%q, %s, params as Record<string, unknown>);"):format(P, cname, list(g.functions)))
       w(("  return React.createElement(%sContext.Provider, { value: loaded }, children);"):format(P))
@@ -204,7 +206,7 @@ function M.files(reg, cg)
   w("// Forms: field errors in Django's shape, the server's merged in.")
   for _, fname in ipairs(reg.forms and reg.forms.list or {}) do
     local F = cg.pascal(fname)
-    w(("export function use%sForm(): Form<T.%sArgs> { return useForm(%q, F.%sSchema); }"):format(F, cg.pascal(fname .. ".submit"), fname, F))
+    w(("export function use%sForm(): Form<T.%sArgs> { return useForm(F.%sForm); }"):format(F, cg.pascal(fname .. ".submit"), cg.camel(fname)))
   end
   w("")
   w("// Channels: messages in order, send, and the socket's status.")

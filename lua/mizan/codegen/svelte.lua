@@ -100,21 +100,21 @@ export interface Form<V> {
   submit: () => Promise<unknown>;
 }
 
-function form<V>(mizan: Mizan, name: string, schema: F.FormSchema): Form<V> {
-  const values = writable<Partial<V>>({});
+function form<V>(mizan: Mizan, form: F.FormDef): Form<V> {
+  const values = writable<Partial<V>>(F.initialValues(form) as Partial<V>);
   const errors = writable<Record<string, string[]>>({});
   const isPending = writable(false);
   let current: Partial<V> = {};
   values.subscribe((v) => { current = v; });
   const validate = async () => {
-    const r = await F.validateForm(mizan, name, schema, current);
+    const r = await F.validateForm(mizan, form, current);
     errors.set(r.errors);
     return r.valid;
   };
   const submit = async () => {
     isPending.set(true);
     try {
-      const r = await F.submitForm(mizan, name, schema, current);
+      const r = await F.submitForm(mizan, form, current);
       errors.set({});
       return r;
     } catch (e) {
@@ -160,8 +160,8 @@ function M.files(reg, cg)
   w("")
   w("// Forms: field errors in Django's shape, the server's merged in.")
   for _, fname in ipairs(reg.forms and reg.forms.list or {}) do
-    w(("export function %sForm(mizan: Mizan = getMizan()): Form<T.%sArgs> { return form(mizan, %q, F.%sSchema); }")
-      :format(cg.camel(fname), cg.pascal(fname .. ".submit"), fname, cg.pascal(fname)))
+    w(("export function %sForm(mizan: Mizan = getMizan()): Form<T.%sArgs> { return form(mizan, F.%sForm); }")
+      :format(cg.camel(fname), cg.pascal(fname .. ".submit"), cg.camel(fname)))
   end
   w("")
   w("// Channels: messages in order, send, and the socket's status.")

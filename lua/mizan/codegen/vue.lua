@@ -109,20 +109,20 @@ export interface Form<V> {
   submit: () => Promise<unknown>;
 }
 
-function useForm<V>(name: string, schema: F.FormSchema): Form<V> {
+function useForm<V>(form: F.FormDef): Form<V> {
   const mizan = useMizan();
-  const values = ref({}) as Ref<Partial<V>>;
+  const values = ref(F.initialValues(form)) as Ref<Partial<V>>;
   const errors = ref<Record<string, string[]>>({});
   const isPending = ref(false);
   const validate = async () => {
-    const r = await F.validateForm(mizan, name, schema, values.value);
+    const r = await F.validateForm(mizan, form, values.value);
     errors.value = r.errors;
     return r.valid;
   };
   const submit = async () => {
     isPending.value = true;
     try {
-      const r = await F.submitForm(mizan, name, schema, values.value);
+      const r = await F.submitForm(mizan, form, values.value);
       errors.value = {};
       return r;
     } catch (e) {
@@ -174,7 +174,7 @@ function M.files(reg, cg)
   w("// Forms: field errors in Django's shape, the server's merged in.")
   for _, fname in ipairs(reg.forms and reg.forms.list or {}) do
     local F = cg.pascal(fname)
-    w(("export function use%sForm(): Form<T.%sArgs> { return useForm(%q, F.%sSchema); }"):format(F, cg.pascal(fname .. ".submit"), fname, F))
+    w(("export function use%sForm(): Form<T.%sArgs> { return useForm(F.%sForm); }"):format(F, cg.pascal(fname .. ".submit"), cg.camel(fname)))
   end
   w("")
   w("// Channels: messages in order, send, and the socket's status.")
