@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Install what Mizan needs on Debian 12, only when it is missing.
 #   scripts/deps.sh build    the packages of DESIGN §9 (build, run, test)
-#   scripts/deps.sh npm      plus the npm packages the tests use
+#   scripts/deps.sh npm      plus the npm packages (the example's web UI, the tests' tools)
+#   scripts/deps.sh test     plus Debian's chromium, for the browser specs
 #   scripts/deps.sh bench    plus the benchmark peers (nginx + lua module, lua-cjson, wrk)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(build-essential cmake pkg-config libluajit2-5.1-dev luajit2 libuv1-dev node-llhttp
             lua-busted libssl-dev libhiredis-dev redis-server libsqlite3-dev)
+TEST_PKGS=(chromium)
 BENCH_PKGS=(nginx libnginx-mod-http-lua lua-cjson wrk curl bc)
 
 missing() {
@@ -43,6 +45,7 @@ npm_install() {
 case "${1:-build}" in
   build) apt_install "${BUILD_PKGS[@]}" ;;
   npm) apt_install "${BUILD_PKGS[@]}"; npm_install ;;
+  test) apt_install "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}"; npm_install ;;
   bench) apt_install "${BUILD_PKGS[@]}" "${BENCH_PKGS[@]}" ;;
-  *) echo "usage: $0 build|npm|bench" >&2; exit 2 ;;
+  *) echo "usage: $0 build|npm|test|bench" >&2; exit 2 ;;
 esac

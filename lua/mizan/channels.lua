@@ -123,14 +123,15 @@ function M.send(channel, params, message)
   end
   local group = spec.group({ server = true }, p)
   local n = deliver(group, message)
-  if relay then relay.publish(group, message) end
+  if relay then relay.publish { g = group, m = message } end
   return n
 end
 
 --- Another process (worker or instance) broadcast to a group.
 function M.relayed(group, message) return deliver(group, message) end
 
---- How broadcasts reach other processes: { publish = function(group, message) }.
+--- How broadcasts and invalidation pushes reach other processes:
+--- { publish = function(frame) }, frame { g = group, m = message } or { i = entries, u = user id }.
 function M.set_relay(r) relay = r end
 
 ---------------------------------------------------------------- sockets
@@ -270,7 +271,7 @@ end
 --- Push a mutation's invalidation record to the sockets that should
 -- refetch: shared targets to every socket that asked, per-user targets only
 -- to the sockets of the user who mutated (for anonymous: anonymous sockets).
-function M.push_invalidation(entries, user_id)
+local function push_local(entries, user_id)
   local shared, personal = json.array {}, json.array {}
   for _, e in ipairs(entries) do
     local t = type(e) == "table" and e.target or e
@@ -289,6 +290,12 @@ function M.push_invalidation(entries, user_id)
   end
 end
 
+function M.push_invalidation(entries, user_id)
+  push_local(entries, user_id)
+  -- the user's other tabs may be connected to another worker or instance
+  if relay then relay.publish { i = entries, u = user_id } end
+end
+
 -- Broadcasts reach the other processes through Redis pub/sub (every
 -- instance, MIZAN_CHANNELS=redis://...), or else through the workers' bus
 -- (one instance, no server). A message carries its origin so that a process
@@ -298,7 +305,9 @@ local relay_ready = false
 
 local function on_relayed(payload)
   local m = json.decode(payload)
-  if type(m) == "table" and m.o ~= origin and type(m.g) == "string" then deliver(m.g, m.m) end
+  if type(m) ~= "table" or m.o == origin then return end
+  if type(m.g) == "string" then deliver(m.g, m.m)
+  elseif type(m.i) == "table" then push_local(m.i, m.u) end
 end
 
 local function setup_relay(cfg)
@@ -307,8 +316,9 @@ local function setup_relay(cfg)
     local redis = require "mizan.redis"
     redis.open(cfg.channels, 0.5, "mizan:channels", on_relayed) -- the subscriber
     local pub = redis.open(cfg.channels, 0.5)
-    relay = { publish = function(group, message)
-      local ok, err = redis.call(pub, "PUBLISH", "mizan:channels", assert(json.encode { o = origin, g = group, m = message }))
+    relay = { publish = function(frame)
+      frame.o = origin
+      local ok, err = redis.call(pub, "PUBLISH", "mizan:channels", assert(json.encode(frame)))
       if not ok then core.log("warn", "channels: a broadcast did not reach redis: " .. tostring(err)) end
     end }
   elseif os.getenv("MIZAN_BUS_DIR") then
@@ -318,8 +328,9 @@ local function setup_relay(cfg)
       core.log("warn", "channels: cannot join the workers' bus: " .. tostring(err))
       return
     end
-    relay = { publish = function(group, message)
-      local n, perr = bus.publish(assert(json.encode { o = origin, g = group, m = message }))
+    relay = { publish = function(frame)
+      frame.o = origin
+      local n, perr = bus.publish(assert(json.encode(frame)))
       if not n then core.log("warn", "channels: a broadcast did not reach the other workers: " .. tostring(perr)) end
     end }
   end

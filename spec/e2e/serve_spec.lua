@@ -110,4 +110,25 @@ describe("mizan serve", function()
     for _ = 1, 10 do assert.equals("v1", srv:call("version", {}, { method = "GET" }).json.result) end
     assert.equals(0, (srv:stop()))
   end)
+
+  it("pushes a mutation's invalidation to the user's sockets on every worker", function()
+    local srv = testing.server("examples/todo", { command = "serve", env = { MIZAN_WORKERS = "2" } })
+    local agent = srv:agent()
+    assert.equals(200, agent:call("auth.signup", { username = "tabs", password = "many tabs open" }).status)
+    -- several sockets, so that the two workers each hold some of them
+    local socks = {}
+    for i = 1, 8 do
+      socks[i] = assert(testing.websocket(srv.port, { headers = { "Cookie: mizan_session=" .. agent.cookie } }))
+      socks[i]:send_json { type = "subscribe_invalidations" }
+      assert.equals("subscribed", socks[i]:read_json().type)
+    end
+    assert.equals(200, agent:call("create_list", { name = "shared" }).status)
+    for _, ws in ipairs(socks) do
+      local m = ws:read_json()
+      assert.equals("invalidate", m.type)
+      assert.same({ "lists" }, m.invalidate)
+      ws:close()
+    end
+    srv:stop()
+  end)
 end)

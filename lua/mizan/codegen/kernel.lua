@@ -96,6 +96,10 @@ export class Mizan {
   private nextSub = 1;
   private readonly subs = new Map<number, { channel: string; params: unknown; handlers: ChannelHandlers<any> }>();
   private wantInvalidations = false;
+  // Push is live once the server confirmed the subscription. A context read
+  // that began before that may have missed a push: resync when it goes live.
+  private pushLive = false;
+  private readWhileDeaf = false;
   private retry = 0;
 
   constructor(opts: MizanOptions = {}) {
@@ -140,6 +144,7 @@ export class Mizan {
     const path = "ctx/" + encodeURIComponent(name) + "/" + query(params);
     const known = this.inflight.get(path);
     if (known) return known as Promise<B>;
+    if (!this.pushLive) this.readWhileDeaf = true;
     const p = this.request(path, { method: "GET" }).finally(() => this.inflight.delete(path));
     this.inflight.set(path, p);
     return p as Promise<B>;
@@ -188,16 +193,27 @@ export class Mizan {
       if (m.type === "message") this.subs.get(m.id)?.handlers.onMessage(m.data);
       else if (m.type === "error") this.subs.get(m.id)?.handlers.onError?.(m.error);
       else if (m.type === "invalidate") this.applyInvalidate(m.invalidate);
+      else if (m.type === "subscribed" && m.id === "invalidations") this.goLive();
     };
     ws.onclose = () => {
       this.socket = undefined;
       this.socketOpen = false;
+      this.pushLive = false;
       for (const s of this.subs.values()) s.handlers.onStatus?.("closed");
       if (this.subs.size || this.wantInvalidations) {
         const delay = Math.min(10000, 250 * 2 ** this.retry++);
         setTimeout(() => this.connect(), delay); // reconnect with backoff, then resubscribe
       }
     };
+  }
+
+  // Pushes now arrive; what was read without them (first load, or while the
+  // socket was down) is refetched once, so no view stays stale.
+  private goLive(): void {
+    this.pushLive = true;
+    if (!this.readWhileDeaf) return;
+    this.readWhileDeaf = false;
+    this.applyInvalidate([...this.listeners.keys()]);
   }
 
   /** Subscribe to a channel on the shared socket. Returns send and unsubscribe. */

@@ -1,0 +1,37 @@
+-- The example UIs in a real browser: Debian's chromium driven by
+-- playwright-core (spec/js/browser/*.mjs), against a live `mizan serve` with
+-- two workers serving the Vite build. Screenshots go to build/screenshots/.
+local testing = require "mizan.testing"
+local lfs = require "lfs"
+local h = require "helpers"
+
+local run = h.run
+local repo = lfs.currentdir()
+local shots = repo .. "/build/screenshots"
+
+-- Build an example's web UI into a scratch folder; returns that folder.
+local function vite_build(example)
+  local out = os.tmpname()
+  os.remove(out)
+  local text, code = run(("%s/node_modules/.bin/vite build %s/web --outDir %s --emptyOutDir --logLevel error")
+    :format(repo, example, out))
+  assert.equals(0, code, text)
+  return out
+end
+
+local function in_browser(example, script)
+  local dist = vite_build(example)
+  local srv = testing.server(example, { command = "serve", env = { MIZAN_WORKERS = "2", MIZAN_STATIC_DIR = dist } })
+  local text, code = run(("node spec/js/browser/%s http://127.0.0.1:%d/ %s"):format(script, srv.port, shots))
+  srv:stop()
+  run("rm -rf " .. dist)
+  return text, code
+end
+
+describe("in a real browser", function()
+  it("examples/todo: sign up, log in, a todo pushed to a second tab, Zod before any request, then a server error", function()
+    local text, code = in_browser("examples/todo", "todo.mjs")
+    assert.equals(0, code, text)
+    assert.matches("browser todo: .* ok", text)
+  end)
+end)

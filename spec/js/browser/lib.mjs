@@ -1,0 +1,23 @@
+// Shared by the browser specs: Debian's chromium, named steps, screenshots.
+import { mkdirSync } from "node:fs";
+
+export async function launch(chromium) {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-dev-shm-usage"],
+  });
+}
+
+/** Run one step; a failure says which step failed. */
+export async function step(name, fn) {
+  try {
+    await fn();
+  } catch (e) {
+    throw new Error(`step "${name}": ${e.message}`);
+  }
+}
+
+export async function shot(page, dir, name) {
+  mkdirSync(dir, { recursive: true });
+  await page.screenshot({ path: `${dir}/${name}.png`, fullPage: true });
+}
