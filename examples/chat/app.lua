@@ -1,6 +1,9 @@
 -- The chat example: rooms over one WebSocket per client, signed-in authors,
 -- history in SQLite. Run it with `mizan dev examples/chat`.
 local mizan = require "mizan"
+
+-- The React UI (examples/chat/web, built by Vite into web/dist).
+mizan.config { static_dir = "web/dist" }
 local client, T = mizan.client, mizan.types
 local db = mizan.db
 

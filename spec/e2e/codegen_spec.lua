@@ -65,9 +65,11 @@ describe("mizan codegen", function()
     assert.equals(1, code)
   end)
 
-  it("keeps the client committed in examples/todo/web up to date (regenerate it after changing the app)", function()
-    local text, code = codegen("--target react --out examples/todo/web/src/mizan --check examples/todo")
-    assert.equals(0, code, text)
+  it("keeps the clients committed in examples/*/web up to date (regenerate them after changing the app)", function()
+    for _, app in ipairs { "examples/todo", "examples/chat" } do
+      local text, code = codegen(("--target react --out %s/web/src/mizan --check %s"):format(app, app))
+      assert.equals(0, code, text)
+    end
   end)
 
   it("refuses bad arguments with usage, and names why an app fails to load", function()

@@ -125,8 +125,11 @@ export class Mizan {
     const text = await res.text();
     const body = text ? JSON.parse(text) : null;
     if (!res.ok) throw new MizanError(res.status, body?.error ?? { code: "internal_error", message: res.statusText });
-    if (body && Array.isArray(body.invalidate)) this.applyInvalidate(body.invalidate);
-    else if (header) this.applyInvalidate(parseInvalidateHeader(header));
+    const entries: InvalidateEntry[] = body && Array.isArray(body.invalidate) ? body.invalidate : header ? parseInvalidateHeader(header) : [];
+    // "global" changes when the session does (sign up, log in, log out): the
+    // socket carries the session it opened with, so open it again.
+    if (entries.some((e) => targetOf(e) === "global")) this.renewSocket();
+    this.applyInvalidate(entries);
     return body;
   }
 
@@ -172,6 +175,17 @@ export class Mizan {
 
   private send(frame: unknown): void {
     if (this.socket && this.socketOpen) this.socket.send(JSON.stringify(frame));
+  }
+
+  private renewSocket(): void {
+    const old = this.socket;
+    if (!old) return;
+    old.onclose = null;
+    old.close(1000);
+    this.socket = undefined;
+    this.socketOpen = false;
+    this.pushLive = false;
+    this.connect();
   }
 
   private connect(): void {

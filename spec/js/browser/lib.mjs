@@ -8,10 +8,10 @@ export async function launch(chromium) {
   });
 }
 
-/** Run one step; a failure says which step failed. */
+/** Run one step; a failure says which step failed. Returns what fn returns. */
 export async function step(name, fn) {
   try {
-    await fn();
+    return await fn();
   } catch (e) {
     throw new Error(`step "${name}": ${e.message}`);
   }
