@@ -21,8 +21,10 @@ const jarFetch: typeof fetch = async (url, init = {}) => {
   if (set.length) cookie = set.map((c) => c.split(";")[0]).join("; ");
   return res;
 };
+// The sockets the kernel opened, so a test can cut one as a network would.
+const opened: WS[] = [];
 (globalThis as unknown as { WebSocket: unknown }).WebSocket = class extends WS {
-  constructor(url: string) { super(url, { headers: { cookie } }); }
+  constructor(url: string) { super(url, { headers: { cookie } }); opened.push(this); }
 };
 
 const isError = (status: number, code?: string) => (e: unknown) =>
@@ -79,5 +81,29 @@ describe("the kernel against a live server", () => {
     expect(isError(404, "not_found")(await a.addTodo({ list_id: 999999, title: "x" }).catch((e) => e))).toBe(true);
 
     expect(await pushed).toBe("lists");
+  }, 15000);
+
+  it("reconnects after the socket drops, and resubscribes its channels", async () => {
+    // examples/chat, started by the spec too (MIZAN_CHAT_PORT)
+    cookie = "";
+    const chat = createMizan({ baseUrl: `http://127.0.0.1:${process.env.MIZAN_CHAT_PORT}/api/mizan/`, fetch: jarFetch });
+    await chat.call("auth.signup", { username: "rc" + process.pid, password: "reconnect please" });
+    const statuses: string[] = [];
+    const got: Array<{ text: string }> = [];
+    const until = (f: () => boolean) => new Promise<void>((resolve) => {
+      const t = setInterval(() => { if (f()) { clearInterval(t); resolve(); } }, 20);
+    });
+    chat.subscribe<{ room: string }, { text: string }, { text: string }>("chat", { room: "rc" }, {
+      onMessage: (m) => got.push(m),
+      onStatus: (s) => statuses.push(s),
+    });
+    await until(() => statuses.includes("open"));
+    await new Promise((r) => setTimeout(r, 100)); // the subscribe frame is on its way
+    opened[opened.length - 1].terminate(); // the network drops it
+    await until(() => statuses.filter((s) => s === "open").length === 2);
+    await new Promise((r) => setTimeout(r, 100));
+    await chat.call("post", { room: "rc", text: "after the drop" });
+    await until(() => got.some((m) => m.text === "after the drop"));
+    expect(statuses).toEqual(["connecting", "open", "closed", "connecting", "open"]);
   }, 15000);
 });
