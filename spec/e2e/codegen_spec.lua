@@ -92,15 +92,17 @@ describe("mizan codegen", function()
 
   -- The Vitest suites run inside a generated client, next to the files they test.
   local function vitest(out, env)
-    for _, f in ipairs { "forms.parity.test.ts", "kernel.live.test.ts" } do
+    for _, f in ipairs { "forms.parity.test.ts", "kernel.live.test.ts", "adapters.live.test.ts" } do
       h.write(out .. "/" .. f, h.read("spec/js/codegen/" .. f))
     end
     return run(("cd %s && NO_COLOR=1 FORCE_COLOR=0 %s %s/node_modules/.bin/vitest run --root . --reporter verbose"):format(out, env, repo))
   end
 
-  it("passes Vitest: Zod parity with the server on spec/forms_cases.json, and the kernel against a live server", function()
+  it("passes Vitest: Zod parity on spec/forms_cases.json, the kernel and the Vue and Svelte adapters against live servers", function()
     local out = dir .. "/vitest"
-    assert.equals(0, select(2, codegen("--target react --out " .. out .. " examples/todo")))
+    for _, target in ipairs(TARGETS) do -- one folder: the shared files are the same for every target
+      assert.equals(0, select(2, codegen(("--target %s --out %s examples/todo"):format(target, out))))
+    end
     local srv, chat = testing.server("examples/todo"), testing.server("examples/chat")
     local text, code = vitest(out, ("MIZAN_PORT=%d MIZAN_CHAT_PORT=%d MIZAN_VECTORS=%s MIZAN_FORMS_CASES=%s/spec/forms_cases.json")
       :format(srv.port, chat.port, repo .. "/" .. h.shared("vectors/invalidate_header.json"), repo))
