@@ -93,15 +93,44 @@ local function needs_args(input)
   return false
 end
 
+-- What a form field takes from the client, by kind (the server accepts
+-- text for numbers too, as a browser form sends it).
+local FIELD_TS = { char = "string", text = "string", email = "string", url = "string", date = "string",
+                   datetime = "string", integer = "number | string", decimal = "number | string", boolean = "boolean" }
+
+local function form_field_ts(f)
+  local t = FIELD_TS[f.kind]
+  if not t then -- choice, multiple_choice: the union of their values
+    local vs = {}
+    for i, c in ipairs(f.choices or {}) do vs[i] = json.encode(c.value) end
+    t = #vs > 0 and table.concat(vs, " | ") or "never"
+    if f.kind == "multiple_choice" then t = "Array<" .. t .. ">" end
+  end
+  return ("%q%s: %s"):format(f.name, f.required and "" or "?", t)
+end
+
+-- Form functions (validate, submit) take the form's fields, typed by kind.
+local function form_inputs(reg)
+  local out = {}
+  for _, name in ipairs(reg.forms and reg.forms.list or {}) do
+    local form, parts = reg.forms[name], {}
+    for i, f in ipairs(form.fields) do parts[i] = form_field_ts(f) end
+    local t = #parts > 0 and "{ " .. table.concat(parts, "; ") .. " }" or "Record<string, never>"
+    out[form.functions.validate], out[form.functions.submit] = t, t
+  end
+  return out
+end
+
 local function api_ts(reg)
   local L = {}
   local function w(s) L[#L + 1] = s end
+  local forms = form_inputs(reg)
   w('import type { Mizan } from "./kernel";\n')
   w("// Functions: their arguments and results.")
   for _, name in ipairs(reg.order) do
     local spec = reg.functions[name]
     local P = pascal(name)
-    w(("export type %sArgs = %s;"):format(P, ts(spec.input, true)))
+    w(("export type %sArgs = %s;"):format(P, forms[name] or ts(spec.input, true)))
     w(("export type %sResult = %s;"):format(P, spec.output and ts(spec.output) or "unknown"))
   end
   w("")
@@ -119,7 +148,7 @@ local function api_ts(reg)
     local spec = reg.functions[name]
     local P = pascal(name)
     -- args may be left out only when no field is required
-    local arg = needs_args(spec.input) and ("args: %sArgs"):format(P) or ("args: %sArgs = {}"):format(P)
+    local arg = (forms[name] or needs_args(spec.input)) and ("args: %sArgs"):format(P) or ("args: %sArgs = {}"):format(P)
     if spec.kind == "query" then
       w(("    %s: (%s, opts: { get?: boolean } = {}) => m.call<%sResult>(%q, args, opts),"):format(camel(name), arg, P, name))
     else

@@ -115,7 +115,7 @@ function Contact() {
       {field("name")}
       {field("email")}
       <label>topic
-        <select aria-label="topic" value={String(form.values.topic ?? "help")} onChange={(e) => form.setValue("topic", e.target.value)}>
+        <select aria-label="topic" value={String(form.values.topic ?? "help")} onChange={(e) => form.setValue("topic", e.target.value as "help" | "sales")}>
           <option value="help">Help</option><option value="sales">Sales</option>
         </select>
       </label>

@@ -24,15 +24,15 @@ export type AdminClearUserArgs = { "user_id": number };
 export type AdminClearUserResult = { "deleted_lists": number };
 export type ContactSchemaArgs = Record<string, never>;
 export type ContactSchemaResult = unknown;
-export type ContactValidateArgs = { "email"?: unknown; "message"?: unknown; "name"?: unknown; "topic"?: unknown };
+export type ContactValidateArgs = { "name": string; "email": string; "topic": "sales" | "help"; "message": string };
 export type ContactValidateResult = unknown;
-export type ContactSubmitArgs = { "email"?: unknown; "message"?: unknown; "name"?: unknown; "topic"?: unknown };
+export type ContactSubmitArgs = { "name": string; "email": string; "topic": "sales" | "help"; "message": string };
 export type ContactSubmitResult = unknown;
 export type NewListSchemaArgs = Record<string, never>;
 export type NewListSchemaResult = unknown;
-export type NewListValidateArgs = { "name"?: unknown; "tags"?: unknown };
+export type NewListValidateArgs = { "name": string; "tags"?: Array<"home" | "work"> };
 export type NewListValidateResult = unknown;
-export type NewListSubmitArgs = { "name"?: unknown; "tags"?: unknown };
+export type NewListSubmitArgs = { "name": string; "tags"?: Array<"home" | "work"> };
 export type NewListSubmitResult = unknown;
 export type CurrentUserArgs = Record<string, never>;
 export type CurrentUserResult = { "email": string; "id": number; "is_active": boolean; "is_staff": boolean; "is_superuser": boolean; "username": string } | null;
@@ -81,11 +81,11 @@ export function api(m: Mizan) {
     adminStats: (args: AdminStatsArgs = {}, opts: { get?: boolean } = {}) => m.call<AdminStatsResult>("admin.stats", args, opts),
     adminClearUser: (args: AdminClearUserArgs) => m.call<AdminClearUserResult>("admin.clear_user", args),
     contactSchema: (args: ContactSchemaArgs = {}, opts: { get?: boolean } = {}) => m.call<ContactSchemaResult>("contact.schema", args, opts),
-    contactValidate: (args: ContactValidateArgs = {}, opts: { get?: boolean } = {}) => m.call<ContactValidateResult>("contact.validate", args, opts),
-    contactSubmit: (args: ContactSubmitArgs = {}) => m.call<ContactSubmitResult>("contact.submit", args),
+    contactValidate: (args: ContactValidateArgs, opts: { get?: boolean } = {}) => m.call<ContactValidateResult>("contact.validate", args, opts),
+    contactSubmit: (args: ContactSubmitArgs) => m.call<ContactSubmitResult>("contact.submit", args),
     newListSchema: (args: NewListSchemaArgs = {}, opts: { get?: boolean } = {}) => m.call<NewListSchemaResult>("new_list.schema", args, opts),
-    newListValidate: (args: NewListValidateArgs = {}, opts: { get?: boolean } = {}) => m.call<NewListValidateResult>("new_list.validate", args, opts),
-    newListSubmit: (args: NewListSubmitArgs = {}) => m.call<NewListSubmitResult>("new_list.submit", args),
+    newListValidate: (args: NewListValidateArgs, opts: { get?: boolean } = {}) => m.call<NewListValidateResult>("new_list.validate", args, opts),
+    newListSubmit: (args: NewListSubmitArgs) => m.call<NewListSubmitResult>("new_list.submit", args),
     currentUser: (args: CurrentUserArgs = {}, opts: { get?: boolean } = {}) => m.call<CurrentUserResult>("current_user", args, opts),
     authSignup: (args: AuthSignupArgs) => m.call<AuthSignupResult>("auth.signup", args),
     authLogin: (args: AuthLoginArgs) => m.call<AuthLoginResult>("auth.login", args),
