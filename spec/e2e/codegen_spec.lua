@@ -92,7 +92,7 @@ describe("mizan codegen", function()
 
   -- The Vitest suites run inside a generated client, next to the files they test.
   local function vitest(out, env)
-    for _, f in ipairs { "forms.parity.test.ts", "kernel.live.test.ts", "adapters.live.test.ts" } do
+    for _, f in ipairs { "live.ts", "forms.parity.test.ts", "kernel.live.test.ts", "adapters.live.test.ts" } do
       h.write(out .. "/" .. f, h.read("spec/js/codegen/" .. f))
     end
     return run(("cd %s && NO_COLOR=1 FORCE_COLOR=0 %s %s/node_modules/.bin/vitest run --root . --reporter verbose"):format(out, env, repo))

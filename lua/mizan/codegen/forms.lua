@@ -4,7 +4,7 @@
 -- messages; spec/forms_cases.json holds both sides to that.
 return [==[
 import { z } from "zod";
-import { MizanError, type Mizan } from "./kernel";
+import { MizanError, tracked, type Mizan } from "./kernel";
 
 /** A field as the server exports it (contact.schema returns the same). */
 export interface FieldSpec {
@@ -327,5 +327,25 @@ export async function submitForm<R>(mizan: Mizan, form: FormDef, values: unknown
   const fields = localErrors(form.schema, values);
   if (fields) throw new MizanError(400, { code: "validation_error", message: "the form has errors", fields });
   return mizan.call<R>(form.name + ".submit", values as Record<string, unknown>);
+}
+
+type SetErrors = (errors: Record<string, string[]>) => void;
+
+/** validateForm for an adapter: shows the errors, answers whether the values are valid. */
+export async function validateInto(mizan: Mizan, form: FormDef, values: unknown, setErrors: SetErrors): Promise<boolean> {
+  const r = await validateForm(mizan, form, values);
+  setErrors(r.errors);
+  return r.valid;
+}
+
+/** submitForm for an adapter: pending while it runs; the errors cleared on
+    success, or the client's or the server's, in Django's shape. */
+export function submitInto<R>(mizan: Mizan, form: FormDef, values: unknown, setPending: (on: boolean) => void,
+                              setErrors: SetErrors): Promise<R> {
+  return tracked(async () => {
+    const r = await submitForm<R>(mizan, form, values);
+    setErrors({});
+    return r;
+  }, setPending, (e) => { if (e instanceof MizanError) setErrors(e.fields); });
 }
 ]==]

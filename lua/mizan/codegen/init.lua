@@ -34,14 +34,41 @@ function M.list(names)
   return "[" .. table.concat(out, ", ") .. "] as const"
 end
 
---- The mutations an adapter wraps, in registration order: a form's submit
---- is reached through its form helper instead.
-function M.mutations(reg)
-  local out = {}
+--- Write an adapter's actions, a section each, in registration order:
+--- `line.mutation(name)`, `line.form(name)` and `line.channel(name)` give the
+--- TypeScript for one. A form's submit is reached through its form helper.
+function M.write_actions(reg, w, line)
+  w("// Mutations: they apply the invalidation their answer carries.")
   for _, name in ipairs(reg.order) do
-    if reg.functions[name].kind == "mutation" and not name:find("%.submit$") then out[#out + 1] = name end
+    if reg.functions[name].kind == "mutation" and not name:find("%.submit$") then w(line.mutation(name)) end
   end
-  return out
+  w("")
+  w("// Forms: field errors in Django's shape, the server's merged in.")
+  for _, name in ipairs(reg.forms and reg.forms.list or {}) do w(line.form(name)) end
+  w("")
+  w("// Channels: messages in order, send, and the socket's status.")
+  for _, name in ipairs(reg.channel_order or {}) do w(line.channel(name)) end
+end
+
+--- The use<...> hooks React and Vue both have; `params` wraps a channel's
+--- params type ("%s" to leave it as it is).
+function M.use_hooks(params)
+  return {
+    mutation = function(name)
+      local F = pascal(name)
+      return ("export function use%sMutation(): Mutation<T.%sArgs, T.%sResult> { return useMutation(%q); }"):format(F, F, F, name)
+    end,
+    form = function(name)
+      return ("export function use%sForm(): Form<T.%sArgs> { return useForm(F.%sForm); }")
+        :format(pascal(name), pascal(name .. ".submit"), camel(name))
+    end,
+    channel = function(name)
+      local C = pascal(name)
+      return ("export function use%sChannel(params: %s): Channel<T.%sServerMessage, T.%sClientMessage> {\n"
+        .. "  return useChannel<T.%sChannelParams, T.%sServerMessage, T.%sClientMessage>(%q, params);\n}\n")
+        :format(C, params:format("T." .. C .. "ChannelParams"), C, C, C, C, C, name)
+    end,
+  }
 end
 
 local function sorted(t)
@@ -49,6 +76,19 @@ local function sorted(t)
   for k in pairs(t) do out[#out + 1] = k end
   table.sort(out)
   return out
+end
+
+-- An object type from its members ("name"?: type), or the empty object.
+local function ts_object(members)
+  if #members == 0 then return "Record<string, never>" end
+  return "{ " .. table.concat(members, "; ") .. " }"
+end
+
+-- A union of JSON values as literal types.
+local function ts_union(values)
+  local parts = {}
+  for i, v in ipairs(values) do parts[i] = json.encode(v) end
+  return table.concat(parts, " | ")
 end
 
 -- A mizan.types type as a TypeScript type. `input`: fields with a default
@@ -63,20 +103,15 @@ local function ts(t, input)
   if k == "optional" then return ts(t.inner, input) end
   if k == "nullable" then return ts(t.inner, input) .. " | null" end
   if k == "literal" then return json.encode(t.value) end
-  if k == "enum" then
-    local parts = {}
-    for i, v in ipairs(t.values) do parts[i] = json.encode(v) end
-    return table.concat(parts, " | ")
-  end
+  if k == "enum" then return ts_union(t.values) end
   if k == "object" then
-    if #t.order == 0 then return "Record<string, never>" end
     local parts = {}
     for _, f in ipairs(t.order) do
       local ft = t.fields[f]
       local opt = ft.kind == "optional" or (input and ft.opts.default ~= nil)
       parts[#parts + 1] = ("%q%s: %s"):format(f, opt and "?" or "", ts(ft, input))
     end
-    return "{ " .. table.concat(parts, "; ") .. " }"
+    return ts_object(parts)
   end
   return "unknown"
 end
@@ -102,8 +137,8 @@ local function form_field_ts(f)
   local t = FIELD_TS[f.kind]
   if not t then -- choice, multiple_choice: the union of their values
     local vs = {}
-    for i, c in ipairs(f.choices or {}) do vs[i] = json.encode(c.value) end
-    t = #vs > 0 and table.concat(vs, " | ") or "never"
+    for i, c in ipairs(f.choices or {}) do vs[i] = c.value end
+    t = #vs > 0 and ts_union(vs) or "never"
     if f.kind == "multiple_choice" then t = "Array<" .. t .. ">" end
   end
   return ("%q%s: %s"):format(f.name, f.required and "" or "?", t)
@@ -115,7 +150,7 @@ local function form_inputs(reg)
   for _, name in ipairs(reg.forms and reg.forms.list or {}) do
     local form, parts = reg.forms[name], {}
     for i, f in ipairs(form.fields) do parts[i] = form_field_ts(f) end
-    local t = #parts > 0 and "{ " .. table.concat(parts, "; ") .. " }" or "Record<string, never>"
+    local t = ts_object(parts)
     out[form.functions.validate], out[form.functions.submit] = t, t
   end
   return out
@@ -166,7 +201,7 @@ local function api_ts(reg)
       local info = g.params[p]
       params[#params + 1] = ("%q%s: %s"):format(p, info.required and "" or "?", ts(info.type, true))
     end
-    w(("export type %sParams = %s;"):format(P, #params > 0 and "{ " .. table.concat(params, "; ") .. " }" or "Record<string, never>"))
+    w(("export type %sParams = %s;"):format(P, ts_object(params)))
     local parts = {}
     for _, f in ipairs(g.functions) do parts[#parts + 1] = ("%q: %sResult"):format(f, pascal(f)) end
     w(("export type %sBundle = { %s };"):format(P, table.concat(parts, "; ")))

@@ -3,7 +3,7 @@ local M = {}
 
 local PRELUDE = [==[
 import * as React from "react";
-import { Mizan, MizanError, concerns, createMizan, type InvalidateEntry, type MizanErrorBody } from "./kernel";
+import { Mizan, MizanError, concerns, createMizan, tracked, type InvalidateEntry, type MizanErrorBody } from "./kernel";
 import * as T from "./api";
 import * as F from "./forms";
 
@@ -72,18 +72,9 @@ function useMutation<A, R>(name: string): Mutation<A, R> {
   const { mizan } = useMizan();
   const [isPending, setPending] = React.useState(false);
   const [error, setError] = React.useState<MizanError | undefined>(undefined);
-  const mutate = React.useCallback(async (args: A) => {
-    setPending(true);
-    setError(undefined);
-    try {
-      return await mizan.call<R>(name, args as unknown as Record<string, unknown>); // applies invalidation
-    } catch (e) {
-      setError(e as MizanError);
-      throw e;
-    } finally {
-      setPending(false);
-    }
-  }, [mizan, name]);
+  const mutate = React.useCallback((args: A) =>
+    tracked(() => mizan.call<R>(name, args as unknown as Record<string, unknown>), setPending, setError), // applies invalidation
+  [mizan, name]);
   return { mutate, isPending, error };
 }
 
@@ -126,24 +117,8 @@ function useForm<V>(form: F.FormDef): Form<V> {
   const setValue = React.useCallback(<K extends keyof V>(field: K, value: V[K]) => {
     setValues((v) => ({ ...v, [field]: value }));
   }, []);
-  const validate = React.useCallback(async () => {
-    const r = await F.validateForm(mizan, form, values);
-    setErrors(r.errors);
-    return r.valid;
-  }, [mizan, form, values]);
-  const submit = React.useCallback(async () => {
-    setPending(true);
-    try {
-      const r = await F.submitForm(mizan, form, values);
-      setErrors({});
-      return r;
-    } catch (e) {
-      if (e instanceof MizanError) setErrors(e.fields); // the server's errors, in Django's shape
-      throw e;
-    } finally {
-      setPending(false);
-    }
-  }, [mizan, form, values]);
+  const validate = React.useCallback(() => F.validateInto(mizan, form, values, setErrors), [mizan, form, values]);
+  const submit = React.useCallback(() => F.submitInto(mizan, form, values, setPending, setErrors), [mizan, form, values]);
   return { values, setValue, errors, isPending, validate, submit };
 }
 ]==]
@@ -197,25 +172,7 @@ function M.files(reg, cg)
       end
     end
   end
-  w("// Mutations: they apply the invalidation their answer carries.")
-  for _, name in ipairs(cg.mutations(reg)) do
-    local F = cg.pascal(name)
-    w(("export function use%sMutation(): Mutation<T.%sArgs, T.%sResult> { return useMutation(%q); }"):format(F, F, F, name))
-  end
-  w("")
-  w("// Forms: field errors in Django's shape, the server's merged in.")
-  for _, fname in ipairs(reg.forms and reg.forms.list or {}) do
-    local F = cg.pascal(fname)
-    w(("export function use%sForm(): Form<T.%sArgs> { return useForm(F.%sForm); }"):format(F, cg.pascal(fname .. ".submit"), cg.camel(fname)))
-  end
-  w("")
-  w("// Channels: messages in order, send, and the socket's status.")
-  for _, cname in ipairs(reg.channel_order or {}) do
-    local C = cg.pascal(cname)
-    w(("export function use%sChannel(params: T.%sChannelParams): Channel<T.%sServerMessage, T.%sClientMessage> {"):format(C, C, C, C))
-    w(("  return useChannel<T.%sChannelParams, T.%sServerMessage, T.%sClientMessage>(%q, params);"):format(C, C, C, cname))
-    w("}\n")
-  end
+  cg.write_actions(reg, w, cg.use_hooks("%s"))
   return { ["react.ts"] = table.concat(L, "\n") .. "\n" }
 end
 

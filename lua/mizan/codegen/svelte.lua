@@ -7,7 +7,7 @@ local M = {}
 local PRELUDE = [==[
 import { getContext, setContext } from "svelte";
 import { derived, readable, writable, type Readable, type Writable } from "svelte/store";
-import { Mizan, MizanError, concerns, createMizan, type InvalidateEntry, type MizanErrorBody } from "./kernel";
+import { Mizan, MizanError, concerns, createMizan, tracked, type InvalidateEntry, type MizanErrorBody } from "./kernel";
 import * as T from "./api";
 import * as F from "./forms";
 
@@ -60,18 +60,8 @@ export interface Mutation<A, R> { mutate: (args: A) => Promise<R>; isPending: Re
 function mutation<A, R>(mizan: Mizan, name: string): Mutation<A, R> {
   const isPending = writable(false);
   const error = writable<MizanError | undefined>(undefined);
-  const mutate = async (args: A) => {
-    isPending.set(true);
-    error.set(undefined);
-    try {
-      return await mizan.call<R>(name, args as unknown as Record<string, unknown>); // applies invalidation
-    } catch (e) {
-      error.set(e as MizanError);
-      throw e;
-    } finally {
-      isPending.set(false);
-    }
-  };
+  const mutate = (args: A) =>
+    tracked(() => mizan.call<R>(name, args as unknown as Record<string, unknown>), isPending.set, error.set); // applies invalidation
   return { mutate, isPending: { subscribe: isPending.subscribe }, error: { subscribe: error.subscribe } };
 }
 
@@ -106,24 +96,8 @@ function form<V>(mizan: Mizan, form: F.FormDef): Form<V> {
   const isPending = writable(false);
   let current: Partial<V> = {};
   values.subscribe((v) => { current = v; });
-  const validate = async () => {
-    const r = await F.validateForm(mizan, form, current);
-    errors.set(r.errors);
-    return r.valid;
-  };
-  const submit = async () => {
-    isPending.set(true);
-    try {
-      const r = await F.submitForm(mizan, form, current);
-      errors.set({});
-      return r;
-    } catch (e) {
-      if (e instanceof MizanError) errors.set(e.fields); // the server's errors, in Django's shape
-      throw e;
-    } finally {
-      isPending.set(false);
-    }
-  };
+  const validate = () => F.validateInto(mizan, form, current, errors.set);
+  const submit = () => F.submitInto(mizan, form, current, isPending.set, errors.set);
   return { values, errors: { subscribe: errors.subscribe }, isPending: { subscribe: isPending.subscribe }, validate, submit };
 }
 ]==]
@@ -151,27 +125,24 @@ function M.files(reg, cg)
       w("}\n")
     end
   end
-  w("// Mutations: they apply the invalidation their answer carries.")
-  for _, name in ipairs(cg.mutations(reg)) do
-    local F = cg.pascal(name)
-    w(("export function %sMutation(mizan: Mizan = getMizan()): Mutation<T.%sArgs, T.%sResult> { return mutation(mizan, %q); }")
-      :format(cg.camel(name), F, F, name))
-  end
-  w("")
-  w("// Forms: field errors in Django's shape, the server's merged in.")
-  for _, fname in ipairs(reg.forms and reg.forms.list or {}) do
-    w(("export function %sForm(mizan: Mizan = getMizan()): Form<T.%sArgs> { return form(mizan, F.%sForm); }")
-      :format(cg.camel(fname), cg.pascal(fname .. ".submit"), cg.camel(fname)))
-  end
-  w("")
-  w("// Channels: messages in order, send, and the socket's status.")
-  for _, cname in ipairs(reg.channel_order or {}) do
-    local C = cg.pascal(cname)
-    w(("export function %sChannel(params: T.%sChannelParams, mizan: Mizan = getMizan()): Channel<T.%sServerMessage, T.%sClientMessage> {")
-      :format(cg.camel(cname), C, C, C))
-    w(("  return channel<T.%sChannelParams, T.%sServerMessage, T.%sClientMessage>(mizan, %q, params);"):format(C, C, C, cname))
-    w("}\n")
-  end
+  -- stores take the client, from the component context unless given
+  cg.write_actions(reg, w, {
+    mutation = function(name)
+      local F = cg.pascal(name)
+      return ("export function %sMutation(mizan: Mizan = getMizan()): Mutation<T.%sArgs, T.%sResult> { return mutation(mizan, %q); }")
+        :format(cg.camel(name), F, F, name)
+    end,
+    form = function(name)
+      return ("export function %sForm(mizan: Mizan = getMizan()): Form<T.%sArgs> { return form(mizan, F.%sForm); }")
+        :format(cg.camel(name), cg.pascal(name .. ".submit"), cg.camel(name))
+    end,
+    channel = function(name)
+      local C = cg.pascal(name)
+      return ("export function %sChannel(params: T.%sChannelParams, mizan: Mizan = getMizan()): Channel<T.%sServerMessage, T.%sClientMessage> {\n"
+        .. "  return channel<T.%sChannelParams, T.%sServerMessage, T.%sClientMessage>(mizan, %q, params);\n}\n")
+        :format(cg.camel(name), C, C, C, C, C, C, name)
+    end,
+  })
   return { ["svelte.ts"] = table.concat(L, "\n") .. "\n" }
 end
 

@@ -6,7 +6,7 @@ local M = {}
 local PRELUDE = [==[
 import { computed, inject, onScopeDispose, provide, ref, shallowRef, toValue, watch,
   type App, type ComputedRef, type InjectionKey, type MaybeRefOrGetter, type Ref } from "vue";
-import { Mizan, MizanError, concerns, createMizan, type InvalidateEntry, type MizanErrorBody } from "./kernel";
+import { Mizan, MizanError, concerns, createMizan, tracked, type InvalidateEntry, type MizanErrorBody } from "./kernel";
 import * as T from "./api";
 import * as F from "./forms";
 
@@ -65,18 +65,8 @@ function useMutation<A, R>(name: string): Mutation<A, R> {
   const mizan = useMizan();
   const isPending = ref(false);
   const error = shallowRef<MizanError | undefined>(undefined);
-  const mutate = async (args: A) => {
-    isPending.value = true;
-    error.value = undefined;
-    try {
-      return await mizan.call<R>(name, args as unknown as Record<string, unknown>); // applies invalidation
-    } catch (e) {
-      error.value = e as MizanError;
-      throw e;
-    } finally {
-      isPending.value = false;
-    }
-  };
+  const mutate = (args: A) => tracked(() => mizan.call<R>(name, args as unknown as Record<string, unknown>), // applies invalidation
+    (on) => { isPending.value = on; }, (e) => { error.value = e; });
   return { mutate, isPending, error };
 }
 
@@ -114,24 +104,9 @@ function useForm<V>(form: F.FormDef): Form<V> {
   const values = ref(F.initialValues(form)) as Ref<Partial<V>>;
   const errors = ref<Record<string, string[]>>({});
   const isPending = ref(false);
-  const validate = async () => {
-    const r = await F.validateForm(mizan, form, values.value);
-    errors.value = r.errors;
-    return r.valid;
-  };
-  const submit = async () => {
-    isPending.value = true;
-    try {
-      const r = await F.submitForm(mizan, form, values.value);
-      errors.value = {};
-      return r;
-    } catch (e) {
-      if (e instanceof MizanError) errors.value = e.fields; // the server's errors, in Django's shape
-      throw e;
-    } finally {
-      isPending.value = false;
-    }
-  };
+  const setErrors = (e: Record<string, string[]>) => { errors.value = e; };
+  const validate = () => F.validateInto(mizan, form, values.value, setErrors);
+  const submit = () => F.submitInto(mizan, form, values.value, (on) => { isPending.value = on; }, setErrors);
   return { values, errors, isPending, validate, submit };
 }
 ]==]
@@ -165,26 +140,7 @@ function M.files(reg, cg)
       w("}\n")
     end
   end
-  w("// Mutations: they apply the invalidation their answer carries.")
-  for _, name in ipairs(cg.mutations(reg)) do
-    local F = cg.pascal(name)
-    w(("export function use%sMutation(): Mutation<T.%sArgs, T.%sResult> { return useMutation(%q); }"):format(F, F, F, name))
-  end
-  w("")
-  w("// Forms: field errors in Django's shape, the server's merged in.")
-  for _, fname in ipairs(reg.forms and reg.forms.list or {}) do
-    local F = cg.pascal(fname)
-    w(("export function use%sForm(): Form<T.%sArgs> { return useForm(F.%sForm); }"):format(F, cg.pascal(fname .. ".submit"), cg.camel(fname)))
-  end
-  w("")
-  w("// Channels: messages in order, send, and the socket's status.")
-  for _, cname in ipairs(reg.channel_order or {}) do
-    local C = cg.pascal(cname)
-    w(("export function use%sChannel(params: MaybeRefOrGetter<T.%sChannelParams>): Channel<T.%sServerMessage, T.%sClientMessage> {")
-      :format(C, C, C, C))
-    w(("  return useChannel<T.%sChannelParams, T.%sServerMessage, T.%sClientMessage>(%q, params);"):format(C, C, C, cname))
-    w("}\n")
-  end
+  cg.write_actions(reg, w, cg.use_hooks("MaybeRefOrGetter<%s>"))
   return { ["vue.ts"] = table.concat(L, "\n") .. "\n" }
 end
 

@@ -7,25 +7,11 @@ import { get } from "svelte/store";
 import { createMizan } from "./kernel";
 import * as V from "./vue";
 import * as S from "./svelte";
+import { cookieJar, until } from "./live";
 
 const base = `http://127.0.0.1:${process.env.MIZAN_PORT}/api/mizan/`;
 
-// One cookie jar per signed-in client.
-function client() {
-  let cookie = "";
-  const jarFetch: typeof fetch = async (url, init = {}) => {
-    const res = await fetch(url, { ...init, headers: { ...(init.headers as Record<string, string> ?? {}), cookie } });
-    const set = res.headers.getSetCookie();
-    if (set.length) cookie = set.map((c) => c.split(";")[0]).join("; ");
-    return res;
-  };
-  return createMizan({ baseUrl: base, fetch: jarFetch });
-}
-
-const until = (f: () => boolean) => new Promise<void>((resolve, reject) => {
-  const give = setTimeout(() => { clearInterval(t); reject(new Error("timed out")); }, 5000);
-  const t = setInterval(() => { if (f()) { clearInterval(t); clearTimeout(give); resolve(); } }, 10);
-});
+const client = () => createMizan({ baseUrl: base, fetch: cookieJar().fetch });
 
 describe("the Vue adapter", () => {
   it("loads a context, refetches it after a mutation, and checks a form on the client", async () => {

@@ -8,23 +8,18 @@ import { describe, expect, it } from "vitest";
 import WS from "ws";
 import { createMizan, parseInvalidateHeader, MizanError, type InvalidateEntry } from "./kernel";
 import { api } from "./api";
+import { cookieJar, until } from "./live";
 
 const port = process.env.MIZAN_PORT;
 const vectors = process.env.MIZAN_VECTORS!;
 const base = `http://127.0.0.1:${port}/api/mizan/`;
 
-// Node's fetch keeps no cookies: a jar shared by both clients (one user).
-let cookie = "";
-const jarFetch: typeof fetch = async (url, init = {}) => {
-  const res = await fetch(url, { ...init, headers: { ...(init.headers as Record<string, string> ?? {}), cookie } });
-  const set = res.headers.getSetCookie();
-  if (set.length) cookie = set.map((c) => c.split(";")[0]).join("; ");
-  return res;
-};
+// One jar for both clients of a test (one user); sockets carry its cookie.
+let jar = cookieJar();
 // The sockets the kernel opened, so a test can cut one as a network would.
 const opened: WS[] = [];
 (globalThis as unknown as { WebSocket: unknown }).WebSocket = class extends WS {
-  constructor(url: string) { super(url, { headers: { cookie } }); opened.push(this); }
+  constructor(url: string) { super(url, { headers: { cookie: jar.cookie } }); opened.push(this); }
 };
 
 const isError = (status: number, code?: string) => (e: unknown) =>
@@ -40,7 +35,7 @@ describe("the kernel against a live server", () => {
   });
 
   it("calls, fails in the server's shape, invalidates, dedupes, and hears pushes", async () => {
-    const m = createMizan({ baseUrl: base, fetch: jarFetch });
+    const m = createMizan({ baseUrl: base, fetch: jar.fetch });
     const a = api(m);
     const user = "kernel" + process.pid;
 
@@ -54,7 +49,7 @@ describe("the kernel against a live server", () => {
     expect((await m.context<{ current_user: { username: string } }>("global")).current_user.username).toBe(user);
 
     // a second client of the same user listens for invalidation push
-    const other = createMizan({ baseUrl: base, fetch: jarFetch });
+    const other = createMizan({ baseUrl: base, fetch: jar.fetch });
     const pushed = new Promise((resolve) => other.onInvalidate("lists", resolve));
     other.listenForInvalidations();
     await new Promise((r) => setTimeout(r, 300)); // let its socket subscribe
@@ -85,14 +80,11 @@ describe("the kernel against a live server", () => {
 
   it("reconnects after the socket drops, and resubscribes its channels", async () => {
     // examples/chat, started by the spec too (MIZAN_CHAT_PORT)
-    cookie = "";
-    const chat = createMizan({ baseUrl: `http://127.0.0.1:${process.env.MIZAN_CHAT_PORT}/api/mizan/`, fetch: jarFetch });
+    jar = cookieJar();
+    const chat = createMizan({ baseUrl: `http://127.0.0.1:${process.env.MIZAN_CHAT_PORT}/api/mizan/`, fetch: jar.fetch });
     await chat.call("auth.signup", { username: "rc" + process.pid, password: "reconnect please" });
     const statuses: string[] = [];
     const got: Array<{ text: string }> = [];
-    const until = (f: () => boolean) => new Promise<void>((resolve) => {
-      const t = setInterval(() => { if (f()) { clearInterval(t); resolve(); } }, 20);
-    });
     chat.subscribe<{ room: string }, { text: string }, { text: string }>("chat", { room: "rc" }, {
       onMessage: (m) => got.push(m),
       onStatus: (s) => statuses.push(s),

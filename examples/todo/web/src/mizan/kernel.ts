@@ -250,3 +250,19 @@ export class Mizan {
 }
 
 export function createMizan(opts: MizanOptions = {}): Mizan { return new Mizan(opts); }
+
+/** Run a request for an adapter's state: pending while it runs, and the
+    error it fails with (cleared when it starts). Rethrows that error. */
+export async function tracked<R>(run: () => Promise<R>, setPending: (on: boolean) => void,
+                                 setError: (e: MizanError | undefined) => void): Promise<R> {
+  setPending(true);
+  setError(undefined);
+  try {
+    return await run();
+  } catch (e) {
+    setError(e as MizanError);
+    throw e;
+  } finally {
+    setPending(false);
+  }
+}
