@@ -5,10 +5,15 @@ local assert = require "luassert"
 
 local M = {}
 
---- The shared/ folder beside this repository (the design contract's data).
-function M.shared(path)
+--- The design contract's data (vectors, conformance suites, the bench peer's
+-- config): the committed copy in spec/shared, so the repository stands alone.
+-- spec/core/shared_spec.lua checks it still equals ../shared (MIZAN_SHARED).
+function M.shared(path) return "spec/shared/" .. path end
+
+--- The upstream shared/ folder beside this repository, or nil when absent.
+function M.upstream_shared()
   local root = os.getenv("MIZAN_SHARED") or "../shared"
-  return root .. "/" .. path
+  if lfs.attributes(root .. "/DESIGN.md", "mode") == "file" then return root end
 end
 
 function M.read(path)
