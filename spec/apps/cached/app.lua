@@ -62,3 +62,45 @@ mizan.register(client { context = "public", cache = { ttl = 10, shared = true } 
   return { calls = count("banner") }
 end), "banner")
 mizan.register(client { affects = "public" } (function() return true end), "publish")
+
+-- Per-user entries read req.session: per session for anonymous callers.
+mizan.register(client { input = { name = T.string } } (function(req, args)
+  req.session.name = args.name
+  return true
+end), "remember")
+mizan.register(client { query = true, cache = { ttl = 60 } } (function(req)
+  return { name = req.session.name or mizan.null, calls = count("whoami") }
+end), "whoami")
+-- A query that starts a session: its result belongs to no shared scope.
+mizan.register(client { query = true, cache = { ttl = 60 } } (function(req)
+  req.session.visits = (req.session.visits or 0) + 1
+  return { visits = req.session.visits, calls = count("visit") }
+end), "visit")
+
+-- Single-flight against a purge: once armed, the next call of `gated` reads
+-- its data, then waits until the spec opens the gate (no timing involved).
+local gate = { armed = false, open = false, waiting = 0 }
+local gated_value = "old"
+mizan.register(client { query = true, cache = { ttl = 60 } } (function()
+  local v = gated_value
+  if gate.armed then
+    gate.armed = false
+    gate.waiting = gate.waiting + 1
+    while not gate.open do mizan.sleep(0.005) end
+    gate.waiting = gate.waiting - 1
+  end
+  return { value = v, calls = count("gated") }
+end), "gated")
+mizan.register(client {} (function()
+  gate.armed, gate.open = true, false
+  return true
+end), "arm_gate")
+mizan.register(client {} (function()
+  gate.open = true
+  return true
+end), "open_gate")
+mizan.register(client { query = true } (function() return { waiting = gate.waiting } end), "gate_state")
+mizan.register(client { input = { value = T.string }, affects = "gated" } (function(req, args)
+  gated_value = args.value
+  return true
+end), "set_gated")
