@@ -104,3 +104,26 @@ mizan.register(client { input = { value = T.string }, affects = "gated" } (funct
   gated_value = args.value
   return true
 end), "set_gated")
+
+-- Data every instance shares (one SQLite file), for the specs of more than
+-- one instance.
+local db = mizan.db
+local function notes()
+  assert(db.exec("CREATE TABLE IF NOT EXISTS cache_notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)"))
+end
+local function read_note(id)
+  notes()
+  local row = db.row("SELECT body FROM cache_notes WHERE id = ?", id)
+  return row and row.body or mizan.null
+end
+mizan.register(client { query = true, cache = { ttl = 60, shared = true }, input = { id = T.integer } } (function(req, args)
+  return { body = read_note(args.id), calls = count("note") }
+end), "note")
+mizan.register(client { query = true, input = { id = T.integer } } (function(req, args)
+  return { body = read_note(args.id) }
+end), "note_uncached")
+mizan.register(client { input = { id = T.integer, body = T.string }, affects = "note", affects_params = { id = "id" } } (function(req, args)
+  notes()
+  assert(db.exec("INSERT OR REPLACE INTO cache_notes (id, body) VALUES (?, ?)", args.id, args.body))
+  return true
+end), "set_note")
