@@ -200,14 +200,14 @@ end
 -- id)>" for an anonymous caller with a session (its req.session is its own;
 -- the id itself never goes into a key, which may reach Redis); "anon" for a
 -- caller without a session, whose req.session is empty.
-function M.scope(req)
+function M.scope(req, key_secret)
   local user = rawget(req, "_user")
   if user then return "u:" .. tostring(user.id) end
   local sid = rawget(req, "_session_id")
   if not sid then return "anon" end
   local scope = rawget(req, "_cache_scope")
   if not scope or rawget(req, "_cache_scope_of") ~= sid then
-    scope = "s:" .. crypto.hmac_sha256_hex(secret, "cache-scope\n" .. sid)
+    scope = "s:" .. crypto.hmac_sha256_hex(key_secret or secret, "cache-scope\n" .. sid)
     rawset(req, "_cache_scope", scope)
     rawset(req, "_cache_scope_of", sid)
   end
