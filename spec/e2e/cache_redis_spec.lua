@@ -59,6 +59,13 @@ describe("origin cache (redis)", function()
     assert.matches("MIZAN_CACHE=redis needs MIZAN_SECRET", tostring(err))
   end)
 
+  it("refuses a MIZAN_CACHE_PURGE_TIMEOUT that is not a number of seconds", function()
+    local ok, err = pcall(testing.server, APP, { env = { MIZAN_CACHE = redis:url(0), MIZAN_SECRET = "spec-secret",
+                                                         MIZAN_CACHE_PURGE_TIMEOUT = "soon" } })
+    assert.is_false(ok)
+    assert.matches("MIZAN_CACHE_PURGE_TIMEOUT must be a number of seconds", tostring(err), 1, true)
+  end)
+
   it("fails open when Redis is killed, and recovers when it returns", function()
     redis:kill("KILL")
     for i = 1, 10 do
