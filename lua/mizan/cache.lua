@@ -292,8 +292,10 @@ end
 --- Record a fast-path alias so C answers this GET next time on its own.
 -- C knows only whether a request carries a session cookie: without one it
 -- looks up the "anon" alias, with one the "shared" alias. So an answer is
--- recorded for anonymous callers, and for everyone when every entry in it
--- is shared; never when a function checks auth (C does not run predicates).
+-- recorded for callers without a session (its entries are of the "anon"
+-- scope, which never holds session data: see left_scope), and for everyone
+-- when every entry in it is shared; never when a function checks auth (C
+-- does not run predicates).
 function M.alias(route, name, raw_query, req, specs, keys, members)
   if not backend.fast_path then return end
   local all_shared = true
