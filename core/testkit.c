@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -272,6 +273,121 @@ static int l_free_port(lua_State *L) {
   return 1;
 }
 
+/* Write all of buf to a blocking socket: 0, or -1 when the peer is gone. */
+static int proxy_send_all(int fd, const char *buf, size_t n) {
+  while (n) {
+    ssize_t w = send(fd, buf, n, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    buf += w, n -= (size_t)w;
+  }
+  return 0;
+}
+
+static int proxy_connect(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((uint16_t)port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+#define PROXY_PAIRS 64
+
+/* The child of proxy(): accept on lfd and forward bytes both ways between
+   each client and its own connection to 127.0.0.1:target, with one poll()
+   over everything; a pair ends when either side closes. Never returns. */
+static void proxy_loop(int lfd, int target) {
+  int pair[PROXY_PAIRS][2];
+  int n = 0;
+  static char buf[65536];
+  for (;;) {
+    struct pollfd p[1 + 2 * PROXY_PAIRS];
+    p[0] = (struct pollfd){lfd, POLLIN, 0};
+    for (int i = 0; i < n; i++) {
+      p[1 + 2 * i] = (struct pollfd){pair[i][0], POLLIN, 0};
+      p[2 + 2 * i] = (struct pollfd){pair[i][1], POLLIN, 0};
+    }
+    if (poll(p, (nfds_t)(1 + 2 * n), -1) < 0) {
+      if (errno == EINTR) continue;
+      _exit(1);
+    }
+    /* backwards, so a closed pair can take the last one's place */
+    for (int i = n - 1; i >= 0; i--) {
+      for (int side = 0; side < 2; side++) {
+        if (!p[1 + 2 * i + side].revents) continue;
+        ssize_t got = recv(pair[i][side], buf, sizeof buf, 0);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0 || proxy_send_all(pair[i][!side], buf, (size_t)got)) {
+          close(pair[i][0]);
+          close(pair[i][1]);
+          pair[i][0] = pair[n - 1][0], pair[i][1] = pair[n - 1][1];
+          n--;
+          break;
+        }
+      }
+    }
+    if (p[0].revents & POLLIN) {
+      int c = accept(lfd, NULL, NULL);
+      if (c < 0) continue;
+      int u = n < PROXY_PAIRS ? proxy_connect(target) : -1;
+      if (u < 0) {
+        close(c);
+        continue;
+      }
+      pair[n][0] = c, pair[n][1] = u;
+      n++;
+    }
+  }
+}
+
+/* proxy(target_port) -> pid, port: a TCP proxy in a child process, from a
+   fresh port on 127.0.0.1 to 127.0.0.1:target_port. Stopping the child
+   (SIGSTOP) freezes every connection through it, as a dead network path
+   does: they stay open and nothing moves. The child dies with this
+   process; kill(pid, "KILL") and wait(pid) end it sooner. */
+static int l_proxy(lua_State *L) {
+  int target = (int)luaL_checkinteger(L, 1);
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (lfd < 0) return fail_errno(L);
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t sl = sizeof sa;
+  if (bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 64) < 0 ||
+      getsockname(lfd, (struct sockaddr *)&sa, &sl) < 0) {
+    int e = errno;
+    close(lfd);
+    return fail(L, strerror(e));
+  }
+  pid_t parent = getpid();
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0) {
+    int e = errno;
+    close(lfd);
+    return fail(L, strerror(e));
+  }
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(0);
+    signal(SIGPIPE, SIG_IGN);
+    proxy_loop(lfd, target);
+  }
+  close(lfd);
+  lua_pushinteger(L, pid);
+  lua_pushinteger(L, ntohs(sa.sin_port));
+  return 2;
+}
+
 static int l_getpid(lua_State *L) {
   lua_pushinteger(L, getpid());
   return 1;
@@ -282,6 +398,7 @@ int mz_testkit_open(lua_State *L) {
       {"spawn", l_spawn}, {"kill", l_kill},   {"wait", l_wait},   {"connect", l_connect},
       {"send", l_send},   {"recv", l_recv},   {"close", l_close}, {"shutdown", l_shutdown},
       {"exe", l_exe},     {"sleep", l_sleep}, {"getpid", l_getpid}, {"free_port", l_free_port}, {"fork", l_fork},
+      {"proxy", l_proxy},
       {NULL, NULL}};
   lua_newtable(L);
   luaL_register(L, NULL, fns);

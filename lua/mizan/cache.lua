@@ -22,8 +22,10 @@ local registry
 --   lookup(key, tags) -> value | nil, versions   (versions: a snapshot taken
 --                        before the value is computed, for store)
 --   store(key, value, ttl, tags, versions)
---   bump(tags)       every entry carrying one of the tags is stale
--- Runtime failures are the backend's to absorb: the cache fails open.
+--   bump(tags) -> true | nil, err   every entry carrying one of the tags is
+--                        stale; nil, err when that is not certain (the caller
+--                        must not say the purge is done)
+-- Other runtime failures are the backend's to absorb: the cache fails open.
 
 local function slots_of(tags)
   local slots = {}
@@ -43,6 +45,7 @@ end
 function memory.bump(tags)
   -- the C side takes at most 64 slots a call
   for i = 1, #tags, 64 do cc.bump(slots_of { unpack(tags, i, math.min(i + 63, #tags)) }) end
+  return true
 end
 
 --- Set up for a loaded app: the secret, the budget, the backend.
@@ -63,7 +66,7 @@ function M.configure(cfg, reg)
   cc.clear() -- a reload starts from an empty cache (the slots stay: they are shared)
 end
 
---- The DESIGN §4 key. `scope` is nil for a shared entry, "anon" or "u:<id>".
+--- The DESIGN §4 key. `scope` is nil for a shared entry, else what M.scope says.
 function M.key(name, params, scope, key_secret)
   local msg = name .. "\n" .. assert(json.canonical(params))
   if scope then msg = msg .. "\n" .. scope end
@@ -113,51 +116,115 @@ local function purge_tags(target, params, tags)
   return tags
 end
 
+-- The tasks of the mutations running now -> false, or the error of a purge
+-- of theirs that failed: a mutation whose purge failed must not answer as if
+-- it had succeeded, even when app code ignored what mizan.cache.purge said.
+local watched = {}
+
+local function current_task()
+  local ok, task = pcall(core.current_task)
+  return ok and task or nil
+end
+
+local function bump(tags)
+  if #tags == 0 then return true end
+  local ok, err = backend.bump(tags)
+  if ok then return true end
+  local task = current_task()
+  if task and watched[task] == false then watched[task] = err or "the purge failed" end
+  return nil, err or "the purge failed"
+end
+
+--- Start noting the purge failures of the mutation running in `task`.
+function M.watch_purges(task) watched[task] = false end
+
+--- Stop noting them: nil when every purge of that mutation reached the
+-- cache, else the error of one that did not.
+function M.purge_failure(task)
+  local err = watched[task]
+  watched[task] = nil
+  return err or nil
+end
+
 --- mizan.cache.purge(target, params): drop what `target` (a context or
 -- function name, or a registered function) holds, for those params or all.
+-- Returns true, or nil, err when the purge may not have reached the cache
+-- (a mutation that did this answers 503: see dispatch).
 function M.purge(target, params)
   if type(target) == "table" and target.name then target = target.name end
   if type(target) ~= "string" or not (registry.contexts[target] or registry.functions[target]) then
     error(("mizan.cache.purge: unknown target %s"):format(tostring(target)), 2)
   end
   if params ~= nil and type(params) ~= "table" then error("mizan.cache.purge: params must be a table", 2) end
-  local tags = purge_tags(target, params, {})
-  if #tags > 0 then backend.bump(tags) end
+  return bump(purge_tags(target, params, {}))
 end
 
---- Purge everything an invalidation record names (before the answer is written).
+--- Purge everything an invalidation record names (before the answer is
+-- written). Returns true, or nil, err.
 function M.purge_record(rec)
   local tags = {}
   for _, e in ipairs(rec:list()) do purge_tags(e.target, e.params, tags) end
-  if #tags > 0 then backend.bump(tags) end
+  return bump(tags)
 end
 
 ---------------------------------------------------------------- reads
 
-local inflight = {} -- key -> { waiters = { task, ... } }
+local inflight = {} -- key .. "\n" .. versions -> { waiters = { task, ... } }
 
--- Run `compute` once per key at a time in this process; concurrent callers
--- wait for its results instead of running it again. Returns is_leader, then
--- pcall's results of compute.
-local function single_flight(key, compute)
-  local f = inflight[key]
+-- Run `compute` once per key and version snapshot at a time in this process;
+-- concurrent callers with the same snapshot wait for its results instead of
+-- running it again. A caller whose snapshot differs saw a purge the running
+-- computation may predate (it may have read its data before the mutation),
+-- so it starts a flight of its own; without a snapshot (the backend is down)
+-- nothing proves that, so it runs alone. Returns is_leader, then pcall's
+-- results of compute.
+local function single_flight(key, versions, compute)
+  if not versions then return true, pcall(compute) end
+  local id = key .. "\n" .. table.concat(versions, ",")
+  local f = inflight[id]
   if f then
     f.waiters[#f.waiters + 1] = core.current_task()
     return false, core.suspend()
   end
   f = { waiters = {} }
-  inflight[key] = f
+  inflight[id] = f
   local results = { pcall(compute) }
-  inflight[key] = nil
+  inflight[id] = nil
   local n = table.maxn(results)
   for _, task in ipairs(f.waiters) do core.wakeup(task, unpack(results, 1, n)) end
   return true, unpack(results, 1, n)
 end
 
---- The scope of a request for per-user entries: "u:<id>" or "anon".
-function M.scope(req)
+--- The scope of a request for per-user entries: "u:<user id>" for a
+-- signed-in user; "s:<hex HMAC-SHA256(secret, "cache-scope\n" .. session
+-- id)>" for an anonymous caller with a session (its req.session is its own;
+-- the id itself never goes into a key, which may reach Redis); "anon" for a
+-- caller without a session, whose req.session is empty.
+function M.scope(req, key_secret)
   local user = rawget(req, "_user")
-  return user and ("u:" .. tostring(user.id)) or "anon"
+  if user then return "u:" .. tostring(user.id) end
+  local sid = rawget(req, "_session_id")
+  if not sid then return "anon" end
+  local scope = rawget(req, "_cache_scope")
+  if not scope or rawget(req, "_cache_scope_of") ~= sid then
+    scope = "s:" .. crypto.hmac_sha256_hex(key_secret or secret, "cache-scope\n" .. sid)
+    rawset(req, "_cache_scope", scope)
+    rawset(req, "_cache_scope_of", sid)
+  end
+  return scope
+end
+
+-- Did running the function change whose data it saw, so its result does
+-- not belong to `scope`? "anon" holds no session data: a caller without a
+-- session that wrote into req.session (starting one) or signed in or out
+-- gets a result of its own.
+local function left_scope(req, scope)
+  if M.scope(req) ~= scope or rawget(req, "_login") or rawget(req, "_logout") then return true end
+  if scope == "anon" then
+    local s = rawget(req, "_session")
+    return s ~= nil and next(s) ~= nil
+  end
+  return false
 end
 
 local function encode(spec, result)
@@ -172,21 +239,29 @@ end
 -- false, status, body, headers.
 function M.fetch(spec, req, args, run)
   local policy = spec.cache
-  local key = M.key(spec.name, args, not policy.shared and M.scope(req) or nil)
+  local scope = not policy.shared and M.scope(req) or nil
+  local key = M.key(spec.name, args, scope)
   local tags = M.entry_tags(spec, args)
   local hit, versions = backend.lookup(key, tags) -- versions: taken before the value is computed
   M.last = hit and "hit" or "miss" -- for the access log; read before anything yields
   if hit then return true, hit, key end
-  local leader, ok, a, b, c, d = single_flight(key, function()
+  local leader, ok, a, b, c, d = single_flight(key, versions, function()
     local ok, result, b2, c2 = run()
     if not ok then return false, result, b2, c2 end
     local text = encode(spec, result)
-    -- fail closed: a shared entry that read who is asking is not shared
-    local personal = policy.shared and rawget(req, "_identity_read") or false
-    if personal then
-      core.log("warn", ("function '%s' has cache.shared but read req.user or req.session: "
-        .. "its result is not stored, so one user's data never reaches another"):format(spec.name))
-    elseif versions then -- no snapshot (the backend is down): do not store
+    -- fail closed: a shared entry that read who is asking is not shared,
+    -- and a scoped one is stored only under the scope whose data it saw
+    local personal
+    if policy.shared then
+      personal = rawget(req, "_identity_read") or false
+      if personal then
+        core.log("warn", ("function '%s' has cache.shared but read req.user or req.session: "
+          .. "its result is not stored, so one user's data never reaches another"):format(spec.name))
+      end
+    else
+      personal = left_scope(req, scope)
+    end
+    if not personal and versions then -- no snapshot (the backend is down): do not store
       backend.store(key, text, policy.ttl, tags, versions)
     end
     return true, text, personal
@@ -217,8 +292,10 @@ end
 --- Record a fast-path alias so C answers this GET next time on its own.
 -- C knows only whether a request carries a session cookie: without one it
 -- looks up the "anon" alias, with one the "shared" alias. So an answer is
--- recorded for anonymous callers, and for everyone when every entry in it
--- is shared; never when a function checks auth (C does not run predicates).
+-- recorded for callers without a session (its entries are of the "anon"
+-- scope, which never holds session data: see left_scope), and for everyone
+-- when every entry in it is shared; never when a function checks auth (C
+-- does not run predicates).
 function M.alias(route, name, raw_query, req, specs, keys, members)
   if not backend.fast_path then return end
   local all_shared = true

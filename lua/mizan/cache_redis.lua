@@ -6,9 +6,12 @@
 -- it is fresh while they are unchanged. A purge INCRs the tags.
 --
 -- It fails open: when Redis errs, reads run uncached and nothing is stored.
--- A purge that could not reach Redis is not forgotten: a background task
--- retries it, with a bump of the epoch every entry carries, until Redis takes
--- it; and until then this process does not read the cache at all.
+-- Purges go over a connection of their own with a longer timeout
+-- (cache_purge_timeout, 2 s by default), so a slow read never fails a purge
+-- and a purge never slows the reads. A purge that could not reach Redis is
+-- reported (the mutation answers 503) and not forgotten: a background task
+-- retries it, with a bump of the epoch every entry carries, until Redis
+-- takes it; and until then this process does not read the cache at all.
 local redis = require "mizan.redis"
 local core = require "mizan.core"
 
@@ -19,6 +22,7 @@ local BUMP = "for _, k in ipairs(KEYS) do redis.call('INCR', k) end return 1"
 
 function M.new(cfg)
   local client = redis.open(cfg.cache, cfg.cache_timeout or 0.2)
+  local purger = redis.open(cfg.cache, cfg.cache_purge_timeout or 2)
   local b = { fast_path = false }
   local dirty, failing, repairing = false, false, false
   local owed = {} -- tag keys whose purge has not reached Redis yet
@@ -39,10 +43,10 @@ function M.new(cfg)
 
   -- Pay what is owed: the failed purges, and the epoch (everything cached
   -- before the failure goes).
-  local function repay()
+  local function repay(via)
     local keys = { EPOCH }
     for k in pairs(owed) do keys[#keys + 1] = k end
-    local ok, err = redis.call(client, "EVAL", BUMP, tostring(#keys), unpack(keys))
+    local ok, err = redis.call(via, "EVAL", BUMP, tostring(#keys), unpack(keys))
     if not ok then
       trouble("purge retry", err)
       return false
@@ -54,15 +58,16 @@ function M.new(cfg)
 
   local function repair_loop()
     while dirty do
-      if repay() then break end
+      if repay(purger) then break end
       core.sleep(0.1, true)
     end
     repairing = false
   end
 
+  -- on the read path: the reads' connection, which gives up sooner
   local function clean()
     if not dirty then return true end
-    return repay()
+    return repay(client)
   end
 
   function b.lookup(key, tags)
@@ -95,16 +100,16 @@ function M.new(cfg)
   function b.bump(tags)
     local keys = {}
     for i, t in ipairs(tags) do keys[i] = "mizan:t:" .. t end
-    local ok, err = redis.call(client, "EVAL", BUMP, tostring(#keys), unpack(keys))
-    if not ok then
-      dirty = true
-      for _, k in ipairs(keys) do owed[k] = true end
-      trouble("purge", err)
-      if not repairing then
-        repairing = true
-        core.spawn(repair_loop)
-      end
+    local ok, err = redis.call(purger, "EVAL", BUMP, tostring(#keys), unpack(keys))
+    if ok then return true end
+    dirty = true
+    for _, k in ipairs(keys) do owed[k] = true end
+    trouble("purge", err)
+    if not repairing then
+      repairing = true
+      core.spawn(repair_loop)
     end
+    return nil, ("redis did not take the purge (%s)"):format(tostring(err))
   end
 
   function b.state() return redis.state(client) end

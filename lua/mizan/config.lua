@@ -142,6 +142,14 @@ function M.finalize(getenv)
     end
     c.cache_size = n
   end
+  local pto = getenv("MIZAN_CACHE_PURGE_TIMEOUT")
+  if pto then
+    local n = tonumber(pto)
+    if not n or n <= 0 or n > 60 then
+      error(("MIZAN_CACHE_PURGE_TIMEOUT must be a number of seconds above 0 and at most 60, got '%s'"):format(pto), 0)
+    end
+    c.cache_purge_timeout = n
+  end
   c.database = getenv("MIZAN_DATABASE") or c.database
   if c.database and not c.database:find("^sqlite:.") then
     error(("MIZAN_DATABASE must look like sqlite:path/to/file.db, got '%s'"):format(c.database), 0)

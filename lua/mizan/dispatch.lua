@@ -201,12 +201,28 @@ local function with_invalidation(spec, req, args, result, body, headers, dev)
   if type(body) == "table" and body.result ~= nil and not mizan.is_response(result) then
     body.invalidate = rec:body()
   end
-  -- purge before the answer is written: a client that refetches on it reads fresh data
+  -- purge before the answer is written: a client that refetches on it reads
+  -- fresh data (a failure is noted for the mutation's task: see call)
   cache.purge_record(rec)
   -- and the connected clients that asked for it hear about it too
   local user = rawget(req, "_user")
   require("mizan.channels").push_invalidation(rec:body(), user and user.id)
   return true, body, out
+end
+
+-- A mutation whose purge may not have reached the cache must not answer as
+-- if all were done: its effects are committed, but other instances may still
+-- serve what it changed. So 503 unavailable, keeping what it invalidated
+-- (header and body) so the caller refetches what it can.
+local function purge_failed(spec, body, headers, err)
+  log("error", ("function '%s': its effects are committed but its cache purge failed: %s")
+    :format(spec.name, tostring(err)))
+  local status, ebody = errors.response("unavailable",
+    "the mutation's effects are committed, but the cache could not be purged: "
+    .. "what it changed may read stale until the cache recovers")
+  local out = { ["X-Mizan-Invalidate"] = headers and headers["X-Mizan-Invalidate"] }
+  if type(body) == "table" then ebody.invalidate = body.invalidate end
+  return status, ebody, out
 end
 
 -- Run a query for the cache: its result must be data (checked in dev).
@@ -264,6 +280,31 @@ local function cross_site(req)
   return site == "cross-site" or site == "same-site" or origin == "null"
 end
 
+-- Run a non-cached function and shape its answer; a mutation's carries its
+-- invalidation, purged before it is returned.
+local function answer(spec, req, args, dev, mutation)
+  local ok, result, body, headers = run(("function '%s'"):format(spec.name), dev, spec.handler, req, args)
+  if not ok then return result, body, headers end
+  local status = 200
+  if mizan.is_response(result) then
+    status, body, headers = result.status, result.body, result.headers
+  else
+    if result == nil then result = null end
+    if dev and spec.output then
+      local s, b = check_output(spec, result)
+      if s then return s, b end
+    end
+    body = { result = result }
+  end
+  if mutation then
+    local a, b, c
+    ok, a, b, c = with_invalidation(spec, req, args, result, body, headers, dev)
+    if not ok then return a, b, c end
+    body, headers = a, b
+  end
+  return status, body, headers
+end
+
 local function call(req, dev)
   local name = req.name
   local spec = name and registry.functions[name]
@@ -284,28 +325,14 @@ local function call(req, dev)
   local raw_query = req.query
   prepare(req)
   if spec.cache then return cached_call(spec, req, args, raw_query, dev) end
-  local mutation = spec.kind == "mutation"
-  if mutation then rawset(req, "_mutation", true) end
-  local ok, result
-  ok, result, body, headers = run(("function '%s'"):format(name), dev, spec.handler, req, args)
-  if not ok then return result, body, headers end
-  status = 200
-  if mizan.is_response(result) then
-    status, body, headers = result.status, result.body, result.headers
-  else
-    if result == nil then result = null end
-    if dev and spec.output then
-      local s, b = check_output(spec, result)
-      if s then return s, b end
-    end
-    body = { result = result }
-  end
-  if mutation then
-    local a, b, c
-    ok, a, b, c = with_invalidation(spec, req, args, result, body, headers, dev)
-    if not ok then return a, b, c end
-    body, headers = a, b
-  end
+  if spec.kind ~= "mutation" then return answer(spec, req, args, dev) end
+  rawset(req, "_mutation", true)
+  local task = core.current_task()
+  cache.watch_purges(task) -- every purge it makes, declared or by mizan.cache.purge
+  status, body, headers = answer(spec, req, args, dev, true)
+  local failed = cache.purge_failure(task)
+  -- an error answer already says it did not all go well; a success must not lie
+  if failed and status < 400 then return purge_failed(spec, body, headers, failed) end
   return status, body, headers
 end
 

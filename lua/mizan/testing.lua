@@ -561,6 +561,31 @@ function Redis:stop()
   os.remove(self.log_path)
 end
 
+---------------------------------------------------------------- a TCP proxy
+
+local Proxy = {}
+Proxy.__index = Proxy
+
+--- A TCP proxy in a child process from a fresh loopback port (proxy.port)
+-- to 127.0.0.1:port, to cut one client off from a server while others
+-- still reach it: proxy:freeze() stops all forwarding (connections stay
+-- open and hang, like a dead network path), proxy:thaw() resumes it,
+-- proxy:stop() ends it.
+function M.proxy(port)
+  local pid, listen_port = assert(kit.proxy(port))
+  return setmetatable({ pid = pid, port = listen_port }, Proxy)
+end
+
+function Proxy:freeze() assert(kit.kill(self.pid, "STOP")) end
+function Proxy:thaw() assert(kit.kill(self.pid, "CONT")) end
+
+function Proxy:stop()
+  if not self.pid then return end
+  kit.kill(self.pid, "KILL")
+  kit.wait(self.pid, 10)
+  self.pid = nil
+end
+
 ---------------------------------------------------------------- runners
 
 --- `mizan test`: busted inside the host. Returns the exit status, so the

@@ -19,6 +19,19 @@ describe("cache keys", function()
     end
   end)
 
+  it("scope a signed-in user by id, an anonymous session by an HMAC of its id, and no session as anon", function()
+    local crypto = require "mizan.crypto"
+    local sid = "0123456789abcdef0123456789abcdef"
+    assert.equals("u:5", cache.scope({ _user = { id = 5 }, _session_id = sid }, vectors.secret))
+    assert.equals("anon", cache.scope({}, vectors.secret))
+    local s = cache.scope({ _session_id = sid }, vectors.secret)
+    assert.equals("s:" .. crypto.hmac_sha256_hex(vectors.secret, "cache-scope\n" .. sid), s)
+    assert.is_nil(s:find(sid, 1, true), "the session id itself never goes into a key")
+    assert.is_not.equals(s, cache.scope({ _session_id = ("f"):rep(32) }, vectors.secret))
+    -- not the session cookie's signature, which is an HMAC of the id too
+    assert.is_not.equals(s, "s:" .. crypto.hmac_sha256_hex(vectors.secret, "session\n" .. sid))
+  end)
+
   it("treat an empty params object as a value", function()
     local json = require "mizan.json"
     local empty = cc.key("s", "f", json.object {}, nil)

@@ -3,6 +3,7 @@
 local testing = require "mizan.testing"
 local kit = require "mizan.testkit"
 local json = require "mizan.json"
+local cases = require "cache_cases"
 
 local APP = "spec/apps/cached"
 
@@ -88,6 +89,10 @@ describe("origin cache (memory)", function()
     assert.equals(1, calls(srv).calls.slow)
   end)
 
+  it("never lets a read after a purge join a computation from before it", function()
+    cases.no_join_across_a_purge(srv)
+  end)
+
   it("refuses to store a shared result that read req.user, and says why", function()
     local a = srv:call("leaky", {}, { method = "GET" }).json.result
     local b = srv:call("leaky", {}, { method = "GET" }).json.result
@@ -153,5 +158,65 @@ describe("origin cache scopes (in process)", function()
     assert.equals("new", after6.item.value)
     assert.is_true(after6.item_meta.calls > before6.item_meta.calls)
     assert.is_true(item({ id = 5 }, 2).item_meta.calls > before5.item_meta.calls)
+  end)
+end)
+
+describe("origin cache scopes for anonymous callers (sessions)", function()
+  local srv
+  setup(function() srv = testing.server(APP) end)
+  teardown(function() srv:stop() end)
+
+  local function who(agent_or_srv, headers)
+    local res = agent_or_srv:call("whoami", {}, { method = "GET", headers = headers })
+    assert.equals(200, res.status, res.body)
+    return res.json.result
+  end
+
+  it("gives each session its own per-user entry, and a visitor without a cookie none of theirs", function()
+    -- a visitor without a cookie first: its entry (no session data) is the
+    -- "anon" one, which C then answers for every request without a cookie
+    local none = who(srv)
+    assert.equals(json.null, none.name)
+    local a, b = srv:agent(), srv:agent()
+    assert.equals(200, a:call("remember", { name = "ana" }).status)
+    assert.equals(200, b:call("remember", { name = "ben" }).status)
+    assert.is_truthy(a.cookie and b.cookie and a.cookie ~= b.cookie, "two sessions")
+    local a1, b1 = who(a), who(b)
+    assert.equals("ana", a1.name)
+    assert.equals("ben", b1.name)
+    -- repeated: each session hits its own entry (through Lua: C answers a
+    -- request with a session cookie only from entries shared by everyone)
+    local before = calls(srv).stats
+    for _ = 1, 3 do
+      local a2, b2 = who(a), who(b)
+      assert.same(a1, a2)
+      assert.same(b1, b2)
+      assert.same(none, who(srv))
+    end
+    local after = calls(srv).stats
+    assert.equals(before.requests + 6 + 1, after.requests, "the sessions' reads entered Lua, the cookieless ones did not")
+    assert.equals(before.cache.fast_hits + 3, after.cache.fast_hits, "C answered the visitor without a cookie")
+    -- and a fresh session starts from its own data, not another's entry
+    local c = srv:agent()
+    assert.equals(200, c:call("remember", { name = "cy" }).status)
+    assert.equals("cy", who(c).name)
+    assert.same(a1, who(a))
+  end)
+
+  it("does not keep a result under the cookieless scope when the call started a session", function()
+    local r1 = srv:call("visit", {}, { method = "GET" })
+    local r2 = srv:call("visit", {}, { method = "GET" })
+    assert.equals(200, r1.status)
+    assert.equals(200, r2.status)
+    assert.is_true(r2.json.result.calls > r1.json.result.calls, "each cookieless call ran the function")
+    assert.equals(1, r1.json.result.visits)
+    assert.equals(1, r2.json.result.visits)
+    assert.matches("^mizan_session=%x", r1.headers["set-cookie"] or "")
+    assert.matches("^mizan_session=%x", r2.headers["set-cookie"] or "")
+  end)
+
+  it("treats a session cookie it cannot verify as no session", function()
+    local forged = { Cookie = "mizan_session=" .. ("0"):rep(32) .. "." .. ("0"):rep(64) }
+    assert.equals(json.null, who(srv, forged).name)
   end)
 end)
