@@ -67,6 +67,9 @@ end
 
 --- req:logout(): end the session, on the server too.
 function Req:logout()
+  local user = rawget(self, "_user")
+  -- the call is still the signed-in user's: its invalidations go to that user
+  if user then rawset(self, "_caller", user) end
   rawset(self, "_logout", true)
   rawset(self, "_login", nil)
   rawset(self, "_user", nil)
@@ -203,8 +206,10 @@ local function with_invalidation(spec, req, args, result, body, headers, dev)
   end
   -- purge before the answer is written: a client that refetches on it reads fresh data
   cache.purge_record(rec)
-  -- and the connected clients that asked for it hear about it too
-  local user = rawget(req, "_user")
+  -- and the connected clients that asked for it hear about it too: per-user
+  -- targets only the sockets of the user who called (after a logout, the
+  -- user who just left; never every anonymous socket)
+  local user = rawget(req, "_user") or rawget(req, "_caller")
   require("mizan.channels").push_invalidation(rec:body(), user and user.id)
   return true, body, out
 end
@@ -441,7 +446,9 @@ function M.new(reg, cfg, mode)
       if req.headers.cookie then session.load(req) end
       local uid = rawget(req, "_user_id")
       local user = uid ~= nil and auth.load(uid) or nil
-      require("mizan.channels").opened(req.ws_id, user, rawget(req, "_session"))
+      -- a session that points at no (active) user is followed all the same
+      require("mizan.channels").opened(req.ws_id, user, rawget(req, "_session"), rawget(req, "_session_id"),
+                                       rawget(req, "_session_expires"))
       return 101
     elseif route == "ssr" then
       -- an HTML page from static_dir: the global context for this user, to hydrate from

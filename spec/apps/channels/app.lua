@@ -35,3 +35,13 @@ mizan.register(client { context = "board", cache = { ttl = 60, shared = true } }
 mizan.register(client { context = "mine" } (function(req) return req.user and req.user.id or mizan.null end), "my_items")
 mizan.register(client { affects = "board" } (function() return true end), "post_board")
 mizan.register(client { affects = "mine" } (function() return true end), "post_mine")
+
+-- Which worker a socket is on: a send is answered with that worker's pid,
+-- so specs spanning workers can tell they reached both.
+local pid = require("mizan.testkit").getpid()
+mizan.channel "where" {
+  params = { tag = T.string },
+  server_message = { pid = T.integer },
+  group = function(ctx, params) return "where_" .. params.tag end,
+  receive = function(ctx, params) mizan.channels.send("where", params, { pid = pid }) end,
+}
