@@ -8,6 +8,7 @@ local json = require "mizan.json"
 local types = require "mizan.types"
 local errors = require "mizan.errors"
 local query = require "mizan.query"
+local utf8 = require "mizan.utf8"
 local invalidation = require "mizan.invalidation"
 local cache = require "mizan.cache"
 local auth = require "mizan.auth"
@@ -158,7 +159,7 @@ local function not_allowed(name, method, kind)
 end
 
 -- The arguments of a call: validated args, or the error response's parts.
-local function arguments(spec, req)
+local function arguments(spec, req, params)
   local method = req.method
   if method == "POST" then
     if not is_json(req.headers["content-type"]) then
@@ -177,7 +178,7 @@ local function arguments(spec, req)
     if errs then return nil, errors.response("validation_error", "the arguments are not valid", errs) end
     return out
   elseif (method == "GET" or method == "HEAD") and spec.kind == "query" then
-    local out, errs = types.validate(spec.input, query.parse(req.query), true)
+    local out, errs = types.validate(spec.input, params, true)
     if errs then return nil, errors.response("validation_error", "the arguments are not valid", errs) end
     return out
   end
@@ -269,12 +270,51 @@ local function cross_site(req)
   return site == "cross-site" or site == "same-site" or origin == "null"
 end
 
+-- The name in call/<name>/ or ctx/<name>/, percent-decoded: the name, or
+-- nil and how to show it when it is no text (invalid UTF-8 names nothing).
+local function route_name(req)
+  local raw = req.name
+  if not raw then return nil, "" end
+  local name = query.unescape_path(raw)
+  if not utf8.valid(name) then return nil, utf8.printable(raw) end
+  return name
+end
+
+-- The query string, parsed once for the whole request: the params, or nil
+-- and the field errors when a key or a value is not UTF-8 text (a query
+-- carries text; the bytes would fail later, in JSON, as a 500).
+local function parsed_query(req)
+  local qs = req.query
+  if qs == "" then return EMPTY_QUERY end
+  local params, bad = query.parse(qs), nil
+  for k, v in pairs(params) do
+    local ok = utf8.valid(k)
+    if type(v) == "table" then
+      for _, x in ipairs(v) do ok = ok and utf8.valid(x) end
+    else
+      ok = ok and utf8.valid(v)
+    end
+    if not ok then
+      bad = bad or {}
+      bad[utf8.printable(k)] = { "is not valid UTF-8 text" }
+    end
+  end
+  if bad then return nil, bad end
+  return params
+end
+
+local function bad_query(fields)
+  return errors.response("validation_error", "the query string is not valid UTF-8 text", fields)
+end
+
 local function call(req, dev)
-  local name = req.name
+  local name, shown = route_name(req)
   local spec = name and registry.functions[name]
   if not spec then
-    return errors.response("not_found", ("no function named '%s'"):format(tostring(name)))
+    return errors.response("not_found", ("no function named '%s'"):format(name or shown))
   end
+  local params, bad = parsed_query(req)
+  if not params then return bad_query(bad) end
   if spec.kind == "mutation" and req.method == "POST" and cross_site(req) then
     return errors.response("csrf_failed", "a cross-site request may not call a mutation")
   end
@@ -283,11 +323,11 @@ local function call(req, dev)
                                ("function '%s'"):format(name))
     if s then return s, b, h end
   end
-  local args, status, body, headers = arguments(spec, req)
+  local args, status, body, headers = arguments(spec, req, params)
   if not args then return status, body, headers end
 
   local raw_query = req.query
-  prepare(req)
+  prepare(req, params)
   if spec.cache then return cached_call(spec, req, args, raw_query, dev) end
   local mutation = spec.kind == "mutation"
   if mutation then rawset(req, "_mutation", true) end
@@ -331,9 +371,10 @@ local function merge_errors(into, errs)
 end
 
 local function bundle(req, dev)
-  local group = req.name and registry.contexts[query.unescape_path(req.name)]
+  local name, shown = route_name(req)
+  local group = name and registry.contexts[name]
   if not group then
-    return errors.response("not_found", ("no context named '%s'"):format(req.name and query.unescape_path(req.name) or ""))
+    return errors.response("not_found", ("no context named '%s'"):format(name or shown))
   end
   if req.method ~= "GET" and req.method ~= "HEAD" then
     return errors.response("method_not_allowed", ("context '%s' is read with GET"):format(group.name),
@@ -349,7 +390,8 @@ local function bundle(req, dev)
       if s then return s, b, h end
     end
   end
-  local params = query.parse(req.query)
+  local params, bad = parsed_query(req)
+  if not params then return bad_query(bad) end
   local argsets, all = {}, nil
   for _, fname in ipairs(group.functions) do
     local spec = registry.functions[fname]
