@@ -343,6 +343,26 @@ describe("a socket follows its session", function()
     srv:stop()
   end)
 
+  it("when the logout is served by another instance (sessions and channels through Redis)", function()
+    local redis = testing.redis()
+    local env = { MIZAN_SESSIONS = redis:url(0), MIZAN_CHANNELS = redis:url(1), MIZAN_SECRET = "shared" }
+    local a = testing.server(APP, { env = env })
+    local b = testing.server(APP, { env = env })
+    local hal = signed_up(a, "hal")
+    local ws = open(a.port, hal.cookie)
+    assert.equals("subscribed", subscribe(ws, 1, "chat", { room = "private" }).type)
+    assert.equals("subscribed", subscribe(ws, 2, "chat", { room = "lobby" }).type)
+    local res = b:call("auth.logout", {}, { headers = { ["Content-Type"] = "application/json",
+                                                         Cookie = "mizan_session=" .. hal.cookie } })
+    assert.equals(200, res.status)
+    assert_revoked(ws, 1) -- told by B, with nothing sent on the socket
+    assert_anonymous(ws, 2)
+    ws:close()
+    a:stop()
+    b:stop()
+    redis:stop()
+  end)
+
   it("checks the store on every frame: a logout on an instance that shares only the sessions", function()
     -- two instances share the session store (Redis) but no channel relay:
     -- no event can reach A, so only A's own look at the store can tell
