@@ -26,6 +26,7 @@ local types = require "mizan.types"
 local errors = require "mizan.errors"
 local ws = require "mizan.ws"
 local session = require "mizan.session"
+local auth = require "mizan.auth"
 
 local M = {}
 local null = json.null
@@ -266,16 +267,10 @@ end
 
 local per_user -- defined with the invalidation push below
 
--- The socket's session ended: it has no user any more, and each of its
--- subscriptions is authorized again as such. A refused one ends with its
--- error frame then an unsubscribed frame; one whose group changed moves.
-local function drop_session(sock)
-  local had_user = sock.user ~= nil
-  sock.user, sock.session, sock.session_id, sock.expires = nil, nil, nil, nil
-  -- the client's "global" data (its current user) is stale now
-  if had_user and sock.invalidations and registry.contexts.global and per_user("global") then
-    send_to(sock.id, { type = "invalidate", invalidate = json.array { "global" } })
-  end
+-- Authorize each subscription again for the socket as it is now. A refused
+-- one ends with its error frame then an unsubscribed frame; one whose group
+-- changed moves.
+local function reauthorize(sock)
   local ids = {}
   for sub in pairs(sock.subs) do ids[#ids + 1] = sub end
   for _, sub in ipairs(ids) do
@@ -295,6 +290,26 @@ local function drop_session(sock)
       end
     end
   end
+end
+
+-- The socket's session ended: it has no user any more, and its
+-- subscriptions are authorized again as such.
+local function drop_session(sock)
+  local had_user = sock.user ~= nil
+  sock.user, sock.session, sock.session_id, sock.expires = nil, nil, nil, nil
+  -- the client's "global" data (its current user) is stale now
+  if had_user and sock.invalidations and registry.contexts.global and per_user("global") then
+    send_to(sock.id, { type = "invalidate", invalidate = json.array { "global" } })
+  end
+  reauthorize(sock)
+end
+
+-- Did what authorize may look at change? The user's plain fields, compared
+-- one by one (a table field counts as changed unless it is the same table).
+local function user_changed(a, b)
+  for k, v in pairs(a) do if b[k] ~= v then return true end end
+  for k, v in pairs(b) do if a[k] ~= v then return true end end
+  return false
 end
 
 -- Every local socket of this session drops it. Identities go at once,
@@ -317,9 +332,11 @@ function M.session_ended(session_id)
   core.spawn(end_local, session_id)
 end
 
--- Is the socket's session still the one it opened with? Looked up in the
--- store (shared by workers and instances): true, or false after dropping
--- it; nil, err when the store cannot answer.
+-- Is the socket's session still the one it opened with, and its user still
+-- one who may sign in? Looked up as an HTTP request would (the session
+-- store, shared by workers and instances; then the user): true, or false
+-- after dropping the session; nil, err when the store cannot answer. A user
+-- whose record changed (no longer staff) has the subscriptions authorized again.
 local function revalidate(sock)
   local id = sock.session_id
   if not id then return true end
@@ -327,9 +344,20 @@ local function revalidate(sock)
   if sock.session_id ~= id then return true end -- changed while we waited
   if rec == nil and expires_or_err ~= nil then return nil, expires_or_err end
   local uid = sock.user and sock.user.id
-  if rec and rec.u == uid then
+  local user
+  if rec and uid ~= nil and rec.u == uid then
+    local ok, loaded = pcall(auth.load, uid)
+    if not ok then return nil, loaded end
+    user = loaded
+  end
+  if sock.session_id ~= id then return true end
+  if rec and rec.u == uid and (uid == nil or user) then
     -- a store that rounds (Redis: whole seconds) must not make the sweep spin
     sock.session, sock.expires = rec.d, math.max(tonumber(expires_or_err) or 0, core.now() + 1)
+    if user and user_changed(sock.user, user) then
+      sock.user = user
+      reauthorize(sock)
+    end
     return true
   end
   sock.session_id = false

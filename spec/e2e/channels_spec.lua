@@ -304,6 +304,32 @@ describe("a socket follows its session", function()
     end)
   end)
 
+  it("checks the account on every frame: one that lost staff leaves a staff channel; a deactivated one is anonymous", function()
+    local srv = testing.server(APP)
+    local ida = signed_up(srv, "ida")
+    assert.equals(200, srv:call("set_account", { username = "ida", is_active = true, is_staff = true }).status)
+    local ws = open(srv.port, ida.cookie)
+    assert.same({ type = "subscribed", id = 1 }, subscribe(ws, 1, "staff"))
+    assert.equals("subscribed", subscribe(ws, 2, "chat", { room = "private" }).type)
+    assert.equals("subscribed", subscribe(ws, 3, "chat", { room = "lobby" }).type)
+
+    assert.equals(200, srv:call("set_account", { username = "ida", is_active = true, is_staff = false }).status)
+    ws:send_json { type = "send", id = 3, data = { text = "still me" } }
+    local e = ws:read_json()
+    assert.equals(1, e.id)
+    assert.equals("forbidden", e.error.code)
+    assert.equals("staff only", e.error.message)
+    assert.same({ type = "unsubscribed", id = 1 }, ws:read_json())
+    assert.same({ type = "message", id = 3, data = { text = "still me", author = "ida" } }, ws:read_json())
+
+    assert.equals(200, srv:call("set_account", { username = "ida", is_active = false, is_staff = false }).status)
+    ws:send_json { type = "send", id = 3, data = { text = "who am i" } }
+    assert_revoked(ws, 2)
+    assert.same({ type = "message", id = 3, data = { text = "who am i", author = "anon" } }, ws:read_json())
+    ws:close()
+    srv:stop()
+  end)
+
   it("when the logout is served by another worker (mizan serve, two workers)", function()
     local srv = testing.server(APP, { command = "serve", env = { MIZAN_WORKERS = "2" } })
     local alice = signed_up(srv, "alice")

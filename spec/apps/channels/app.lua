@@ -45,3 +45,15 @@ mizan.channel "where" {
   group = function(ctx, params) return "where_" .. params.tag end,
   receive = function(ctx, params) mizan.channels.send("where", params, { pid = pid }) end,
 }
+
+-- An admin's change to an account, as the specs need it.
+mizan.register(client { input = { username = T.string, is_active = T.boolean, is_staff = T.boolean } } (function(req, args)
+  assert(mizan.db.exec("UPDATE mizan_users SET is_active = ?, is_staff = ? WHERE username = ?",
+                       args.is_active, args.is_staff, args.username))
+  return true
+end), "set_account")
+
+mizan.channel "staff" {
+  authorize = function(ctx) return ctx.user ~= nil and ctx.user.is_staff, "staff only" end,
+  group = function() return "staff" end,
+}
