@@ -97,12 +97,13 @@ typedef struct {
   uv_timer_t reaper;
 } reloader;
 
-static void set_broken(mz_host *h, const char *err) {
+/* Call mizan.host.<fn>(err) in a state; err may be NULL. */
+static void host_notify(mz_host *h, const char *fn, const char *err) {
   lua_State *L = h->L;
   lua_getglobal(L, "require");
   lua_pushliteral(L, "mizan.host");
   if (lua_pcall(L, 1, 1, 0) == 0) {
-    lua_getfield(L, -1, "set_broken");
+    lua_getfield(L, -1, fn);
     if (err) lua_pushstring(L, err);
     else lua_pushnil(L);
     lua_pcall(L, 1, 0, 0);
@@ -140,7 +141,7 @@ static void reload(void *ctx) {
   char *err = NULL;
   if (mz_host_load_err(fresh, rl->sc->app, &err)) {
     fprintf(stderr, "mizan: reload failed; the previous code keeps serving:\n%s\n", err);
-    set_broken(srv->host, err);
+    host_notify(srv->host, "set_broken", err);
     mz_http_server_set_overlay(srv, err);
     free(err);
     mz_host_close(fresh);
@@ -149,6 +150,7 @@ static void reload(void *ctx) {
   }
   mz_host *old = srv->host;
   srv->host = fresh;
+  host_notify(old, "retire", NULL); /* its background tasks end, so it can be reaped */
   if (srv->observe_peer) srv->observe_peer->host = fresh;
   mz_observe_reloaded();
   mz_http_server_set_overlay(srv, NULL);

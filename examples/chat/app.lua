@@ -44,11 +44,14 @@ mizan.channel "chat" {
 }
 
 -- History: the last messages of a room, as a context a client fetches on entry.
+-- Who may read it is the channel's own decision: mizan.channels.authorize
+-- runs the same authorize a subscribe does (401 or 403 when refused).
 mizan.register(client {
   context = "room",
   input = { room = Room, limit = T.integer { min = 1, max = 200, default = 50 } },
   output = T.array(Message),
 } (function(req, args)
+  mizan.channels.authorize("chat", req, { room = args.room })
   schema()
   local rows = assert(db.query("SELECT * FROM messages WHERE room = ? ORDER BY id DESC LIMIT ?", args.room, args.limit))
   local out = mizan.array {}
@@ -64,6 +67,7 @@ mizan.register(client {
   affects = "room",
   affects_params = { room = "room" },
 } (function(req, args)
+  mizan.channels.authorize("chat", req, { room = args.room }) -- only into a room one may read
   schema()
   local at = mizan.now()
   local r = assert(db.exec("INSERT INTO messages (room, author, text, at) VALUES (?, ?, ?, ?)",

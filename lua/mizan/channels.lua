@@ -13,18 +13,27 @@
 -- send {id, data}, subscribe_invalidations. Server -> client: subscribed,
 -- unsubscribed, message {id, data}, error {id, error}, invalidate.
 -- The WebSocket itself (framing, ping, close codes, limits) is C: core/ws.c.
+--
+-- A socket follows the session it was opened with: when that session ends
+-- (logout or a login that rotates it, on any worker or instance; or expiry)
+-- the socket drops its user, every subscription is authorized again (the
+-- refused ones end with an error frame and an unsubscribed frame), and what
+-- it sends next is anonymous. Every incoming frame checks the session in the
+-- store first, so a lost "ended" event or an expiry is caught there too.
 local core = require "mizan.core"
 local json = require "mizan.json"
 local types = require "mizan.types"
 local errors = require "mizan.errors"
 local ws = require "mizan.ws"
+local session = require "mizan.session"
+local auth = require "mizan.auth"
 
 local M = {}
 local null = json.null
 
 local registry      -- the app's registry (channels live in registry.channels)
 local dev = false
-local sockets = {}  -- id -> { user, session, subs = { [sub id] = { channel, params, group } }, invalidations }
+local sockets = {}  -- id -> { user, session, session_id, expires, subs = { [sub id] = { channel, params, group } }, invalidations }
 local groups = {}   -- group name -> { [socket id] = { [sub id] = true } }
 local relay         -- optional: how a broadcast reaches other processes (see M.set_relay)
 
@@ -130,8 +139,9 @@ end
 --- Another process (worker or instance) broadcast to a group.
 function M.relayed(group, message) return deliver(group, message) end
 
---- How broadcasts and invalidation pushes reach other processes:
---- { publish = function(frame) }, frame { g = group, m = message } or { i = entries, u = user id }.
+--- How broadcasts, invalidation pushes and ended sessions reach other processes:
+--- { publish = function(frame) }, frame { g = group, m = message }, { i = entries, u = user id }
+--- or { e = session id }.
 function M.set_relay(r) relay = r end
 
 ---------------------------------------------------------------- sockets
@@ -177,6 +187,32 @@ end
 
 local handlers = {}
 
+-- The one authorize decision, for a subscribe and for an HTTP caller alike:
+-- nil when allowed, else the error code and message. App errors propagate.
+local function refusal(spec, ctx, params)
+  if not spec.authorize then return nil end
+  local allowed, message = spec.authorize(ctx, params)
+  if allowed then return nil end
+  if ctx.user then return "forbidden", message or "you may not subscribe to this" end
+  return "unauthenticated", message or "sign in first"
+end
+
+-- May this socket hold a subscription to `spec` with these params? Its
+-- group when yes; nil after answering the client with the error frame.
+local function admit(sock, sub, spec, params)
+  local ctx = ctx_of(sock)
+  local ok, code, message = guarded(sock, sub, ("channel '%s' authorize"):format(spec.name), refusal, spec, ctx, params)
+  if not ok then return nil end
+  if code then return reply_error(sock.id, sub, code, message) end
+  local gok, group = guarded(sock, sub, ("channel '%s' group"):format(spec.name), spec.group, ctx, params)
+  if not gok then return nil end
+  if type(group) ~= "string" then
+    core.log("error", ("channel '%s': group() must return a string"):format(spec.name))
+    return reply_error(sock.id, sub, "internal_error", "internal error")
+  end
+  return group
+end
+
 function handlers.subscribe(sock, msg)
   local sub = msg.id
   local spec = registry.channels[msg.channel]
@@ -184,24 +220,25 @@ function handlers.subscribe(sock, msg)
   if sock.subs[sub] then return reply_error(sock.id, sub, "validation_error", "this subscription id is in use") end
   local params, errs = types.validate(spec.params, msg.params == nil and {} or msg.params)
   if errs then return reply_error(sock.id, sub, "validation_error", "the params are not valid", errs) end
-  local ctx = ctx_of(sock)
-  if spec.authorize then
-    local ok, allowed, message = guarded(sock, sub, ("channel '%s' authorize"):format(spec.name), spec.authorize, ctx, params)
-    if not ok then return end
-    if not allowed then
-      return reply_error(sock.id, sub, sock.user and "forbidden" or "unauthenticated",
-                         message or (sock.user and "you may not subscribe to this" or "sign in first"))
-    end
-  end
-  local ok, group = guarded(sock, sub, ("channel '%s' group"):format(spec.name), spec.group, ctx, params)
-  if not ok then return end
-  if type(group) ~= "string" then
-    core.log("error", ("channel '%s': group() must return a string"):format(spec.name))
-    return reply_error(sock.id, sub, "internal_error", "internal error")
-  end
+  local group = admit(sock, sub, spec, params)
+  if not group then return end
+  if sock.subs[sub] then return reply_error(sock.id, sub, "validation_error", "this subscription id is in use") end
   sock.subs[sub] = { channel = spec.name, params = params, group = group }
   join(sock, sub, group)
   send_to(sock.id, { type = "subscribed", id = sub })
+end
+
+--- mizan.channels.authorize(channel, req, params): the channel's own
+-- authorize decision for an HTTP caller, so a function serving the same data
+-- (a room's history) lets in exactly who may subscribe. Returns when
+-- allowed; raises 401 unauthenticated or 403 forbidden as a subscribe is answered.
+function M.authorize(channel, req, params)
+  local spec = registry.channels[channel]
+  if not spec then error(("mizan.channels.authorize: no channel named '%s'"):format(tostring(channel)), 2) end
+  local p, errs = types.validate(spec.params, params or {})
+  if errs then error(errors.raised("validation_error", "the channel params are not valid", errs), 0) end
+  local code, message = refusal(spec, { user = req.user, session = req.session, req = req }, p)
+  if code then error(errors.raised(code, message), 0) end
 end
 
 function handlers.unsubscribe(sock, msg)
@@ -226,6 +263,152 @@ function handlers.subscribe_invalidations(sock)
   send_to(sock.id, { type = "subscribed", id = "invalidations" })
 end
 
+---------------------------------------------------------------- following the session
+
+local per_user -- defined with the invalidation push below
+
+-- Authorize each subscription again for the socket as it is now. A refused
+-- one ends with its error frame then an unsubscribed frame; one whose group
+-- changed moves.
+local function reauthorize(sock)
+  local ids = {}
+  for sub in pairs(sock.subs) do ids[#ids + 1] = sub end
+  for _, sub in ipairs(ids) do
+    local s = sock.subs[sub]
+    -- authorize may yield: the socket may have closed or unsubscribed meanwhile
+    if s and sockets[sock.id] == sock then
+      local group = admit(sock, sub, registry.channels[s.channel], s.params)
+      if sock.subs[sub] == s then
+        if not group then
+          leave(sock, sub)
+          send_to(sock.id, { type = "unsubscribed", id = sub })
+        elseif group ~= s.group then
+          leave(sock, sub)
+          sock.subs[sub] = { channel = s.channel, params = s.params, group = group }
+          join(sock, sub, group)
+        end
+      end
+    end
+  end
+end
+
+-- The socket's session ended: it has no user any more, and its
+-- subscriptions are authorized again as such.
+local function drop_session(sock)
+  local had_user = sock.user ~= nil
+  sock.user, sock.session, sock.session_id, sock.expires = nil, nil, nil, nil
+  -- the client's "global" data (its current user) is stale now
+  if had_user and sock.invalidations and registry.contexts.global and per_user("global") then
+    send_to(sock.id, { type = "invalidate", invalidate = json.array { "global" } })
+  end
+  reauthorize(sock)
+end
+
+-- Did what authorize may look at change? The user's plain fields, compared
+-- one by one (a table field counts as changed unless it is the same table).
+local function user_changed(a, b)
+  for k, v in pairs(a) do if b[k] ~= v then return true end end
+  for k, v in pairs(b) do if a[k] ~= v then return true end end
+  return false
+end
+
+-- Every local socket of this session drops it. Identities go at once,
+-- before any authorize runs (and may yield), so nothing acts as the old user.
+local function end_local(session_id)
+  local list = {}
+  for _, sock in pairs(sockets) do
+    if sock.session_id == session_id then list[#list + 1] = sock end
+  end
+  for _, sock in ipairs(list) do
+    sock.session_id = false -- claimed: drop_session clears the rest
+  end
+  for _, sock in ipairs(list) do drop_session(sock) end
+end
+
+--- A session ended here (logout, or a login rotated it): its sockets on
+-- every worker and instance drop it. The session layer calls this.
+function M.session_ended(session_id)
+  if relay then relay.publish { e = session_id } end
+  core.spawn(end_local, session_id)
+end
+
+-- Is the socket's session still the one it opened with, and its user still
+-- one who may sign in? Looked up as an HTTP request would (the session
+-- store, shared by workers and instances; then the user): true, or false
+-- after dropping the session; nil, err when the store cannot answer. A user
+-- whose record changed (no longer staff) has the subscriptions authorized again.
+local function revalidate(sock)
+  local id = sock.session_id
+  if not id then return true end
+  local rec, expires_or_err = session.lookup(id)
+  if sock.session_id ~= id then return true end -- changed while we waited
+  if rec == nil and expires_or_err ~= nil then return nil, expires_or_err end
+  local uid = sock.user and sock.user.id
+  local user
+  if rec and uid ~= nil and rec.u == uid then
+    local ok, loaded = pcall(auth.load, uid)
+    if not ok then return nil, loaded end
+    user = loaded
+  end
+  if sock.session_id ~= id then return true end
+  if rec and rec.u == uid and (uid == nil or user) then
+    -- a store that rounds (Redis: whole seconds) must not make the sweep spin
+    sock.session, sock.expires = rec.d, math.max(tonumber(expires_or_err) or 0, core.now() + 1)
+    if user and user_changed(sock.user, user) then
+      sock.user = user
+      reauthorize(sock)
+    end
+    return true
+  end
+  sock.session_id = false
+  drop_session(sock)
+  return false
+end
+
+-- Sockets with a session are checked again when it would expire (a client
+-- that only listens sends nothing that would reveal it). One task per
+-- process, running only while such sockets exist; it wakes at the soonest
+-- expiry, and at least every 30 seconds.
+local sweeping, retired = false, false
+
+local function sweep()
+  while not retired do
+    local now, due, soonest = core.now(), {}, nil
+    for _, sock in pairs(sockets) do
+      if sock.session_id and sock.expires then
+        if sock.expires <= now then due[#due + 1] = sock
+        elseif not soonest or sock.expires < soonest then soonest = sock.expires end
+      end
+    end
+    for _, sock in ipairs(due) do
+      if sockets[sock.id] == sock then
+        local ok, err = revalidate(sock)
+        if ok == nil then
+          core.log("warn", "channels: cannot check a socket's session: " .. tostring(err))
+          sock.expires = now + 1 -- try again soon, never in a tight loop
+        end
+      end
+    end
+    if #due == 0 then
+      if not soonest then break end
+      core.sleep(math.min(math.max(soonest - now, 0.05), 30), true)
+    end
+  end
+  sweeping = false
+end
+
+local function watch_expiry(sock)
+  if sweeping or retired or not sock.expires then return end
+  sweeping = true
+  core.spawn(sweep)
+end
+
+--- This state stops serving (a hot reload replaced it): its background
+-- task ends, so the state can be closed once its requests are done.
+function M.retire() retired = true end
+
+---------------------------------------------------------------- events
+
 --- The WebSocket event handler C calls: ("message", id, text) or ("close", id).
 function M.on_event(event, id, text)
   local sock = sockets[id]
@@ -247,18 +430,29 @@ function M.on_event(event, id, text)
   if msg.type ~= "subscribe_invalidations" and (type(msg.id) ~= "number" and type(msg.id) ~= "string") then
     return reply_error(id, nil, "validation_error", "a frame needs an id (a number or a string)")
   end
+  -- never act for a session that ended (logged out elsewhere, expired)
+  local ok, verr = revalidate(sock)
+  if ok == nil then
+    core.log("warn", "channels: cannot check a socket's session: " .. tostring(verr))
+    return reply_error(id, msg.id, "unavailable", "the session store cannot be reached; try again")
+  end
+  if sockets[id] ~= sock then return end -- closed meanwhile
   h(sock, msg)
 end
 
---- A WebSocket was accepted for this request (C gave it `id`).
-function M.opened(id, user, session)
-  sockets[id] = { id = id, user = user, session = session, subs = {}, invalidations = false }
+--- A WebSocket was accepted for this request (C gave it `id`): it carries
+-- the request's user and session (its id, and when it expires).
+function M.opened(id, user, session_data, session_id, expires)
+  local sock = { id = id, user = user, session = session_data, session_id = session_id, expires = expires,
+                 subs = {}, invalidations = false }
+  sockets[id] = sock
+  if session_id then watch_expiry(sock) end
 end
 
 ---------------------------------------------------------------- invalidation push
 
 -- A target is per user unless every function of it is cached for everyone.
-local function per_user(target)
+function per_user(target)
   local group = registry.contexts[target]
   local names = group and group.functions or { target }
   for _, f in ipairs(names) do
@@ -307,7 +501,8 @@ local function on_relayed(payload)
   local m = json.decode(payload)
   if type(m) ~= "table" or m.o == origin then return end
   if type(m.g) == "string" then deliver(m.g, m.m)
-  elseif type(m.i) == "table" then push_local(m.i, m.u) end
+  elseif type(m.i) == "table" then push_local(m.i, m.u)
+  elseif type(m.e) == "string" then end_local(m.e) end
 end
 
 local function setup_relay(cfg)
@@ -340,6 +535,7 @@ end
 function M.configure(reg, mode, cfg)
   registry = reg
   dev = mode ~= "production"
+  session.on_end(M.session_ended)
   if cfg and mode ~= "test" then setup_relay(cfg) end
 end
 

@@ -8,6 +8,7 @@ local json = require "mizan.json"
 local types = require "mizan.types"
 local errors = require "mizan.errors"
 local query = require "mizan.query"
+local utf8 = require "mizan.utf8"
 local invalidation = require "mizan.invalidation"
 local cache = require "mizan.cache"
 local auth = require "mizan.auth"
@@ -67,6 +68,9 @@ end
 
 --- req:logout(): end the session, on the server too.
 function Req:logout()
+  local user = rawget(self, "_user")
+  -- the call is still the signed-in user's: its invalidations go to that user
+  if user then rawset(self, "_caller", user) end
   rawset(self, "_logout", true)
   rawset(self, "_login", nil)
   rawset(self, "_user", nil)
@@ -155,7 +159,7 @@ local function not_allowed(name, method, kind)
 end
 
 -- The arguments of a call: validated args, or the error response's parts.
-local function arguments(spec, req)
+local function arguments(spec, req, params)
   local method = req.method
   if method == "POST" then
     if not is_json(req.headers["content-type"]) then
@@ -174,7 +178,7 @@ local function arguments(spec, req)
     if errs then return nil, errors.response("validation_error", "the arguments are not valid", errs) end
     return out
   elseif (method == "GET" or method == "HEAD") and spec.kind == "query" then
-    local out, errs = types.validate(spec.input, query.parse(req.query), true)
+    local out, errs = types.validate(spec.input, params, true)
     if errs then return nil, errors.response("validation_error", "the arguments are not valid", errs) end
     return out
   end
@@ -204,8 +208,10 @@ local function with_invalidation(spec, req, args, result, body, headers, dev)
   -- purge before the answer is written: a client that refetches on it reads
   -- fresh data (a failure is noted for the mutation's task: see call)
   cache.purge_record(rec)
-  -- and the connected clients that asked for it hear about it too
-  local user = rawget(req, "_user")
+  -- and the connected clients that asked for it hear about it too: per-user
+  -- targets only the sockets of the user who called (after a logout, the
+  -- user who just left; never every anonymous socket)
+  local user = rawget(req, "_user") or rawget(req, "_caller")
   require("mizan.channels").push_invalidation(rec:body(), user and user.id)
   return true, body, out
 end
@@ -305,12 +311,51 @@ local function answer(spec, req, args, dev, mutation)
   return status, body, headers
 end
 
+-- The name in call/<name>/ or ctx/<name>/, percent-decoded: the name, or
+-- nil and how to show it when it is no text (invalid UTF-8 names nothing).
+local function route_name(req)
+  local raw = req.name
+  if not raw then return nil, "" end
+  local name = query.unescape_path(raw)
+  if not utf8.valid(name) then return nil, utf8.printable(raw) end
+  return name
+end
+
+-- The query string, parsed once for the whole request: the params, or nil
+-- and the field errors when a key or a value is not UTF-8 text (a query
+-- carries text; the bytes would fail later, in JSON, as a 500).
+local function parsed_query(req)
+  local qs = req.query
+  if qs == "" then return EMPTY_QUERY end
+  local params, bad = query.parse(qs), nil
+  for k, v in pairs(params) do
+    local ok = utf8.valid(k)
+    if type(v) == "table" then
+      for _, x in ipairs(v) do ok = ok and utf8.valid(x) end
+    else
+      ok = ok and utf8.valid(v)
+    end
+    if not ok then
+      bad = bad or {}
+      bad[utf8.printable(k)] = { "is not valid UTF-8 text" }
+    end
+  end
+  if bad then return nil, bad end
+  return params
+end
+
+local function bad_query(fields)
+  return errors.response("validation_error", "the query string is not valid UTF-8 text", fields)
+end
+
 local function call(req, dev)
-  local name = req.name
+  local name, shown = route_name(req)
   local spec = name and registry.functions[name]
   if not spec then
-    return errors.response("not_found", ("no function named '%s'"):format(tostring(name)))
+    return errors.response("not_found", ("no function named '%s'"):format(name or shown))
   end
+  local params, bad = parsed_query(req)
+  if not params then return bad_query(bad) end
   if spec.kind == "mutation" and req.method == "POST" and cross_site(req) then
     return errors.response("csrf_failed", "a cross-site request may not call a mutation")
   end
@@ -319,11 +364,11 @@ local function call(req, dev)
                                ("function '%s'"):format(name))
     if s then return s, b, h end
   end
-  local args, status, body, headers = arguments(spec, req)
+  local args, status, body, headers = arguments(spec, req, params)
   if not args then return status, body, headers end
 
   local raw_query = req.query
-  prepare(req)
+  prepare(req, params)
   if spec.cache then return cached_call(spec, req, args, raw_query, dev) end
   if spec.kind ~= "mutation" then return answer(spec, req, args, dev) end
   rawset(req, "_mutation", true)
@@ -353,9 +398,10 @@ local function merge_errors(into, errs)
 end
 
 local function bundle(req, dev)
-  local group = req.name and registry.contexts[query.unescape_path(req.name)]
+  local name, shown = route_name(req)
+  local group = name and registry.contexts[name]
   if not group then
-    return errors.response("not_found", ("no context named '%s'"):format(req.name and query.unescape_path(req.name) or ""))
+    return errors.response("not_found", ("no context named '%s'"):format(name or shown))
   end
   if req.method ~= "GET" and req.method ~= "HEAD" then
     return errors.response("method_not_allowed", ("context '%s' is read with GET"):format(group.name),
@@ -371,7 +417,8 @@ local function bundle(req, dev)
       if s then return s, b, h end
     end
   end
-  local params = query.parse(req.query)
+  local params, bad = parsed_query(req)
+  if not params then return bad_query(bad) end
   local argsets, all = {}, nil
   for _, fname in ipairs(group.functions) do
     local spec = registry.functions[fname]
@@ -468,7 +515,9 @@ function M.new(reg, cfg, mode)
       if req.headers.cookie then session.load(req) end
       local uid = rawget(req, "_user_id")
       local user = uid ~= nil and auth.load(uid) or nil
-      require("mizan.channels").opened(req.ws_id, user, rawget(req, "_session"))
+      -- a session that points at no (active) user is followed all the same
+      require("mizan.channels").opened(req.ws_id, user, rawget(req, "_session"), rawget(req, "_session_id"),
+                                       rawget(req, "_session_expires"))
       return 101
     elseif route == "ssr" then
       -- an HTML page from static_dir: the global context for this user, to hydrate from

@@ -18,11 +18,37 @@ M.status = {
   unavailable = 503,
 }
 
+local utf8 = require "mizan.utf8"
+
+-- Field paths and messages can quote the request (a query key, a name from
+-- the URL): bytes JSON cannot carry are shown as %XX, never a failed answer.
+local function printable_fields(fields)
+  local clean = true
+  for path, msgs in pairs(fields) do
+    if type(path) == "string" and not utf8.valid(path) then clean = false end
+    for _, m in ipairs(type(msgs) == "table" and msgs or {}) do
+      if type(m) == "string" and not utf8.valid(m) then clean = false end
+    end
+  end
+  if clean then return fields end
+  local out = {}
+  for path, msgs in pairs(fields) do
+    local list = msgs
+    if type(msgs) == "table" then
+      list = {}
+      for i, m in ipairs(msgs) do list[i] = type(m) == "string" and utf8.printable(m) or m end
+    end
+    out[type(path) == "string" and utf8.printable(path) or path] = list
+  end
+  return out
+end
+
 --- status, body, headers for an error response.
 function M.response(code, message, fields, headers)
   local status = M.status[code] or 500
+  if type(message) == "string" then message = utf8.printable(message) end
   local err = { code = code, message = message }
-  if fields and next(fields) then err.fields = fields end
+  if fields and next(fields) then err.fields = printable_fields(fields) end
   return status, { error = err }, headers
 end
 

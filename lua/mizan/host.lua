@@ -60,6 +60,10 @@ end
 -- message of every 500 until a good save replaces this state.
 function M.set_broken(err) dispatch.set_broken(err) end
 
+--- In `mizan dev`, after a good reload: this state only finishes what it
+-- started; its background work stops, so it can be closed.
+function M.retire() require("mizan.channels").retire() end
+
 --- Load an app. `overrides` replace settings after the environment is read
 -- (the in-process test client uses it for a database of its own).
 function M.load(app_dir, mode, overrides)

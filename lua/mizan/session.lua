@@ -20,6 +20,7 @@ local M = {}
 
 local NAME = "mizan_session"
 local secret, ttl, secure_always, store
+local ended -- told the id of every session that ends here (see M.on_end)
 
 ---------------------------------------------------------------- stores
 
@@ -85,6 +86,24 @@ function M.configure(cfg)
   store = cfg.sessions and cfg.sessions:find("^redis://") and redis_store(cfg.sessions) or sqlite_store
 end
 
+--- on_end(fn): fn(id) is called when a session ends by logout or by the
+-- rotation of a login, after its record is gone from the store. The
+-- channels use it: the WebSockets of that session follow it.
+function M.on_end(fn) ended = fn end
+
+--- The record of a live session: { u = user id or nil, d = data }, expires
+-- (epoch seconds); nil when it is unknown or expired; nil, err when the
+-- store cannot answer.
+function M.lookup(id)
+  local rec, expires = store.get(id)
+  if type(rec) == "table" then
+    if type(rec.d) ~= "table" then rec.d = {} end
+    return rec, expires
+  end
+  if rec == nil and expires ~= nil then return nil, expires end
+  return nil
+end
+
 ---------------------------------------------------------------- cookie
 
 local function sign(id) return crypto.hmac_sha256_hex(secret, "session\n" .. id) end
@@ -140,15 +159,21 @@ end
 function M.commit(req)
   local id = rawget(req, "_session_id")
   if rawget(req, "_logout") then
-    if id then store.delete(id) end
+    if id then
+      store.delete(id)
+      if ended then ended(id) end
+    end
     return cookie(req, nil, 0)
   end
   local data = rawget(req, "_session") or {}
   local user = rawget(req, "_login")
   if user then
-    if id then store.delete(id) end -- rotate: the old id dies with the anonymous session
     local new = assert(crypto.random_hex(16))
     save(new, user.id, data)
+    if id then -- rotate: the old id dies with the anonymous session
+      store.delete(id)
+      if ended then ended(id) end
+    end
     return cookie(req, new, ttl)
   end
   local text = rawget(req, "_session") and assert(json.canonical(data)) or nil

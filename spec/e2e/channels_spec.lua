@@ -206,3 +206,209 @@ describe("groups across processes", function()
     redis:stop()
   end)
 end)
+
+describe("a socket follows its session", function()
+  local function open(port, cookie)
+    local ws, res = testing.websocket(port, { headers = cookie and { "Cookie: mizan_session=" .. cookie } or nil })
+    assert(ws, res and res.body)
+    return ws
+  end
+
+  local function subscribe(ws, id, channel, params)
+    ws:send_json { type = "subscribe", id = id, channel = channel, params = params }
+    return ws:read_json()
+  end
+
+  local function signed_up(srv, name)
+    local agent = srv:agent()
+    assert.equals(200, agent:call("auth.signup", { username = name, password = name .. " password" }).status)
+    return agent
+  end
+
+  -- The frames a socket gets when its session ends, for a subscription the
+  -- signed-out socket may not keep: why, then that it is over.
+  local function assert_revoked(ws, sub)
+    local e = ws:read_json(15)
+    assert.same("error", e and e.type, json.encode(e))
+    assert.equals(sub, e.id)
+    assert.equals("unauthenticated", e.error.code)
+    assert.equals("members only", e.error.message)
+    assert.same({ type = "unsubscribed", id = sub }, ws:read_json(15))
+  end
+
+  -- Signed out now: a public room keeps working, as anonymous.
+  local function assert_anonymous(ws, sub)
+    ws:send_json { type = "send", id = sub, data = { text = "who am i" } }
+    assert.same({ type = "message", id = sub, data = { text = "who am i", author = "anon" } }, ws:read_json())
+    local r = subscribe(ws, 99, "chat", { room = "private" })
+    assert.equals("error", r.type)
+    assert.equals("unauthenticated", r.error.code)
+  end
+
+  describe("on one server", function()
+    local srv
+    setup(function() srv = testing.server(APP) end)
+    teardown(function() srv:stop() end)
+
+    it("after a logout over HTTP: its members-only subscription ends, and it is anonymous", function()
+      local alice = signed_up(srv, "alice")
+      local ws = open(srv.port, alice.cookie)
+      assert.same({ type = "subscribed", id = 1 }, subscribe(ws, 1, "chat", { room = "private" }))
+      assert.same({ type = "subscribed", id = 2 }, subscribe(ws, 2, "chat", { room = "lobby" }))
+      assert.equals(200, alice:call("auth.logout", {}).status)
+      assert_revoked(ws, 1)
+      assert_anonymous(ws, 2)
+      -- the members-only room reaches it no more
+      local member = signed_up(srv, "amy")
+      local other = open(srv.port, member.cookie)
+      assert.equals("subscribed", subscribe(other, 1, "chat", { room = "private" }).type)
+      other:send_json { type = "send", id = 1, data = { text = "secret" } }
+      assert.equals("secret", other:read_json().data.text)
+      ws:send_json { type = "send", id = 2, data = { text = "after" } }
+      assert.equals("after", ws:read_json().data.text, "the next frame is its own, not the secret")
+      ws:close()
+      other:close()
+    end)
+
+    it("after a login that rotates its session, it keeps none of the old one", function()
+      local bob = signed_up(srv, "bob")
+      local ws = open(srv.port, bob.cookie)
+      assert.equals("subscribed", subscribe(ws, 1, "chat", { room = "private" }).type)
+      assert.equals("subscribed", subscribe(ws, 2, "chat", { room = "lobby" }).type)
+      signed_up(srv, "carl")
+      -- bob's browser signs in as carl: bob's session id dies with the rotation
+      local res = srv:call("auth.login", { username = "carl", password = "carl password" },
+                           { headers = { ["Content-Type"] = "application/json", Cookie = "mizan_session=" .. bob.cookie } })
+      assert.equals(200, res.status)
+      assert_revoked(ws, 1)
+      assert_anonymous(ws, 2)
+      ws:close()
+    end)
+
+    it("anonymous sockets do not get another user's logout invalidation; that user's sockets do", function()
+      local dana = signed_up(srv, "dana")
+      local mine = open(srv.port, dana.cookie)
+      local anon = open(srv.port)
+      for _, ws in ipairs { mine, anon } do
+        ws:send_json { type = "subscribe_invalidations" }
+        assert.equals("subscribed", ws:read_json().type)
+      end
+      assert.equals(200, dana:call("auth.logout", {}).status)
+      assert.same({ type = "invalidate", invalidate = { "global" } }, mine:read_json())
+      signed_up(srv, "eve") -- a login is not the anonymous sockets' business either
+      -- a shared target reaches everyone: it must be the anonymous socket's next frame
+      srv:call("post_board", {})
+      assert.same({ type = "invalidate", invalidate = { "board" } }, anon:read_json())
+      mine:close()
+      anon:close()
+    end)
+  end)
+
+  it("checks the account on every frame: one that lost staff leaves a staff channel; a deactivated one is anonymous", function()
+    local srv = testing.server(APP)
+    local ida = signed_up(srv, "ida")
+    assert.equals(200, srv:call("set_account", { username = "ida", is_active = true, is_staff = true }).status)
+    local ws = open(srv.port, ida.cookie)
+    assert.same({ type = "subscribed", id = 1 }, subscribe(ws, 1, "staff"))
+    assert.equals("subscribed", subscribe(ws, 2, "chat", { room = "private" }).type)
+    assert.equals("subscribed", subscribe(ws, 3, "chat", { room = "lobby" }).type)
+
+    assert.equals(200, srv:call("set_account", { username = "ida", is_active = true, is_staff = false }).status)
+    ws:send_json { type = "send", id = 3, data = { text = "still me" } }
+    local e = ws:read_json()
+    assert.equals(1, e.id)
+    assert.equals("forbidden", e.error.code)
+    assert.equals("staff only", e.error.message)
+    assert.same({ type = "unsubscribed", id = 1 }, ws:read_json())
+    assert.same({ type = "message", id = 3, data = { text = "still me", author = "ida" } }, ws:read_json())
+
+    assert.equals(200, srv:call("set_account", { username = "ida", is_active = false, is_staff = false }).status)
+    ws:send_json { type = "send", id = 3, data = { text = "who am i" } }
+    assert_revoked(ws, 2)
+    assert.same({ type = "message", id = 3, data = { text = "who am i", author = "anon" } }, ws:read_json())
+    ws:close()
+    srv:stop()
+  end)
+
+  it("when the logout is served by another worker (mizan serve, two workers)", function()
+    local srv = testing.server(APP, { command = "serve", env = { MIZAN_WORKERS = "2" } })
+    local alice = signed_up(srv, "alice")
+    -- sockets until both workers hold some (accept spreads them); each says its pid
+    local socks, pids, npids = {}, {}, 0
+    for i = 1, 40 do
+      local ws = open(srv.port, alice.cookie)
+      assert.equals("subscribed", subscribe(ws, "w", "where", { tag = tostring(i) }).type)
+      ws:send_json { type = "send", id = "w", data = {} }
+      local pid = ws:read_json().data.pid
+      assert.equals("subscribed", subscribe(ws, 1, "chat", { room = "private" }).type)
+      assert.equals("subscribed", subscribe(ws, 2, "chat", { room = "lobby-" .. i }).type)
+      socks[i] = ws
+      if not pids[pid] then pids[pid], npids = true, npids + 1 end
+      if npids == 2 and i >= 4 then break end
+    end
+    assert.equals(2, npids, "the sockets reached both workers")
+    assert.equals(200, alice:call("auth.logout", {}).status)
+    for _, ws in ipairs(socks) do assert_revoked(ws, 1) end
+    for _, ws in ipairs(socks) do
+      ws:send_json { type = "send", id = 2, data = { text = "who am i" } }
+      assert.same({ type = "message", id = 2, data = { text = "who am i", author = "anon" } }, ws:read_json())
+      ws:close()
+    end
+    srv:stop()
+  end)
+
+  it("when the session expires, with nothing sent on the socket", function()
+    local srv = testing.server(APP, { env = { MIZAN_SESSION_TTL = "2" } })
+    local fay = signed_up(srv, "fay")
+    local ws = open(srv.port, fay.cookie)
+    assert.equals("subscribed", subscribe(ws, 1, "chat", { room = "private" }).type)
+    assert.equals("subscribed", subscribe(ws, 2, "chat", { room = "lobby" }).type)
+    assert_revoked(ws, 1) -- within 15 s; the session lives 2
+    assert_anonymous(ws, 2)
+    ws:close()
+    srv:stop()
+  end)
+
+  it("when the logout is served by another instance (sessions and channels through Redis)", function()
+    local redis = testing.redis()
+    local env = { MIZAN_SESSIONS = redis:url(0), MIZAN_CHANNELS = redis:url(1), MIZAN_SECRET = "shared" }
+    local a = testing.server(APP, { env = env })
+    local b = testing.server(APP, { env = env })
+    local hal = signed_up(a, "hal")
+    local ws = open(a.port, hal.cookie)
+    assert.equals("subscribed", subscribe(ws, 1, "chat", { room = "private" }).type)
+    assert.equals("subscribed", subscribe(ws, 2, "chat", { room = "lobby" }).type)
+    local res = b:call("auth.logout", {}, { headers = { ["Content-Type"] = "application/json",
+                                                         Cookie = "mizan_session=" .. hal.cookie } })
+    assert.equals(200, res.status)
+    assert_revoked(ws, 1) -- told by B, with nothing sent on the socket
+    assert_anonymous(ws, 2)
+    ws:close()
+    a:stop()
+    b:stop()
+    redis:stop()
+  end)
+
+  it("checks the store on every frame: a logout on an instance that shares only the sessions", function()
+    -- two instances share the session store (Redis) but no channel relay:
+    -- no event can reach A, so only A's own look at the store can tell
+    local redis = testing.redis()
+    local env = { MIZAN_SESSIONS = redis:url(0), MIZAN_SECRET = "shared" }
+    local a = testing.server(APP, { env = env })
+    local b = testing.server(APP, { env = env })
+    local gus = signed_up(a, "gus")
+    local ws = open(a.port, gus.cookie)
+    assert.equals("subscribed", subscribe(ws, 1, "chat", { room = "private" }).type)
+    assert.equals("subscribed", subscribe(ws, 2, "chat", { room = "lobby" }).type)
+    local res = b:call("auth.logout", {}, { headers = { ["Content-Type"] = "application/json",
+                                                         Cookie = "mizan_session=" .. gus.cookie } })
+    assert.equals(200, res.status)
+    ws:send_json { type = "send", id = 2, data = { text = "who am i" } }
+    assert_revoked(ws, 1)
+    assert.same({ type = "message", id = 2, data = { text = "who am i", author = "anon" } }, ws:read_json())
+    ws:close()
+    a:stop()
+    b:stop()
+    redis:stop()
+  end)
+end)

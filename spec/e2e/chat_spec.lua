@@ -1,5 +1,6 @@
 -- examples/chat works as its README walk-through says.
 local testing = require "mizan.testing"
+local h = require "helpers"
 
 describe("examples/chat", function()
   local srv
@@ -55,4 +56,30 @@ describe("examples/chat", function()
     assert.equals("staff rooms are for staff", e.error.message)
     ws:close()
   end)
+
+  -- A staff room's history and its HTTP post answer exactly who the channel
+  -- would let subscribe: one decision (the channel's authorize), not two.
+  it("lets only those who may subscribe read a staff room's history or post into it", function()
+    local staff_agent = srv:agent()
+    local out, code = srv:users("create olga --staff", "olga password")
+    assert.equals(0, code, out)
+    assert.equals(200, staff_agent:call("auth.login", { username = "olga", password = "olga password" }).status)
+    local res = staff_agent:call("post", { room = "staff-ops", text = "for staff eyes" })
+    assert.equals(200, res.status)
+
+    local e = h.assert_error(srv:context("room", { room = "staff-ops" }), 401, "unauthenticated")
+    assert.equals("staff rooms are for staff", e.message)
+    local agent = member("eli")
+    e = h.assert_error(agent:context("room", { room = "staff-ops" }), 403, "forbidden")
+    assert.equals("staff rooms are for staff", e.message)
+    h.assert_error(agent:call("post", { room = "staff-ops", text = "let me in" }), 403, "forbidden")
+
+    local history = staff_agent:context("room", { room = "staff-ops" })
+    assert.equals(200, history.status)
+    assert.equals(1, #history.json.history)
+    assert.equals("for staff eyes", history.json.history[1].text)
+    -- public rooms stay public
+    assert.equals(200, srv:context("room", { room = "lobby" }).status)
+  end)
 end)
+

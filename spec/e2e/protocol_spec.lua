@@ -181,6 +181,70 @@ describe("protocol over HTTP (production)", function()
   end)
 end)
 
+describe("names and query strings that are not UTF-8 text", function()
+  local srv, ctx_srv
+  setup(function()
+    srv = testing.server(APP)
+    ctx_srv = testing.server("spec/apps/contexts")
+  end)
+  teardown(function()
+    srv:stop()
+    ctx_srv:stop()
+  end)
+
+  -- What the server wrote to stderr while fn ran: no error may be among it.
+  local function quietly(server, fn)
+    local before = #server:log()
+    fn()
+    local logged = server:log():sub(before + 1)
+    assert.is_nil(logged:find("[error]", 1, true), "logged: " .. logged)
+  end
+
+  local JSON = { ["Content-Type"] = "application/json" }
+
+  it("answers a name that is no text with 404 not_found, naming it as it came", function()
+    quietly(srv, function()
+      local err = assert_error(srv:request("GET", "/api/mizan/ctx/%ff/"), 404, "not_found")
+      assert.equals("no context named '%ff'", err.message)
+      err = assert_error(srv:request("POST", "/api/mizan/call/%ff/", { headers = JSON, body = "{}" }), 404, "not_found")
+      assert.equals("no function named '%ff'", err.message)
+      err = assert_error(srv:request("GET", "/api/mizan/call/%c3/"), 404, "not_found")
+      assert.equals("no function named '%c3'", err.message)
+      assert_error(srv:request("GET", "/api/mizan/ctx/%c3%28/"), 404, "not_found")
+      assert_error(srv:request("GET", "/api/mizan/ctx/%ed%a0%80/"), 404, "not_found") -- a surrogate
+      -- raw bytes, not percent-encoded: refused one way or another, never a 500
+      local raw = srv:request("GET", "/api/mizan/ctx/\xff/")
+      assert.is_true(raw.status == 400 or raw.status == 404, raw.status)
+      assert.equals(raw.status == 400 and "bad_request" or "not_found", raw.json.error.code)
+    end)
+  end)
+
+  it("decodes a percent-encoded name that is text", function()
+    local res = srv:request("GET", "/api/mizan/call/f%61st/")
+    assert.equals(200, res.status)
+  end)
+
+  it("answers a query string that is no text with 400 validation_error, naming the param", function()
+    quietly(ctx_srv, function()
+      local path = "/api/mizan/ctx/odd%20name%2Fwith%2C%20symbols/"
+      assert.equals(200, ctx_srv:request("GET", path .. "?q=%c3%a9").status)
+      local err = assert_error(ctx_srv:request("GET", path .. "?q=%ff"), 400, "validation_error")
+      assert.same({ "is not valid UTF-8 text" }, err.fields.q)
+    end)
+    quietly(srv, function()
+      local err = assert_error(srv:request("GET", "/api/mizan/call/types/?n=1&flag=true&tags=a&tags=%ff"), 400,
+                               "validation_error")
+      assert.same({ "is not valid UTF-8 text" }, err.fields.tags)
+      -- a function that reads req.query itself, and a key that is no text
+      err = assert_error(srv:request("GET", "/api/mizan/call/whoami/?%ff=1"), 400, "validation_error")
+      assert.same({ "is not valid UTF-8 text" }, err.fields["%FF"])
+      err = assert_error(srv:request("POST", "/api/mizan/call/echo/?x=%ff", { headers = JSON, body = '{"text":"a"}' }),
+                         400, "validation_error")
+      assert.same({ "is not valid UTF-8 text" }, err.fields.x)
+    end)
+  end)
+end)
+
 describe("in-process test client", function()
   local app
   setup(function() app = testing.app(APP) end)

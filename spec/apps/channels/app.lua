@@ -35,3 +35,25 @@ mizan.register(client { context = "board", cache = { ttl = 60, shared = true } }
 mizan.register(client { context = "mine" } (function(req) return req.user and req.user.id or mizan.null end), "my_items")
 mizan.register(client { affects = "board" } (function() return true end), "post_board")
 mizan.register(client { affects = "mine" } (function() return true end), "post_mine")
+
+-- Which worker a socket is on: a send is answered with that worker's pid,
+-- so specs spanning workers can tell they reached both.
+local pid = require("mizan.testkit").getpid()
+mizan.channel "where" {
+  params = { tag = T.string },
+  server_message = { pid = T.integer },
+  group = function(ctx, params) return "where_" .. params.tag end,
+  receive = function(ctx, params) mizan.channels.send("where", params, { pid = pid }) end,
+}
+
+-- An admin's change to an account, as the specs need it.
+mizan.register(client { input = { username = T.string, is_active = T.boolean, is_staff = T.boolean } } (function(req, args)
+  assert(mizan.db.exec("UPDATE mizan_users SET is_active = ?, is_staff = ? WHERE username = ?",
+                       args.is_active, args.is_staff, args.username))
+  return true
+end), "set_account")
+
+mizan.channel "staff" {
+  authorize = function(ctx) return ctx.user ~= nil and ctx.user.is_staff, "staff only" end,
+  group = function() return "staff" end,
+}
