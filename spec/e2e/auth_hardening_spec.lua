@@ -318,4 +318,15 @@ describe("a read-only database", function()
                    tostring(err))
     assert.matches("MIZAN_SESSIONS=redis://", tostring(err), 1, true)
   end)
+
+  it("refuses to start when it cannot even read it (a WAL database on a read-only mount)", function()
+    local wal = dir .. "/wal.db"
+    assert.equals("wal", sql(wal, "PRAGMA journal_mode")[1].journal_mode)
+    local saved = path
+    path = wal
+    local ok, err = pcall(serve_read_only, { MIZAN_SESSIONS = redis:url(0) })
+    path = saved
+    assert.is_false(ok)
+    assert.matches("refusing to start: cannot read the database " .. wal:gsub("%p", "%%%0"), tostring(err))
+  end)
 end)
