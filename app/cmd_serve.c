@@ -33,6 +33,28 @@ static void read_limits(mz_host *h, mz_http_limits *l) {
   l->drain_timeout_ms = (uint64_t)(1000 * mz_host_config_limit(h, "drain_timeout", l->drain_timeout_ms / 1000.0));
 }
 
+/* Ask Lua (mizan.host.check_storage) whether the database can serve; print
+   its reason and return -1 when it cannot. */
+static int check_storage(mz_host *h) {
+  lua_State *L = h->L;
+  int r = -1;
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "mizan.host");
+  if (lua_pcall(L, 1, 1, 0) == 0) {
+    lua_getfield(L, -1, "check_storage");
+    if (lua_pcall(L, 0, 2, 0) == 0) {
+      if (lua_toboolean(L, -2)) r = 0;
+      else fprintf(stderr, "mizan: refusing to start: %s\n", lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+    } else {
+      fprintf(stderr, "mizan: refusing to start: %s\n", lua_tostring(L, -1));
+    }
+  } else {
+    fprintf(stderr, "mizan: %s\n", lua_tostring(L, -1));
+  }
+  lua_settop(L, 0);
+  return r;
+}
+
 typedef struct {
   const char *app;
   mz_mode mode;
@@ -55,7 +77,7 @@ static int inspect(void *ctx) {
   uv_loop_init(&loop);
   mz_host host;
   int r = -1;
-  if (mz_host_init(&host, &loop, sc->mode) == 0 && mz_host_load(&host, sc->app) == 0) {
+  if (mz_host_init(&host, &loop, sc->mode) == 0 && mz_host_load(&host, sc->app) == 0 && check_storage(&host) == 0) {
     const char *listen = mz_host_config_string(&host, "listen");
     snprintf(sc->listen, sizeof sc->listen, "%s", listen ? listen : "127.0.0.1:8080");
     sc->workers = (int)mz_host_config_number(&host, "workers", 0);
@@ -170,6 +192,7 @@ static int serve_one(serve_ctx *sc, int fd, int ready_fd) {
     return 1;
   }
   if (mz_host_load(host, sc->app)) return 3;
+  if (check_storage(host)) return 3;
   mz_http_limits limits;
   read_limits(host, &limits);
   const char *base = mz_host_config_string(host, "base_path");

@@ -9,12 +9,18 @@
  * Parameters are bound, never interpolated. One connection per handle,
  * opened in WAL mode so that the worker processes of an instance can share
  * the file; callers serialise statements on a handle (mizan.db does).
- * Runtime failures return nil, err; misuse raises.
+ * Runtime failures return nil, err, kind (see error_kind); misuse raises.
+ *
+ * The file's identity (device, inode) is taken at open. Before a statement
+ * that writes, the path is checked against it: a database file removed or
+ * replaced while serving fails the write (kind "gone") instead of letting
+ * SQLite acknowledge it into an unlinked inode that nobody will read again.
  */
 #include <lauxlib.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "host.h"
 
@@ -30,6 +36,10 @@ typedef struct {
 
 typedef struct {
   sqlite3 *db;
+  char *path;  /* owned; what the identity check stats */
+  dev_t dev;   /* the file's identity at open, when have_id */
+  ino_t ino;
+  int have_id;
 } handle;
 
 typedef struct {
@@ -43,6 +53,7 @@ typedef struct {
   /* results, filled on the pool thread */
   int rc;
   char *err;
+  const char *kind; /* static: what kind of failure, for the caller to judge */
   int ncols;
   char **names;
   value *cells; /* rows * ncols */
@@ -65,9 +76,42 @@ static void job_free(job *j) {
   free(j);
 }
 
-static void fail(job *j, const char *msg) {
+/* A failure's kind, from SQLite's primary result code: a stable word the
+   Lua side maps to an answer (unavailable vs internal error). */
+static const char *error_kind(int code) {
+  switch (code & 0xff) {
+    case SQLITE_BUSY: return "busy";
+    case SQLITE_LOCKED: return "locked";
+    case SQLITE_READONLY: return "readonly";
+    case SQLITE_IOERR: return "ioerr";
+    case SQLITE_CANTOPEN: return "cantopen";
+    case SQLITE_FULL: return "full";
+    case SQLITE_CORRUPT: return "corrupt";
+    case SQLITE_NOTADB: return "notadb";
+    case SQLITE_NOMEM: return "nomem";
+    case SQLITE_CONSTRAINT: return "constraint";
+    case SQLITE_MISUSE: return "misuse";
+    default: return "error";
+  }
+}
+
+static void fail(job *j, const char *msg, const char *kind) {
   j->rc = -1;
   j->err = strdup(msg ? msg : "sqlite error");
+  j->kind = kind;
+}
+
+static void fail_db(job *j) {
+  fail(j, sqlite3_errmsg(j->h->db), error_kind(sqlite3_extended_errcode(j->h->db)));
+}
+
+/* Is the file at h->path still the one opened? 1 yes, 0 no (removed or
+   replaced). Without an identity (a memory database) it always is. */
+static int same_file(const handle *h) {
+  if (!h->have_id) return 1;
+  struct stat st;
+  if (stat(h->path, &st) != 0) return 0;
+  return st.st_dev == h->dev && st.st_ino == h->ino;
 }
 
 /* On a pool thread: touches no Lua state. */
@@ -75,12 +119,17 @@ static void run_statement(uv_work_t *w) {
   job *j = w->data;
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(j->h->db, j->sql, -1, &st, NULL) != SQLITE_OK) {
-    fail(j, sqlite3_errmsg(j->h->db));
+    fail_db(j);
     return;
   }
   if (sqlite3_bind_parameter_count(st) != j->nparams) {
     sqlite3_finalize(st);
-    fail(j, "the number of parameters does not match the statement's placeholders");
+    fail(j, "the number of parameters does not match the statement's placeholders", "misuse");
+    return;
+  }
+  if (!sqlite3_stmt_readonly(st) && !same_file(j->h)) {
+    sqlite3_finalize(st);
+    fail(j, "the database file was removed or replaced while serving; writes are refused", "gone");
     return;
   }
   for (int i = 0; i < j->nparams; i++) {
@@ -90,8 +139,8 @@ static void run_statement(uv_work_t *w) {
             : v->type == SQLITE_TEXT  ? sqlite3_bind_text(st, i + 1, v->s, (int)v->n, SQLITE_STATIC)
                                       : sqlite3_bind_null(st, i + 1);
     if (r != SQLITE_OK) {
+      fail_db(j);
       sqlite3_finalize(st);
-      fail(j, sqlite3_errmsg(j->h->db));
       return;
     }
   }
@@ -134,8 +183,10 @@ static void run_statement(uv_work_t *w) {
     }
     j->nrows++;
   }
-  if (r != SQLITE_DONE && r != SQLITE_ROW) {
-    fail(j, sqlite3_errmsg(j->h->db));
+  if (r == SQLITE_NOMEM) {
+    fail(j, "out of memory", "nomem");
+  } else if (r != SQLITE_DONE && r != SQLITE_ROW) {
+    fail_db(j);
   } else {
     j->changes = sqlite3_changes64(j->h->db);
     j->last_id = sqlite3_last_insert_rowid(j->h->db);
@@ -161,7 +212,8 @@ static void statement_done(uv_work_t *w, int status) {
   if (status || j->rc) {
     lua_pushnil(co);
     lua_pushstring(co, status ? "the statement was cancelled" : j->err);
-    n = 2;
+    lua_pushstring(co, status ? "error" : j->kind);
+    n = 3;
   } else if (j->want_rows) {
     lua_createtable(co, (int)j->nrows, 0);
     for (size_t r = 0; r < j->nrows; r++) {
@@ -192,23 +244,54 @@ static handle *check_handle(lua_State *L) {
   return h;
 }
 
-/* open(path) -> handle | nil, err. Opening is quick: done on the loop. */
+/* open(path) -> handle | nil, err, kind. Opening is quick: done on the loop.
+   The handle owns a copy of the path, for the identity check. */
 static int l_open(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   handle *h = lua_newuserdata(L, sizeof *h);
-  h->db = NULL;
+  memset(h, 0, sizeof *h);
   luaL_getmetatable(L, "mizan.sqlite");
   lua_setmetatable(L, -2);
+  h->path = strdup(path);
+  if (!h->path) return luaL_error(L, "out of memory");
   int r = sqlite3_open_v2(path, &h->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
   if (r != SQLITE_OK) {
     lua_pushnil(L);
     lua_pushfstring(L, "cannot open %s: %s", path, h->db ? sqlite3_errmsg(h->db) : "out of memory");
+    lua_pushstring(L, error_kind(r));
     sqlite3_close(h->db);
     h->db = NULL;
-    return 2;
+    return 3;
   }
   sqlite3_busy_timeout(h->db, 5000);
   sqlite3_exec(h->db, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;", NULL, NULL, NULL);
+  /* SQLite has created the file by now (unless it is a memory database) */
+  struct stat st;
+  if (stat(path, &st) == 0) {
+    h->dev = st.st_dev;
+    h->ino = st.st_ino;
+    h->have_id = 1;
+  }
+  return 1;
+}
+
+/* probe(handle) -> state | nil, err, kind, where state is "rw" or "ro" (the
+   file could only be opened read-only). Reads the schema synchronously, on
+   the loop thread: for start-up checks only, before any request runs. */
+static int l_probe(lua_State *L) {
+  handle *h = check_handle(L);
+  sqlite3_stmt *st = NULL;
+  int r = sqlite3_prepare_v2(h->db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL);
+  if (r == SQLITE_OK) r = sqlite3_step(st);
+  if (r != SQLITE_ROW) {
+    lua_pushnil(L);
+    lua_pushstring(L, sqlite3_errmsg(h->db));
+    lua_pushstring(L, error_kind(sqlite3_extended_errcode(h->db)));
+    sqlite3_finalize(st);
+    return 3;
+  }
+  sqlite3_finalize(st);
+  lua_pushstring(L, sqlite3_db_readonly(h->db, "main") == 1 ? "ro" : "rw");
   return 1;
 }
 
@@ -278,6 +361,8 @@ static int l_gc(lua_State *L) {
   handle *h = luaL_checkudata(L, 1, "mizan.sqlite");
   if (h->db) sqlite3_close_v2(h->db);
   h->db = NULL;
+  free(h->path);
+  h->path = NULL;
   return 0;
 }
 
@@ -286,7 +371,7 @@ int mz_sqlite_open(lua_State *L) {
   lua_pushcfunction(L, l_gc);
   lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
-  static const luaL_Reg fns[] = {{"open", l_open}, {"run", l_run}, {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"open", l_open}, {"run", l_run}, {"probe", l_probe}, {NULL, NULL}};
   lua_newtable(L);
   luaL_register(L, NULL, fns);
   return 1;

@@ -9,6 +9,7 @@ local crypto = require "mizan.crypto"
 local json = require "mizan.json"
 local db = require "mizan.db"
 local errors = require "mizan.errors"
+local throttle = require "mizan.throttle"
 
 local M = {}
 
@@ -20,9 +21,10 @@ local N, R, P = 16384, 8, 1
 
 ---------------------------------------------------------------- users
 
+-- true, or nil, err, kind (a database failure).
 local function schema()
   if ready then return true end
-  local _, err = db.exec([[CREATE TABLE IF NOT EXISTS mizan_users (
+  local _, err, kind = db.exec([[CREATE TABLE IF NOT EXISTS mizan_users (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     username TEXT NOT NULL UNIQUE,
     email TEXT NOT NULL DEFAULT '',
@@ -31,11 +33,16 @@ local function schema()
     is_superuser INTEGER NOT NULL DEFAULT 0,
     is_active INTEGER NOT NULL DEFAULT 1,
     created_at REAL NOT NULL)]])
-  if err then return nil, err end
+  if err then return nil, err, kind end
   ready = true
   return true
 end
 M.schema = schema
+
+-- Raise the protocol error for a database failure (generic; logged).
+local function must(res, err, kind)
+  return db.check("accounts", res, err, kind)
+end
 
 -- What the app and the client see of a user: never the password hash.
 local function public(row)
@@ -56,7 +63,8 @@ end
 
 function M.reset() loader, ready = nil, false end
 
---- The user a session points at, or nil (unknown or inactive).
+--- The user a session points at, or nil (unknown or inactive); or nil,
+-- err, kind when the database failed (which is not "no such user").
 function M.load(id)
   if id == nil then return nil end
   if loader then
@@ -64,15 +72,20 @@ function M.load(id)
     if type(user) == "table" and user.is_active ~= false then return user end
     return nil
   end
-  assert(schema())
-  local user = public(db.row("SELECT " .. COLUMNS .. " FROM mizan_users WHERE id = ?", id))
+  local ok, err, kind = schema()
+  if not ok then return nil, err, kind end
+  local rows, qerr, qkind = db.query("SELECT " .. COLUMNS .. " FROM mizan_users WHERE id = ?", id)
+  if not rows then return nil, qerr, qkind end
+  local user = public(rows[1])
   if user and user.is_active then return user end
   return nil
 end
 
+--- The row of a username, or nil. A database failure raises its protocol error.
 function M.find(username)
-  assert(schema())
-  return db.row("SELECT * FROM mizan_users WHERE username = ?", username)
+  must(schema())
+  local rows = must(db.query("SELECT * FROM mizan_users WHERE username = ?", username))
+  return rows[1]
 end
 
 ---------------------------------------------------------------- passwords
@@ -100,65 +113,34 @@ local function dummy_hash()
 end
 
 --- Create a user. Returns the public user, or nil and field errors.
+-- A database failure raises its protocol error (503 or 500, generic).
+local TAKEN = { username = { "A user with that username already exists." } }
 function M.create_user(t)
-  assert(schema())
-  if M.find(t.username) then
-    return nil, { username = { "A user with that username already exists." } }
-  end
-  local res, err = db.exec(
+  if M.find(t.username) then return nil, TAKEN end
+  local res, err, kind = db.exec(
     "INSERT INTO mizan_users (username, email, password, is_staff, is_superuser, is_active, created_at) "
       .. "VALUES (?, ?, ?, ?, ?, 1, ?)",
     t.username, t.email or "", M.hash_password(t.password), t.is_staff and 1 or 0, t.is_superuser and 1 or 0,
     core.now())
-  if not res then return nil, { __all__ = { err } } end
-  return M.load(res.last_insert_id)
+  if not res and kind == "constraint" then return nil, TAKEN end -- a concurrent sign-up took it
+  must(res, err, kind)
+  local user, lerr, lkind = M.load(res.last_insert_id)
+  if lerr then must(nil, lerr, lkind) end
+  return user
 end
 
 function M.set_password(username, password)
-  assert(schema())
-  local res, err = db.exec("UPDATE mizan_users SET password = ? WHERE username = ?", M.hash_password(password), username)
-  if not res then return nil, err end
+  must(schema())
+  local res = must(db.exec("UPDATE mizan_users SET password = ? WHERE username = ?", M.hash_password(password), username))
   return res.changes == 1
 end
 
 function M.list_users()
-  assert(schema())
-  local rows = assert(db.query("SELECT " .. COLUMNS .. " FROM mizan_users ORDER BY id"))
+  must(schema())
+  local rows = must(db.query("SELECT " .. COLUMNS .. " FROM mizan_users ORDER BY id"))
   for i, r in ipairs(rows) do rows[i] = public(r) end
   return rows
 end
-
----------------------------------------------------------------- throttling
-
--- Failed logins per username and per IP, in a sliding window.
-local WINDOW, PER_USER, PER_IP = 15 * 60, 5, 20
-local failures = {}
-
-local function recent(key)
-  local f = failures[key]
-  local now = core.now()
-  if f and now - f.first > WINDOW then
-    failures[key] = nil
-    f = nil
-  end
-  return f, now
-end
-
-local function throttled(username, ip)
-  for _, k in ipairs { { "u:" .. username, PER_USER }, { "ip:" .. ip, PER_IP } } do
-    local f, now = recent(k[1])
-    if f and f.count >= k[2] then return math.ceil(f.first + WINDOW - now) end
-  end
-end
-
-local function failed_login(username, ip)
-  for _, key in ipairs { "u:" .. username, "ip:" .. ip } do
-    local f, now = recent(key)
-    if f then f.count = f.count + 1 else failures[key] = { count = 1, first = now } end
-  end
-end
-
-function M.reset_throttle() failures = {} end
 
 ---------------------------------------------------------------- predicates
 
@@ -239,19 +221,25 @@ function M.register_builtins(mizan)
     output = User,
     affects = "global",
   } (function(req, args)
-    local wait = throttled(args.username, req.ip)
-    if wait then
-      error(errors.raised("rate_limited", "too many failed sign-ins; try again later", nil,
-                          { ["Retry-After"] = tostring(wait) }), 0)
+    -- the attempt is reserved before the (slow) password check, so
+    -- concurrent guesses cannot outrun the budget (mizan.throttle)
+    local token, wait, terr, tkind = throttle.reserve(args.username, req.ip)
+    if not token then
+      if wait then
+        error(errors.raised("rate_limited", "too many failed sign-ins; try again later", nil,
+                            { ["Retry-After"] = tostring(wait) }), 0)
+      end
+      core.log("error", ("login throttle: the store failed (%s): %s"):format(tostring(tkind), tostring(terr)))
+      error(errors.raised("unavailable", "signing in is unavailable right now; try again shortly"), 0)
     end
     local row = M.find(args.username)
     -- the same work whether or not the user exists
     local ok = M.check_password(args.password, row and row.password or dummy_hash())
     if not (row and ok and row.is_active == 1) then
-      failed_login(args.username, req.ip)
       mizan.error("validation_error", "Please enter a correct username and password.",
                   { __all__ = { "Please enter a correct username and password." } })
     end
+    throttle.release(token)
     local user = public(row)
     req:login(user)
     return user

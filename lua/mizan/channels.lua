@@ -346,8 +346,8 @@ local function revalidate(sock)
   local uid = sock.user and sock.user.id
   local user
   if rec and uid ~= nil and rec.u == uid then
-    local ok, loaded = pcall(auth.load, uid)
-    if not ok then return nil, loaded end
+    local loaded, err = auth.load(uid)
+    if err then return nil, err end
     user = loaded
   end
   if sock.session_id ~= id then return true end

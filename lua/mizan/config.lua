@@ -21,10 +21,36 @@ end
 
 local LATER = {}
 
+--- Does `s` look like one IP address (IPv4 dotted quad, or IPv6)?
+function M.is_ip(s)
+  if type(s) ~= "string" then return false end
+  local a, b, c, d = s:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+  if a then
+    for _, n in ipairs { a, b, c, d } do
+      if #n > 3 or tonumber(n) > 255 then return false end
+    end
+    return true
+  end
+  return s:find(":", 1, true) ~= nil and s:find("^[%x:%.]+$") ~= nil and #s <= 45
+end
+
+-- trusted_proxies: a list of addresses; the error names where it came from.
+local function check_proxies(list, where)
+  for _, a in ipairs(list) do
+    if not M.is_ip(a) then
+      return ("%s: '%s' is not an IP address (list the proxies' own addresses, like \"127.0.0.1\")")
+        :format(where, tostring(a))
+    end
+  end
+end
+
+local function check_header_name(v) return type(v) == "string" and v:find("^[%w%-]+$") ~= nil end
+
 function M.reset()
   current = { listen = "127.0.0.1:8080", base_path = "/api/mizan/", limits = {}, cache = "memory",
               cache_size = 64 * 1024 * 1024, accounts = true, sessions = "sqlite", allowed_origins = {},
-              session_ttl = 14 * 24 * 3600, session_secure = false, metrics = true, health = true }
+              session_ttl = 14 * 24 * 3600, session_secure = false, metrics = true, health = true,
+              trusted_proxies = {}, proxy_header = "x-forwarded-for" }
   set_by_app = false
 end
 
@@ -81,6 +107,18 @@ function M.set(t, level)
         end
       end
       current.allowed_origins = v
+    elseif k == "trusted_proxies" then
+      if type(v) ~= "table" then
+        error("mizan.config: option 'trusted_proxies' must be a list of IP addresses, like { \"127.0.0.1\" }", level)
+      end
+      local bad = check_proxies(v, "mizan.config: trusted_proxies")
+      if bad then error(bad, level) end
+      current.trusted_proxies = v
+    elseif k == "proxy_header" then
+      if not check_header_name(v) then
+        error("mizan.config: option 'proxy_header' must be a header name, like \"x-forwarded-for\"", level)
+      end
+      current.proxy_header = v:lower()
     elseif k == "cache" then
       if type(v) ~= "string" or not (v == "memory" or v:find("^redis://")) then
         error("mizan.config: option 'cache' must be \"memory\" or \"redis://host:port/db\"", level)
@@ -201,6 +239,21 @@ function M.finalize(getenv)
       end
       c.allowed_origins[#c.allowed_origins + 1] = o
     end
+  end
+  local proxies = getenv("MIZAN_TRUSTED_PROXIES")
+  if proxies then
+    local list = {}
+    for a in proxies:gmatch("[^,%s]+") do list[#list + 1] = a end
+    local bad = check_proxies(list, "MIZAN_TRUSTED_PROXIES")
+    if bad then error(bad, 0) end
+    c.trusted_proxies = list
+  end
+  local header = getenv("MIZAN_PROXY_HEADER")
+  if header then
+    if not check_header_name(header) then
+      error(("MIZAN_PROXY_HEADER must be a header name like x-forwarded-for, got '%s'"):format(header), 0)
+    end
+    c.proxy_header = header:lower()
   end
   return c
 end

@@ -8,10 +8,16 @@
 -- Statements run on the libuv thread pool (core/sqlite.c) while the calling
 -- request's coroutine yields, so a query never stalls other requests.
 -- Values are bound to `?` placeholders, never spliced into the SQL. NULL is
--- mizan.null. Failures return nil, err; a transaction re-raises after its
--- rollback.
+-- mizan.null. Failures return nil, err, kind (kind: "busy", "locked",
+-- "readonly", "ioerr", "cantopen", "full", "gone", "constraint", ...); a
+-- transaction re-raises after its rollback. db.check turns a failure into
+-- the protocol error a client may see: never SQLite's own text.
+--
+-- A database file removed or replaced while serving ("gone") is logged, and
+-- every write fails from then on instead of landing in an unlinked file.
 local sqlite = require "mizan.sqlite"
 local core = require "mizan.core"
+local errors = require "mizan.errors"
 
 local M = {}
 
@@ -28,13 +34,16 @@ function M.configure(p)
   end
 end
 
+local gone_logged = false
+
 function M.path() return path end
 
+-- The connection, or nil, err, kind when the file cannot be opened.
 local function conn()
   if not handle then
     if not path then error("mizan.db: no database configured", 3) end
-    local h, err = sqlite.open(path)
-    if not h then error("mizan.db: " .. err, 3) end
+    local h, err, kind = sqlite.open(path)
+    if not h then return nil, "mizan.db: " .. err, kind end
     handle = h
   end
   return handle
@@ -65,12 +74,18 @@ end
 
 local function run(sql, want_rows, ...)
   if type(sql) ~= "string" then error("mizan.db: the statement must be a string", 3) end
-  local h = conn()
+  local h, herr, hkind = conn()
+  if not h then return nil, herr, hkind end
   acquire()
-  local ok, res, err = pcall(sqlite.run, h, sql, { n = select("#", ...), ... }, want_rows)
+  local ok, res, err, kind = pcall(sqlite.run, h, sql, { n = select("#", ...), ... }, want_rows)
   release()
   if not ok then error(res, 3) end -- misuse: a bad parameter type, outside a request
-  return res, err
+  if kind == "gone" and not gone_logged then
+    gone_logged = true
+    core.log("error", ("mizan.db: the database file %s was removed or replaced while serving; "
+      .. "every write fails until the server restarts on a database file that is there"):format(path))
+  end
+  return res, err, kind
 end
 
 --- Rows of a SELECT: a list of tables keyed by column name. nil, err on failure.
@@ -89,20 +104,21 @@ function M.exec(sql, ...) return run(sql, false, ...) end
 --- Run fn() inside BEGIN IMMEDIATE ... COMMIT; on an error, ROLLBACK and
 -- re-raise it. Other requests' statements wait until it ends.
 function M.transaction(fn)
-  conn()
+  local h, herr, hkind = conn()
+  if not h then return nil, herr, hkind end
   acquire()
-  local _, err = M.exec("BEGIN IMMEDIATE")
+  local _, err, kind = M.exec("BEGIN IMMEDIATE")
   if err then
     release()
-    return nil, err
+    return nil, err, kind
   end
   local results = { pcall(fn) }
   if results[1] then
-    local _, cerr = M.exec("COMMIT")
+    local _, cerr, ckind = M.exec("COMMIT")
     if cerr then
       M.exec("ROLLBACK")
       release()
-      return nil, cerr
+      return nil, cerr, ckind
     end
   else
     M.exec("ROLLBACK")
@@ -110,6 +126,35 @@ function M.transaction(fn)
   release()
   if not results[1] then error(results[2], 0) end
   return unpack(results, 2, table.maxn(results))
+end
+
+-- Failures that mean "the database cannot serve right now": 503, retryable.
+local UNAVAILABLE = { busy = true, locked = true, readonly = true, ioerr = true, cantopen = true,
+                      full = true, gone = true, nomem = true }
+
+--- The protocol error for a failed statement: `unavailable` (503) when the
+-- database cannot serve now, else `internal_error` (500); both with a
+-- generic message. The real text goes to the log, tagged with `what`.
+function M.failure(what, err, kind)
+  core.log("error", ("%s: database error (%s): %s"):format(what, tostring(kind), tostring(err)))
+  if UNAVAILABLE[kind] then
+    return errors.raised("unavailable", "the database is unavailable right now; try again shortly")
+  end
+  return errors.raised("internal_error", "internal error")
+end
+
+--- check(what, db.exec(...)): the result, or raise db.failure's error.
+function M.check(what, res, err, kind)
+  if res then return res end
+  error(M.failure(what, err, kind), 0)
+end
+
+--- At start-up (on the loop, before requests): can the database be read,
+-- and written? "rw" | "ro", or nil, err, kind.
+function M.probe()
+  local h, err, kind = conn()
+  if not h then return nil, err, kind end
+  return sqlite.probe(h)
 end
 
 return M

@@ -13,6 +13,7 @@ local invalidation = require "mizan.invalidation"
 local cache = require "mizan.cache"
 local auth = require "mizan.auth"
 local session = require "mizan.session"
+local config = require "mizan.config"
 local mizan = require "mizan"
 
 local null = json.null
@@ -483,24 +484,79 @@ local function with_cookie(status, body, headers, cookie)
   return status, body, out
 end
 
+-- The session store or the user table could not answer: that is no
+-- logout. 503, and no Set-Cookie, so a valid cookie survives the outage.
+local function store_down(err)
+  log("error", "session store: " .. tostring(err))
+  return errors.response("unavailable", "sessions are unavailable right now; try again shortly")
+end
+
+-- The request's session and user (when a cookie came). true, or nil, err.
+local function identify(req)
+  if req.headers.cookie then
+    local ok, err = session.load(req)
+    if not ok then return nil, err end
+  end
+  local uid = rawget(req, "_user_id")
+  if uid ~= nil then
+    local user, err = auth.load(uid)
+    if err then return nil, err end
+    rawset(req, "_user", user)
+  end
+  return true
+end
+
 -- Run a call or a bundle inside the request's session: load it first (when
 -- a cookie came), persist what changed after.
 local function in_session(fn, req, dev)
-  if req.headers.cookie then session.load(req) end
-  local uid = rawget(req, "_user_id")
-  if uid ~= nil then rawset(req, "_user", auth.load(uid)) end
+  local ok, err = identify(req)
+  if not ok then return store_down(err) end
   local status, body, headers = fn(req, dev)
-  return with_cookie(status, body, headers, session.commit(req))
+  local cookie, cerr = session.commit(req)
+  if cerr then return store_down(cerr) end
+  return with_cookie(status, body, headers, cookie)
 end
+
+-- The client's address. Behind trusted proxies (config trusted_proxies),
+-- from their header: the rightmost address that is not itself a trusted
+-- proxy, since each proxy appends the peer it saw and only the part they
+-- wrote can be believed. From anyone else the header is ignored.
+local trusted, proxy_header = {}, "x-forwarded-for"
+local function client_ip(req)
+  local peer = req.ip
+  if not trusted[peer] then return peer end
+  local value = req.headers[proxy_header]
+  if not value then return peer end
+  local list = {}
+  for part in value:gmatch("[^,]+") do list[#list + 1] = part:match("^%s*(.-)%s*$"):lower() end
+  for i = #list, 1, -1 do
+    local a = list[i]
+    if not trusted[a] then
+      -- a proxy wrote it, so it is an address; if not, the proxy is broken:
+      -- fall back to the proxy itself (its budget), never to a made-up key
+      if config.is_ip(a) then return a end
+      return peer
+    end
+  end
+  return list[1] or peer -- every hop was a trusted proxy: the first one is the client
+end
+M.client_ip = client_ip
 
 function M.new(reg, cfg, mode)
   registry = reg
   allowed_origins = {}
   for _, o in ipairs(cfg.allowed_origins or {}) do allowed_origins[o:lower()] = true end
+  trusted = {}
+  for _, a in ipairs(cfg.trusted_proxies or {}) do trusted[a:lower()] = true end
+  proxy_header = (cfg.proxy_header or "x-forwarded-for"):lower()
   local dev = mode ~= "production"
   local schema_doc
   return function(req)
     counters.requests = counters.requests + 1
+    if next(trusted) then
+      req.peer_ip = req.ip
+      req.ip = client_ip(req)
+    end
     local route = req.route
     if route == "call" then
       return with_broken(in_session(call, req, dev))
@@ -512,12 +568,11 @@ function M.new(reg, cfg, mode)
       if cross_site(req) then
         return errors.response("csrf_failed", "a cross-site page may not open this WebSocket")
       end
-      if req.headers.cookie then session.load(req) end
-      local uid = rawget(req, "_user_id")
-      local user = uid ~= nil and auth.load(uid) or nil
+      local ok, err = identify(req)
+      if not ok then return store_down(err) end
       -- a session that points at no (active) user is followed all the same
-      require("mizan.channels").opened(req.ws_id, user, rawget(req, "_session"), rawget(req, "_session_id"),
-                                       rawget(req, "_session_expires"))
+      require("mizan.channels").opened(req.ws_id, rawget(req, "_user"), rawget(req, "_session"),
+                                       rawget(req, "_session_id"), rawget(req, "_session_expires"))
       return 101
     elseif route == "ssr" then
       -- an HTML page from static_dir: the global context for this user, to hydrate from

@@ -7,6 +7,7 @@ local core = require "mizan.core"
 
 local M = {}
 
+local loaded_cfg -- the configuration of the last load, for check_storage
 local base_path = package.path
 local app_modules = {}
 
@@ -116,10 +117,37 @@ function M.load(app_dir, mode, overrides)
   end
   require("mizan.db").configure(cfg.database:sub(8))
   require("mizan.session").configure(cfg)
+  require("mizan.throttle").configure(cfg)
+  loaded_cfg = cfg
   require("mizan.cache").configure(cfg, reg)
   local channels = require "mizan.channels"
   channels.configure(reg, mode, cfg)
   return dispatch.new(reg, cfg, mode), cfg, channels.on_event
+end
+
+--- Before serving (mizan serve and dev call it once, after load): can the
+-- database do what serving needs? Returns true, or nil and the reason to
+-- refuse to start. Sessions and the login throttle are written at every
+-- sign-in when they live in SQLite; with them in Redis a read-only database
+-- still serves sign-ins (reads only), and writes answer 503.
+function M.check_storage()
+  local cfg = loaded_cfg
+  if not cfg then return true end
+  local path = cfg.database:sub(8)
+  local state, err = require("mizan.db").probe()
+  if not state then
+    return nil, ("cannot read the database %s (MIZAN_DATABASE): %s"):format(path, tostring(err))
+  end
+  if state == "ro" then
+    if cfg.sessions == "sqlite" then
+      return nil, ("the database %s (MIZAN_DATABASE) is read-only, and sessions and the login throttle are "
+        .. "written there at every sign-in: make it writable, or keep sessions in Redis "
+        .. "(MIZAN_SESSIONS=redis://host:port/db)"):format(path)
+    end
+    core.log("warn", ("the database %s is read-only: sign-ins work (sessions are in Redis); "
+      .. "sign-ups and other writes answer 503 unavailable"):format(path))
+  end
+  return true
 end
 
 return M

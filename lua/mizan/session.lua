@@ -11,6 +11,11 @@
 -- A record is { u = user id or nil, d = the app's req.session table }.
 -- The id rotates on login; logout deletes the record, so a copied cookie
 -- stops working.
+--
+-- A store that fails is not a logout: store.get returns nil for "no such
+-- session" and nil, err when it could not answer. Then the request answers
+-- 503 unavailable, and no Set-Cookie goes out: the browser keeps a cookie
+-- that may well still be valid, and it works again once the store is back.
 local core = require "mizan.core"
 local crypto = require "mizan.crypto"
 local json = require "mizan.json"
@@ -36,13 +41,17 @@ local function sqlite_schema()
   return true
 end
 
+-- rec, expires_at; nil when there is no such session; nil, nil, err when
+-- the store failed.
 function sqlite_store.get(id)
   local ok, err = sqlite_schema()
-  if not ok then return nil, err end
-  local row, qerr = db.row("SELECT data, expires_at FROM mizan_sessions WHERE id = ?", id)
-  if not row then return nil, qerr end
+  if not ok then return nil, nil, err end
+  local rows, qerr = db.query("SELECT data, expires_at FROM mizan_sessions WHERE id = ?", id)
+  if not rows then return nil, nil, qerr end
+  local row = rows[1]
+  if not row then return nil end
   if row.expires_at < core.now() then
-    db.exec("DELETE FROM mizan_sessions WHERE id = ?", id)
+    db.exec("DELETE FROM mizan_sessions WHERE id = ?", id) -- best effort: it is expired either way
     return nil
   end
   return json.decode(row.data), row.expires_at
@@ -67,8 +76,10 @@ local function redis_store(url)
   local s = {}
   function s.get(id)
     local text, err = redis.call(client, "GET", "mizan:s:" .. id)
-    if not text then return nil, err end
-    local ttl_left = redis.call(client, "TTL", "mizan:s:" .. id)
+    if text == nil then return nil, nil, err end -- false is Redis's nil: no such session
+    if not text then return nil end
+    local ttl_left, terr = redis.call(client, "TTL", "mizan:s:" .. id)
+    if ttl_left == nil then return nil, nil, terr end
     return json.decode(text), core.now() + (tonumber(ttl_left) or 0)
   end
   function s.save(id, text, seconds)
@@ -95,13 +106,11 @@ function M.on_end(fn) ended = fn end
 -- (epoch seconds); nil when it is unknown or expired; nil, err when the
 -- store cannot answer.
 function M.lookup(id)
-  local rec, expires = store.get(id)
-  if type(rec) == "table" then
-    if type(rec.d) ~= "table" then rec.d = {} end
-    return rec, expires
-  end
-  if rec == nil and expires ~= nil then return nil, expires end
-  return nil
+  local rec, expires, err = store.get(id)
+  if err then return nil, err end
+  if type(rec) ~= "table" then return nil end
+  if type(rec.d) ~= "table" then rec.d = {} end
+  return rec, expires
 end
 
 ---------------------------------------------------------------- cookie
@@ -129,16 +138,18 @@ end
 
 --- Load the request's session (if its cookie is valid and known). Sets the
 -- raw fields the request object reads: _session_id, _session, _user_id.
+-- Returns true, or nil, err when the store could not answer.
 function M.load(req)
   local id, had = M.read_cookie(req.headers.cookie)
   if not id then
     if had then rawset(req, "_clear_cookie", true) end -- tampered: anonymous, and drop it
-    return
+    return true
   end
-  local rec, expires = store.get(id)
+  local rec, expires, err = store.get(id)
+  if err then return nil, err end
   if type(rec) ~= "table" then
     rawset(req, "_clear_cookie", true) -- unknown or expired
-    return
+    return true
   end
   local data = type(rec.d) == "table" and rec.d or {}
   rawset(req, "_session_id", id)
@@ -146,21 +157,24 @@ function M.load(req)
   rawset(req, "_session_text", assert(json.canonical(data)))
   rawset(req, "_session_expires", expires)
   rawset(req, "_user_id", rec.u)
+  return true
 end
 
 local function save(id, user_id, data)
   local text = assert(json.encode { u = user_id, d = data }, "req.session holds a value JSON cannot carry")
-  local ok, err = store.save(id, text, ttl)
-  if not ok then core.log("error", "session: cannot save: " .. tostring(err)) end
+  return store.save(id, text, ttl)
 end
 
 --- After the handler: persist what changed, rotate on login, drop on logout.
--- Returns the Set-Cookie value to send, if any.
+-- Returns the Set-Cookie value to send (or nil); or nil, err when the store
+-- failed at something the answer depends on (a login, a logout, changed
+-- session data): the caller answers 503 then, and sends no cookie.
 function M.commit(req)
   local id = rawget(req, "_session_id")
   if rawget(req, "_logout") then
     if id then
-      store.delete(id)
+      local ok, err = store.delete(id)
+      if not ok then return nil, err end -- the session lives on: say so, keep the cookie
       if ended then ended(id) end
     end
     return cookie(req, nil, 0)
@@ -168,12 +182,14 @@ function M.commit(req)
   local data = rawget(req, "_session") or {}
   local user = rawget(req, "_login")
   if user then
-    local new = assert(crypto.random_hex(16))
-    save(new, user.id, data)
-    if id then -- rotate: the old id dies with the anonymous session
-      store.delete(id)
+    if id then -- rotate: the old id dies first, so it can never outlive the login
+      local ok, err = store.delete(id)
+      if not ok then return nil, err end
       if ended then ended(id) end
     end
+    local new = assert(crypto.random_hex(16))
+    local ok, err = save(new, user.id, data)
+    if not ok then return nil, err end
     return cookie(req, new, ttl)
   end
   local text = rawget(req, "_session") and assert(json.canonical(data)) or nil
@@ -182,12 +198,16 @@ function M.commit(req)
       if next(data) == nil then return nil end -- nothing worth a session
       id = assert(crypto.random_hex(16))
     end
-    save(id, rawget(req, "_user_id"), data)
+    local ok, err = save(id, rawget(req, "_user_id"), data)
+    if not ok then return nil, err end
     return cookie(req, id, ttl)
   end
   if id and (rawget(req, "_session_expires") or 0) - core.now() < ttl / 2 then
-    save(id, rawget(req, "_user_id"), data) -- sliding expiry for active sessions
-    return cookie(req, id, ttl)
+    -- sliding expiry for active sessions; a failed refresh only skips it
+    local ok, err = save(id, rawget(req, "_user_id"), data)
+    if ok then return cookie(req, id, ttl) end
+    core.log("warn", "session: cannot refresh the expiry: " .. tostring(err))
+    return nil
   end
   if rawget(req, "_clear_cookie") then return cookie(req, nil, 0) end
 end

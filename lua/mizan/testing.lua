@@ -255,7 +255,8 @@ function M.server(dir, opts)
     local code = kit.wait(pid, 0)
     if code then
       self.pid = nil
-      error(("mizan %s %s exited (%s) before listening:\n%s"):format(opts.command or "dev", dir, code, text), 2)
+      -- read the log again: what it wrote just before exiting came after `text`
+      error(("mizan %s %s exited (%s) before listening:\n%s"):format(opts.command or "dev", dir, code, self:log()), 2)
     end
     kit.sleep(0.01)
   end
