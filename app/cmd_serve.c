@@ -26,6 +26,7 @@ static void read_limits(mz_host *h, mz_http_limits *l) {
   mz_http_limits_default(l);
   l->max_head = (size_t)mz_host_config_limit(h, "max_head", (double)l->max_head);
   l->max_body = (size_t)mz_host_config_limit(h, "max_body", (double)l->max_body);
+  l->ws_buffer = (size_t)mz_host_config_limit(h, "ws_buffer", (double)l->ws_buffer);
   l->header_timeout_ms = (uint64_t)(1000 * mz_host_config_limit(h, "header_timeout", l->header_timeout_ms / 1000.0));
   l->body_timeout_ms = (uint64_t)(1000 * mz_host_config_limit(h, "body_timeout", l->body_timeout_ms / 1000.0));
   l->keepalive_timeout_ms = (uint64_t)(1000 * mz_host_config_limit(h, "keepalive_timeout", l->keepalive_timeout_ms / 1000.0));

@@ -47,6 +47,7 @@ void mz_http_limits_default(mz_http_limits *l) {
   l->send_timeout_ms = 60 * 1000;
   l->drain_timeout_ms = 10 * 1000;
   l->max_output = 1024 * 1024;
+  l->ws_buffer = 64 * 1024 * 1024;
 }
 
 /* ------------------------------------------------------------ parser callbacks */

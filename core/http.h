@@ -28,6 +28,8 @@ typedef struct mz_http_limits {
   uint64_t send_timeout_ms;   /* a response the client will not read: close */
   uint64_t drain_timeout_ms;  /* graceful shutdown deadline */
   size_t max_output;          /* unsent bytes before the connection stops reading */
+  size_t ws_buffer;           /* input all of a worker's WebSockets may hold in
+                                 unfinished messages: past it a socket closes with 1013 */
 } mz_http_limits;
 
 typedef struct mz_http_conn mz_http_conn;
