@@ -92,15 +92,39 @@ static int on_url(llhttp_t *p, const char *at, size_t n) {
   return 0;
 }
 
+/* Trailer fields of a chunked body arrive through the header callbacks
+   after the head. They are counted against the head limit, with the head
+   (one limit for all the fields a request sends), and dropped: nothing
+   reads them, and keeping them would let a body bypass both limits. */
+static int trailer_bytes(mz_http_conn *c, size_t n) {
+  mz_http_req *r = &c->req;
+  r->trailer_len += n;
+  if (r->trailer_len > c->srv->limits.max_head || r->head_len > c->srv->limits.max_head - r->trailer_len) {
+    r->status = 431;
+    r->err_code = "headers_too_large";
+    r->err_msg = "the request headers and trailers are larger than the limit";
+    return -1;
+  }
+  return 0;
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t n) {
-  return mz_buf_append(&conn_of(p)->field, at, n) ? -1 : 0;
+  mz_http_conn *c = conn_of(p);
+  if (c->req.in_trailers) return trailer_bytes(c, n);
+  return mz_buf_append(&c->field, at, n) ? -1 : 0;
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t n) {
-  return mz_buf_append(&conn_of(p)->value, at, n) ? -1 : 0;
+  mz_http_conn *c = conn_of(p);
+  if (c->req.in_trailers) return trailer_bytes(c, n);
+  return mz_buf_append(&c->value, at, n) ? -1 : 0;
 }
 
-static int on_header_value_complete(llhttp_t *p) { return header_store(conn_of(p)); }
+static int on_header_value_complete(llhttp_t *p) {
+  mz_http_conn *c = conn_of(p);
+  if (c->req.in_trailers) return trailer_bytes(c, 4); /* ": " and CRLF */
+  return header_store(c);
+}
 
 static void arm(mz_http_conn *c, uint64_t ms);
 static void timer_fired(uv_timer_t *t);
@@ -109,6 +133,7 @@ static int on_headers_complete(llhttp_t *p) {
   mz_http_conn *c = conn_of(p);
   mz_http_req *r = &c->req;
   if (header_store(c)) return -1;
+  r->in_trailers = 1;
   r->method = llhttp_get_method(p);
   r->http_minor = llhttp_get_http_minor(p);
   if (llhttp_get_http_major(p) != 1) {
@@ -638,6 +663,7 @@ again:;
         break;
       }
       req_reset(c);
+      c->req.head_len = head;
       c->req.start_ns = uv_hrtime();
       c->body_ready = avail - head;
       c->state = MZ_CONN_BODY;

@@ -196,6 +196,35 @@ describe("HTTP core", function()
       c:close()
     end)
 
+    it("counts chunked-body trailers against the head limit: 431 without waiting for their end", function()
+      local c = srv:connect()
+      c:send("POST /api/mizan/call/whoami/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" ..
+             "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n")
+      -- twice the 16 KiB limit in one trailer field that never ends: an
+      -- answer can only come from a server that counts as the bytes arrive
+      c:send("X-Big: " .. ("a"):rep(16 * 1024))
+      c:send(("a"):rep(16 * 1024))
+      local res = assert(c:read_response())
+      assert_error(res, 431, "headers_too_large")
+      assert.equals("close", res.headers.connection)
+      c:close()
+      assert.equals(200, srv:request("GET", "/api/mizan/call/fast/").status)
+    end)
+
+    it("accepts small trailers and does not show them as headers", function()
+      local c = srv:connect()
+      c:send("POST /api/mizan/call/whoami/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" ..
+             "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nX-Agent: from-the-trailer\r\n\r\n")
+      local res = assert(c:read_response())
+      assert.equals(200, res.status)
+      assert.equals("POST", res.json.result.method)
+      assert.is_nil(res.json.result.agent)
+      -- the connection goes on with the next request
+      c:send(bytes("GET", "/api/mizan/call/whoami/", { "X-Agent: a-header" }))
+      assert.equals("a-header", assert(c:read_response()).json.result.agent)
+      c:close()
+    end)
+
     it("accepts a body just under the limit", function()
       local data = ("y"):rep(1024 * 1024 - 20)
       local body = json.encode { data = data }
