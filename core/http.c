@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -706,11 +707,13 @@ again:;
 
 /* ------------------------------------------------------------ accepting */
 
-static void on_connection(uv_stream_t *ls, int status) {
-  mz_http_server *s = ls->data;
-  if (status < 0 || s->draining) return;
+/* A new connection on `fd`, just accepted; the connection owns it now. */
+static void conn_open(mz_http_server *s, int fd) {
   mz_http_conn *c = calloc(1, sizeof *c);
-  if (!c) return;
+  if (!c) {
+    close(fd);
+    return;
+  }
   c->srv = s;
   uv_tcp_init(s->loop, &c->tcp);
   uv_timer_init(s->loop, &c->timer);
@@ -724,7 +727,8 @@ static void on_connection(uv_stream_t *ls, int status) {
   if (s->conns) s->conns->prev = c;
   s->conns = c;
   s->nconns++;
-  if (uv_accept(ls, (uv_stream_t *)&c->tcp)) {
+  if (uv_tcp_open(&c->tcp, fd)) {
+    close(fd);
     conn_close(c);
     return;
   }
@@ -741,6 +745,59 @@ static void on_connection(uv_stream_t *ls, int status) {
   c->state = MZ_CONN_IDLE;
   arm(c, s->limits.header_timeout_ms);
   set_reading(c, 1);
+}
+
+static void on_listener(uv_poll_t *p, int status, int events);
+
+static void accept_resume(uv_timer_t *t) {
+  mz_http_server *s = t->data;
+  if (!s->draining) uv_poll_start(&s->listener, UV_READABLE, on_listener);
+}
+
+/* Accepting failed for want of descriptors (or memory). The connections we
+   have go on; the new ones wait in the kernel's backlog, where they are
+   neither dropped nor spun on: accepting pauses for a moment and resumes,
+   so they are taken once some descriptors are free. One log line per
+   burst says so, with the limit to raise. */
+static void accept_failed(mz_http_server *s, int err) {
+  uv_poll_stop(&s->listener);
+  uv_timer_start(&s->accept_timer, accept_resume, 100, 0);
+  uint64_t now = uv_now(s->loop);
+  s->accept_errors++;
+  if (s->accept_logged_at && now - s->accept_logged_at < 10000) return;
+  s->accept_logged_at = now;
+  if (err == EMFILE || err == ENFILE) {
+    struct rlimit rl;
+    long lim = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (long)rl.rlim_cur : -1;
+    fprintf(stderr,
+            "mizan [warn] out of file descriptors (%s; limit %ld, %zu connections open): "
+            "new connections wait in the backlog until some close",
+            err == EMFILE ? "this process" : "the whole system", lim, s->nconns);
+    if (s->accept_errors > 1) fprintf(stderr, " (%llu pauses since the last report)", (unsigned long long)s->accept_errors);
+    fputc('\n', stderr);
+  } else {
+    fprintf(stderr, "mizan [warn] accepting connections failed (%s); retrying\n", strerror(err));
+  }
+  s->accept_errors = 0;
+}
+
+/* The listening socket is readable: take what waits, a bounded number per
+   loop turn so the connections we have are not starved by a flood. */
+static void on_listener(uv_poll_t *p, int status, int events) {
+  mz_http_server *s = p->data;
+  (void)events;
+  if (status < 0 || s->draining) return;
+  for (int i = 0; i < 256; i++) {
+    int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      conn_open(s, fd);
+      continue;
+    }
+    if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    accept_failed(s, errno);
+    return;
+  }
 }
 
 static void update_date(uv_timer_t *t) {
@@ -779,7 +836,11 @@ int mz_http_server_init(mz_http_server *s, uv_loop_t *loop, mz_host *host,
   update_date(&s->date_timer);
   uv_timer_start(&s->date_timer, update_date, 1000, 1000);
   uv_unref((uv_handle_t *)&s->date_timer);
-  return uv_tcp_init(loop, &s->listener);
+  s->listen_fd = -1;
+  if ((r = uv_timer_init(loop, &s->accept_timer))) return r;
+  s->accept_timer.data = s;
+  uv_unref((uv_handle_t *)&s->accept_timer);
+  return 0;
 }
 
 /* Split "host:port", "[v6]:port" or ":port". */
@@ -822,15 +883,19 @@ int mz_http_bind(const char *addr, int reuseport, int *fd_out) {
   return 0;
 }
 
+/* libuv's own accept loop is not used: when it runs out of descriptors it
+   accepts and closes whatever waits, silently, and the clients see their
+   connections cut. on_listener pauses instead, and says so. */
 int mz_http_server_open(mz_http_server *s, int fd) {
-  int r = uv_tcp_open(&s->listener, fd);
+  int r = uv_poll_init_socket(s->loop, &s->listener, fd);
   if (r) return r;
+  s->listen_fd = fd;
   s->listener.data = s;
-  if ((r = uv_listen((uv_stream_t *)&s->listener, 4096, on_connection))) return r;
   s->listening = 1;
+  if ((r = uv_poll_start(&s->listener, UV_READABLE, on_listener))) return r;
   struct sockaddr_storage bound;
-  int blen = sizeof bound;
-  if (uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &blen) == 0)
+  socklen_t blen = sizeof bound;
+  if (getsockname(fd, (struct sockaddr *)&bound, &blen) == 0)
     s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                 : ((struct sockaddr_in *)&bound)->sin_port);
   return 0;
@@ -854,9 +919,11 @@ static void server_handle_closed(uv_handle_t *h) {
    close the server's own timers; `closed` runs after the last of them. */
 static void server_maybe_closed(mz_http_server *s) {
   if (!s->draining || s->nconns || s->listening || s->open_handles) return;
-  s->open_handles = 2;
+  s->open_handles = 3;
   s->drain_timer.data = s;
   s->date_timer.data = s;
+  s->accept_timer.data = s;
+  uv_close((uv_handle_t *)&s->accept_timer, server_handle_closed);
   uv_close((uv_handle_t *)&s->drain_timer, server_handle_closed);
   uv_close((uv_handle_t *)&s->date_timer, server_handle_closed);
   mz_buf_free(&s->scratch);
@@ -873,6 +940,8 @@ static void drain_deadline(uv_timer_t *t) {
 
 static void listener_closed(uv_handle_t *h) {
   mz_http_server *s = h->data;
+  close(s->listen_fd);
+  s->listen_fd = -1;
   s->listening = 0;
   server_maybe_closed(s);
 }
@@ -888,10 +957,19 @@ void mz_http_server_drain(mz_http_server *s, void (*closed)(mz_http_server *)) {
   s->drain_timer.data = s;
   uv_timer_start(&s->drain_timer, drain_deadline, s->limits.drain_timeout_ms, 0);
   uv_unref((uv_handle_t *)&s->drain_timer);
-  s->listener.data = s;
-  /* `listening` stays set until the close callback: it counts as open */
-  s->listening = 1;
-  uv_close((uv_handle_t *)&s->listener, listener_closed);
+  uv_timer_stop(&s->accept_timer);
+  /* The kernel has completed the handshake of whatever waits in the
+     backlog, and closing the listener would reset those connections: take
+     them in first; they are answered like any idle connection below. */
+  if (s->listen_fd >= 0) {
+    for (int i = 0; i < 65536; i++) {
+      int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd >= 0) conn_open(s, fd);
+      else if (errno != EINTR && errno != ECONNABORTED) break; /* EAGAIN: empty; EMFILE: no room */
+    }
+    /* `listening` stays set until the close callback: it counts as open */
+    uv_close((uv_handle_t *)&s->listener, listener_closed);
+  }
   for (mz_http_conn *c = s->conns, *next; c; c = next) {
     next = c->next;
     /* Idle connections get a last moment: one accepted just now may have its
@@ -901,4 +979,5 @@ void mz_http_server_drain(mz_http_server *s, void (*closed)(mz_http_server *)) {
     else if (c->state == MZ_CONN_IDLE && !c->writing && !c->out.len && c->in.len == c->in_off) arm(c, 100);
     else c->close_after = 1;
   }
+  server_maybe_closed(s); /* a server that never listened and has no connections */
 }
