@@ -786,7 +786,11 @@ static void accept_failed(mz_http_server *s, int err) {
 static void on_listener(uv_poll_t *p, int status, int events) {
   mz_http_server *s = p->data;
   (void)events;
-  if (status < 0 || s->draining) return;
+  if (s->draining) return;
+  if (status < 0) {
+    accept_failed(s, -status);
+    return;
+  }
   for (int i = 0; i < 256; i++) {
     int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
@@ -838,8 +842,7 @@ int mz_http_server_init(mz_http_server *s, uv_loop_t *loop, mz_host *host,
   uv_unref((uv_handle_t *)&s->date_timer);
   s->listen_fd = -1;
   if ((r = uv_timer_init(loop, &s->accept_timer))) return r;
-  s->accept_timer.data = s;
-  uv_unref((uv_handle_t *)&s->accept_timer);
+  s->accept_timer.data = s; /* active only while accepting is paused */
   return 0;
 }
 
