@@ -175,6 +175,9 @@ static void ws_task_done(mz_task *t, lua_State *co, int ok) {
    behind the budget is at most about twice that, plus one read each. */
 static size_t ws_held; /* the sum of every socket's `held` */
 
+/* What this socket holds against the budget now: its unfinished message
+   and its buffered input, counting a frame whose header is in at its
+   announced size. */
 static size_t committed(mz_http_conn *c) {
   mz_ws_decoder *d = &c->ws->dec;
   size_t in = c->in.len - c->in_off;
@@ -192,12 +195,14 @@ static int account(mz_http_conn *c, int check) {
   return 0;
 }
 
+/* The socket holds nothing any more (it failed or closed). */
 static void release(mz_http_conn *c) {
   mz_ws *w = c->ws;
   ws_held -= w->held;
   w->held = 0;
 }
 
+/* Close with `code` and drop the input: nothing more is read from this socket. */
 static void fail(mz_http_conn *c, int code, const char *why) {
   send_close(c, code, why);
   if (!c->ws) return;
@@ -208,6 +213,7 @@ static void fail(mz_http_conn *c, int code, const char *why) {
   release(c);
 }
 
+/* 1013, not 1009: the message may be fine; the worker is full for now. */
 static void over_budget(mz_http_conn *c) {
   fprintf(stderr, "mizan [warn] closing websocket %llu: the worker's WebSocket input budget (%zu bytes) is full (1013)\n",
           (unsigned long long)c->ws->id, c->srv->limits.ws_buffer);
