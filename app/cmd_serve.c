@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@ static void read_limits(mz_host *h, mz_http_limits *l) {
   mz_http_limits_default(l);
   l->max_head = (size_t)mz_host_config_limit(h, "max_head", (double)l->max_head);
   l->max_body = (size_t)mz_host_config_limit(h, "max_body", (double)l->max_body);
+  l->ws_buffer = (size_t)mz_host_config_limit(h, "ws_buffer", (double)l->ws_buffer);
   l->header_timeout_ms = (uint64_t)(1000 * mz_host_config_limit(h, "header_timeout", l->header_timeout_ms / 1000.0));
   l->body_timeout_ms = (uint64_t)(1000 * mz_host_config_limit(h, "body_timeout", l->body_timeout_ms / 1000.0));
   l->keepalive_timeout_ms = (uint64_t)(1000 * mz_host_config_limit(h, "keepalive_timeout", l->keepalive_timeout_ms / 1000.0));
@@ -266,8 +268,34 @@ static void workers_ready(void *ctx, int workers) {
   announce(sc, sc->port, "/api/mizan/", workers);
 }
 
+/* Every connection is a descriptor, and the usual soft limit (1024) is far
+   below what one worker can serve: raise it to the hard limit, which only
+   the administrator sets (systemd: LimitNOFILE=), and say what it is. */
+static void raise_nofile(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  rlim_t was = rl.rlim_cur;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) rl.rlim_cur = was;
+  }
+  if (rl.rlim_cur == RLIM_INFINITY) {
+    fprintf(stderr, "mizan: file descriptor limit: unlimited\n");
+  } else if (rl.rlim_cur != was) {
+    fprintf(stderr, "mizan: file descriptor limit: %llu (raised from %llu, the hard limit)\n",
+            (unsigned long long)rl.rlim_cur, (unsigned long long)was);
+  } else {
+    fprintf(stderr, "mizan: file descriptor limit: %llu\n", (unsigned long long)rl.rlim_cur);
+  }
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 4096)
+    fprintf(stderr, "mizan [warn] %llu descriptors cap the connections each process can hold; "
+                    "raise the hard limit (ulimit -Hn, or LimitNOFILE= in a systemd unit)\n",
+            (unsigned long long)rl.rlim_cur);
+}
+
 int cmd_serve(int argc, char **argv, mz_mode mode) {
   serve_ctx sc = {.app = argc > 0 ? argv[0] : ".", .mode = mode};
+  raise_nofile();
   if (mode != MZ_MODE_PRODUCTION) return serve_one(&sc, -1, -1);
 
   mz_master_block(); /* a signal sent as soon as we announce must not kill us */

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,6 +48,7 @@ void mz_http_limits_default(mz_http_limits *l) {
   l->send_timeout_ms = 60 * 1000;
   l->drain_timeout_ms = 10 * 1000;
   l->max_output = 1024 * 1024;
+  l->ws_buffer = 64 * 1024 * 1024;
 }
 
 /* ------------------------------------------------------------ parser callbacks */
@@ -91,15 +93,39 @@ static int on_url(llhttp_t *p, const char *at, size_t n) {
   return 0;
 }
 
+/* Trailer fields of a chunked body arrive through the header callbacks
+   after the head. They are counted against the head limit, with the head
+   (one limit for all the fields a request sends), and dropped: nothing
+   reads them, and keeping them would let a body bypass both limits. */
+static int trailer_bytes(mz_http_conn *c, size_t n) {
+  mz_http_req *r = &c->req;
+  r->trailer_len += n;
+  if (r->trailer_len > c->srv->limits.max_head || r->head_len > c->srv->limits.max_head - r->trailer_len) {
+    r->status = 431;
+    r->err_code = "headers_too_large";
+    r->err_msg = "the request headers and trailers are larger than the limit";
+    return -1;
+  }
+  return 0;
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t n) {
-  return mz_buf_append(&conn_of(p)->field, at, n) ? -1 : 0;
+  mz_http_conn *c = conn_of(p);
+  if (c->req.in_trailers) return trailer_bytes(c, n);
+  return mz_buf_append(&c->field, at, n) ? -1 : 0;
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t n) {
-  return mz_buf_append(&conn_of(p)->value, at, n) ? -1 : 0;
+  mz_http_conn *c = conn_of(p);
+  if (c->req.in_trailers) return trailer_bytes(c, n);
+  return mz_buf_append(&c->value, at, n) ? -1 : 0;
 }
 
-static int on_header_value_complete(llhttp_t *p) { return header_store(conn_of(p)); }
+static int on_header_value_complete(llhttp_t *p) {
+  mz_http_conn *c = conn_of(p);
+  if (c->req.in_trailers) return trailer_bytes(c, 4); /* ": " and CRLF */
+  return header_store(c);
+}
 
 static void arm(mz_http_conn *c, uint64_t ms);
 static void timer_fired(uv_timer_t *t);
@@ -108,6 +134,7 @@ static int on_headers_complete(llhttp_t *p) {
   mz_http_conn *c = conn_of(p);
   mz_http_req *r = &c->req;
   if (header_store(c)) return -1;
+  r->in_trailers = 1;
   r->method = llhttp_get_method(p);
   r->http_minor = llhttp_get_http_minor(p);
   if (llhttp_get_http_major(p) != 1) {
@@ -637,6 +664,7 @@ again:;
         break;
       }
       req_reset(c);
+      c->req.head_len = head;
       c->req.start_ns = uv_hrtime();
       c->body_ready = avail - head;
       c->state = MZ_CONN_BODY;
@@ -679,11 +707,13 @@ again:;
 
 /* ------------------------------------------------------------ accepting */
 
-static void on_connection(uv_stream_t *ls, int status) {
-  mz_http_server *s = ls->data;
-  if (status < 0 || s->draining) return;
+/* A new connection on `fd`, just accepted; the connection owns it now. */
+static void conn_open(mz_http_server *s, int fd) {
   mz_http_conn *c = calloc(1, sizeof *c);
-  if (!c) return;
+  if (!c) {
+    close(fd);
+    return;
+  }
   c->srv = s;
   uv_tcp_init(s->loop, &c->tcp);
   uv_timer_init(s->loop, &c->timer);
@@ -697,7 +727,8 @@ static void on_connection(uv_stream_t *ls, int status) {
   if (s->conns) s->conns->prev = c;
   s->conns = c;
   s->nconns++;
-  if (uv_accept(ls, (uv_stream_t *)&c->tcp)) {
+  if (uv_tcp_open(&c->tcp, fd)) {
+    close(fd);
     conn_close(c);
     return;
   }
@@ -714,6 +745,63 @@ static void on_connection(uv_stream_t *ls, int status) {
   c->state = MZ_CONN_IDLE;
   arm(c, s->limits.header_timeout_ms);
   set_reading(c, 1);
+}
+
+static void on_listener(uv_poll_t *p, int status, int events);
+
+static void accept_resume(uv_timer_t *t) {
+  mz_http_server *s = t->data;
+  if (!s->draining) uv_poll_start(&s->listener, UV_READABLE, on_listener);
+}
+
+/* Accepting failed for want of descriptors (or memory). The connections we
+   have go on; the new ones wait in the kernel's backlog, where they are
+   neither dropped nor spun on: accepting pauses for a moment and resumes,
+   so they are taken once some descriptors are free. One log line per
+   burst says so, with the limit to raise. */
+static void accept_failed(mz_http_server *s, int err) {
+  uv_poll_stop(&s->listener);
+  uv_timer_start(&s->accept_timer, accept_resume, 100, 0);
+  uint64_t now = uv_now(s->loop);
+  s->accept_errors++;
+  if (s->accept_logged_at && now - s->accept_logged_at < 10000) return;
+  s->accept_logged_at = now;
+  if (err == EMFILE || err == ENFILE) {
+    struct rlimit rl;
+    long lim = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (long)rl.rlim_cur : -1;
+    fprintf(stderr,
+            "mizan [warn] out of file descriptors (%s; limit %ld, %zu connections open): "
+            "new connections wait in the backlog until some close",
+            err == EMFILE ? "this process" : "the whole system", lim, s->nconns);
+    if (s->accept_errors > 1) fprintf(stderr, " (%llu pauses since the last report)", (unsigned long long)s->accept_errors);
+    fputc('\n', stderr);
+  } else {
+    fprintf(stderr, "mizan [warn] accepting connections failed (%s); retrying\n", strerror(err));
+  }
+  s->accept_errors = 0;
+}
+
+/* The listening socket is readable: take what waits, a bounded number per
+   loop turn so the connections we have are not starved by a flood. */
+static void on_listener(uv_poll_t *p, int status, int events) {
+  mz_http_server *s = p->data;
+  (void)events;
+  if (s->draining) return;
+  if (status < 0) {
+    accept_failed(s, -status);
+    return;
+  }
+  for (int i = 0; i < 256; i++) {
+    int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      conn_open(s, fd);
+      continue;
+    }
+    if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    accept_failed(s, errno);
+    return;
+  }
 }
 
 static void update_date(uv_timer_t *t) {
@@ -752,7 +840,10 @@ int mz_http_server_init(mz_http_server *s, uv_loop_t *loop, mz_host *host,
   update_date(&s->date_timer);
   uv_timer_start(&s->date_timer, update_date, 1000, 1000);
   uv_unref((uv_handle_t *)&s->date_timer);
-  return uv_tcp_init(loop, &s->listener);
+  s->listen_fd = -1;
+  if ((r = uv_timer_init(loop, &s->accept_timer))) return r;
+  s->accept_timer.data = s; /* active only while accepting is paused */
+  return 0;
 }
 
 /* Split "host:port", "[v6]:port" or ":port". */
@@ -795,15 +886,19 @@ int mz_http_bind(const char *addr, int reuseport, int *fd_out) {
   return 0;
 }
 
+/* libuv's own accept loop is not used: when it runs out of descriptors it
+   accepts and closes whatever waits, silently, and the clients see their
+   connections cut. on_listener pauses instead, and says so. */
 int mz_http_server_open(mz_http_server *s, int fd) {
-  int r = uv_tcp_open(&s->listener, fd);
+  int r = uv_poll_init_socket(s->loop, &s->listener, fd);
   if (r) return r;
+  s->listen_fd = fd;
   s->listener.data = s;
-  if ((r = uv_listen((uv_stream_t *)&s->listener, 4096, on_connection))) return r;
   s->listening = 1;
+  if ((r = uv_poll_start(&s->listener, UV_READABLE, on_listener))) return r;
   struct sockaddr_storage bound;
-  int blen = sizeof bound;
-  if (uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &blen) == 0)
+  socklen_t blen = sizeof bound;
+  if (getsockname(fd, (struct sockaddr *)&bound, &blen) == 0)
     s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                 : ((struct sockaddr_in *)&bound)->sin_port);
   return 0;
@@ -827,9 +922,11 @@ static void server_handle_closed(uv_handle_t *h) {
    close the server's own timers; `closed` runs after the last of them. */
 static void server_maybe_closed(mz_http_server *s) {
   if (!s->draining || s->nconns || s->listening || s->open_handles) return;
-  s->open_handles = 2;
+  s->open_handles = 3;
   s->drain_timer.data = s;
   s->date_timer.data = s;
+  s->accept_timer.data = s;
+  uv_close((uv_handle_t *)&s->accept_timer, server_handle_closed);
   uv_close((uv_handle_t *)&s->drain_timer, server_handle_closed);
   uv_close((uv_handle_t *)&s->date_timer, server_handle_closed);
   mz_buf_free(&s->scratch);
@@ -846,6 +943,8 @@ static void drain_deadline(uv_timer_t *t) {
 
 static void listener_closed(uv_handle_t *h) {
   mz_http_server *s = h->data;
+  close(s->listen_fd);
+  s->listen_fd = -1;
   s->listening = 0;
   server_maybe_closed(s);
 }
@@ -861,10 +960,19 @@ void mz_http_server_drain(mz_http_server *s, void (*closed)(mz_http_server *)) {
   s->drain_timer.data = s;
   uv_timer_start(&s->drain_timer, drain_deadline, s->limits.drain_timeout_ms, 0);
   uv_unref((uv_handle_t *)&s->drain_timer);
-  s->listener.data = s;
-  /* `listening` stays set until the close callback: it counts as open */
-  s->listening = 1;
-  uv_close((uv_handle_t *)&s->listener, listener_closed);
+  uv_timer_stop(&s->accept_timer);
+  /* The kernel has completed the handshake of whatever waits in the
+     backlog, and closing the listener would reset those connections: take
+     them in first; they are answered like any idle connection below. */
+  if (s->listen_fd >= 0) {
+    for (int i = 0; i < 65536; i++) {
+      int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd >= 0) conn_open(s, fd);
+      else if (errno != EINTR && errno != ECONNABORTED) break; /* EAGAIN: empty; EMFILE: no room */
+    }
+    /* `listening` stays set until the close callback: it counts as open */
+    uv_close((uv_handle_t *)&s->listener, listener_closed);
+  }
   for (mz_http_conn *c = s->conns, *next; c; c = next) {
     next = c->next;
     /* Idle connections get a last moment: one accepted just now may have its
@@ -874,4 +982,5 @@ void mz_http_server_drain(mz_http_server *s, void (*closed)(mz_http_server *)) {
     else if (c->state == MZ_CONN_IDLE && !c->writing && !c->out.len && c->in.len == c->in_off) arm(c, 100);
     else c->close_after = 1;
   }
+  server_maybe_closed(s); /* a server that never listened and has no connections */
 }

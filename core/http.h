@@ -28,6 +28,8 @@ typedef struct mz_http_limits {
   uint64_t send_timeout_ms;   /* a response the client will not read: close */
   uint64_t drain_timeout_ms;  /* graceful shutdown deadline */
   size_t max_output;          /* unsent bytes before the connection stops reading */
+  size_t ws_buffer;           /* input all of a worker's WebSockets may hold in
+                                 unfinished messages: past it a socket closes with 1013 */
 } mz_http_limits;
 
 typedef struct mz_http_conn mz_http_conn;
@@ -37,7 +39,9 @@ struct mz_http_server {
   uv_loop_t *loop;
   mz_host *host;
   mz_http_limits limits;
-  uv_tcp_t listener;
+  uv_poll_t listener; /* on listen_fd: we accept ourselves (see on_listener) */
+  int listen_fd;      /* -1 until mz_http_server_open */
+  uv_timer_t accept_timer; /* resumes accepting after running out of descriptors */
   int listening;
   int port;
   char base_path[128];
@@ -45,6 +49,8 @@ struct mz_http_server {
   mz_http_conn *conns; /* every open connection, for draining */
   size_t nconns;
   int draining;
+  uint64_t accept_logged_at; /* loop time of the last "out of descriptors" line */
+  uint64_t accept_errors;    /* failed accepts since then */
   int open_handles; /* server timers still closing after a drain */
   uint64_t min_timeout_ms; /* the shortest phase timeout: connection timers never wait longer */
   uv_timer_t drain_timer;

@@ -34,6 +34,9 @@ typedef struct mz_http_req {
   int host_count, cl_count, te_count;
   int chunked;
   int expect_continue;
+  size_t head_len;     /* bytes of the head, for the limit trailers count against */
+  size_t trailer_len;  /* bytes of trailer fields seen (they are not kept) */
+  int in_trailers;     /* the head is done: header callbacks now mean trailers */
   int status;          /* set when the parser must answer with an error */
   const char *err_code;
   const char *err_msg;

@@ -117,6 +117,12 @@ int mz_master_run(const mz_master_opts *o) {
         fprintf(stderr, "mizan: %s received, draining %d worker(s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM", n);
         stopping = 1;
         deadline = now + o->drain_ms + 5000;
+        /* Our copy of the listening socket would keep it open after the
+           workers close theirs: the kernel would go on completing
+           handshakes that nobody accepts, and reset them when we exit.
+           Without it, the last worker to drain closes the socket, and new
+           clients are refused at once (and may try another instance). */
+        if (o->listen_fd >= 0) close(o->listen_fd);
         for (int i = 0; i < n; i++)
           if (slots[i].pid > 0) kill(slots[i].pid, SIGTERM);
         for (int i = 0; i < nretiring; i++) kill(retiring[i], SIGTERM);

@@ -17,7 +17,7 @@
 
 typedef struct mz_master_opts {
   int workers;
-  int listen_fd;
+  int listen_fd;     /* the master's copy is closed on SIGTERM/SIGINT (see master.c) */
   unsigned drain_ms; /* how long workers may take to drain before SIGKILL */
   void *ctx;
   /** Run in a forked child: serve on `listen_fd`, write one byte to `ready_fd`

@@ -9,7 +9,12 @@
  *
  * Failures close with the RFC's codes: 1002 protocol error, 1003 binary
  * data (the channel protocol is JSON text), 1007 invalid UTF-8, 1008 a
- * client that does not read, 1009 a message over the limit.
+ * client that does not read, 1009 a message over the limit, 1013 (try
+ * again later) when the worker's budget for unfinished input is spent:
+ * the message itself may be fine, the server is busy.
+ *
+ * The frames themselves are decoded by ws_frame.c, which knows nothing of
+ * connections; this file moves bytes and acts on its events.
  */
 #include <lauxlib.h>
 #include <openssl/evp.h>
@@ -19,6 +24,7 @@
 #include <string.h>
 
 #include "http_conn.h"
+#include "ws_frame.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define MAX_MESSAGE (1024 * 1024)
@@ -27,9 +33,8 @@
 
 struct mz_ws {
   uint64_t id;
-  mz_buf msg;       /* the message being assembled from fragments */
-  int msg_opcode;   /* 0 none, 1 text, 2 binary */
-  uint8_t need, lo, hi; /* incremental UTF-8 state across fragments */
+  mz_ws_decoder dec; /* frames in, messages out (ws_frame.c) */
+  size_t held;      /* input bytes counted against the worker's budget */
   int close_sent;
   uint64_t last_seen; /* uv_now when a frame last arrived */
   uv_timer_t pinger;
@@ -133,29 +138,6 @@ static void send_close(mz_http_conn *c, int code, const char *reason) {
 
 /* ------------------------------------------------------------ receiving */
 
-static int utf8_feed(mz_ws *w, const unsigned char *p, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    unsigned c = p[i];
-    if (w->need == 0) {
-      if (c < 0x80) continue;
-      if (c >= 0xC2 && c <= 0xDF) w->need = 1, w->lo = 0x80, w->hi = 0xBF;
-      else if (c == 0xE0) w->need = 2, w->lo = 0xA0, w->hi = 0xBF;
-      else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) w->need = 2, w->lo = 0x80, w->hi = 0xBF;
-      else if (c == 0xED) w->need = 2, w->lo = 0x80, w->hi = 0x9F;
-      else if (c == 0xF0) w->need = 3, w->lo = 0x90, w->hi = 0xBF;
-      else if (c >= 0xF1 && c <= 0xF3) w->need = 3, w->lo = 0x80, w->hi = 0xBF;
-      else if (c == 0xF4) w->need = 3, w->lo = 0x80, w->hi = 0x8F;
-      else return -1;
-    } else {
-      if (c < w->lo || c > w->hi) return -1;
-      w->need--;
-      w->lo = 0x80;
-      w->hi = 0xBF;
-    }
-  }
-  return 0;
-}
-
 static void ws_task_done(mz_task *t, lua_State *co, int ok);
 
 /* Hand a complete text message to Lua; reading pauses until it is handled. */
@@ -185,88 +167,97 @@ static void ws_task_done(mz_task *t, lua_State *co, int ok) {
   mz__ws_process(c);
 }
 
-static void fail(mz_http_conn *c, int code, const char *why) {
-  send_close(c, code, why);
-  c->in.len = c->in_off = 0;
+/* The input budget: every WebSocket of this worker (one loop per process)
+   together may hold limits.ws_buffer bytes of input that is not a whole
+   message yet: the unfinished message plus the buffered bytes of the frame
+   being read (its whole announced size once its header is in, so that one
+   header is enough to refuse it). Buffers grow geometrically, so the memory
+   behind the budget is at most about twice that, plus one read each. */
+static size_t ws_held; /* the sum of every socket's `held` */
+
+/* What this socket holds against the budget now: its unfinished message
+   and its buffered input, counting a frame whose header is in at its
+   announced size. */
+static size_t committed(mz_http_conn *c) {
+  mz_ws_decoder *d = &c->ws->dec;
+  size_t in = c->in.len - c->in_off;
+  return (d->msg_opcode ? d->msg.len : 0) + (d->pending > in ? d->pending : in);
 }
 
-static void on_control(mz_http_conn *c, int opcode, const char *p, size_t n) {
-  if (opcode == 0x9) { /* ping: pong with the same payload, from C */
-    send_frame(c, 0xA, p, n);
-  } else if (opcode == 0x8) { /* close */
-    if (n == 1) return fail(c, 1002, "bad close frame");
-    int code = n >= 2 ? ((unsigned char)p[0] << 8 | (unsigned char)p[1]) : 0;
-    if (n >= 2) {
-      int valid = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
-      if (!valid) return fail(c, 1002, "bad close code");
-      mz_ws tmp = {0};
-      if (utf8_feed(&tmp, (const unsigned char *)p + 2, n - 2) || tmp.need) return fail(c, 1007, "bad close reason");
-    }
-    /* echo the code: the close handshake */
-    send_close(c, n >= 2 ? 1000 : 0, NULL);
-  }
-  /* pong: nothing to do beyond having seen the peer alive */
+/* Record what this socket holds now; 0, or -1 when that takes the worker
+   past its budget (what it held before stays counted until it closes). */
+static int account(mz_http_conn *c, int check) {
+  mz_ws *w = c->ws;
+  size_t now = committed(c), others = ws_held - w->held, budget = c->srv->limits.ws_buffer;
+  if (check && now > w->held && (others > budget || now > budget - others)) return -1;
+  ws_held = others + now;
+  w->held = now;
+  return 0;
+}
+
+/* The socket holds nothing any more (it failed or closed). */
+static void release(mz_http_conn *c) {
+  mz_ws *w = c->ws;
+  ws_held -= w->held;
+  w->held = 0;
+}
+
+/* Close with `code` and drop the input: nothing more is read from this socket. */
+static void fail(mz_http_conn *c, int code, const char *why) {
+  send_close(c, code, why);
+  if (!c->ws) return;
+  c->in.len = c->in_off = 0;
+  c->ws->dec.msg_opcode = 0;
+  c->ws->dec.pending = 0;
+  mz_buf_free(&c->ws->dec.msg);
+  release(c);
+}
+
+/* 1013, not 1009: the message may be fine; the worker is full for now. */
+static void over_budget(mz_http_conn *c) {
+  fprintf(stderr, "mizan [warn] closing websocket %llu: the worker's WebSocket input budget (%zu bytes) is full (1013)\n",
+          (unsigned long long)c->ws->id, c->srv->limits.ws_buffer);
+  fail(c, 1013, "server busy: try again later");
 }
 
 void mz__ws_process(mz_http_conn *c) {
   mz_ws *w = c->ws;
   while (!c->closing && !w->busy && !w->close_sent) {
-    unsigned char *p = (unsigned char *)c->in.data + c->in_off;
     size_t avail = c->in.len - c->in_off;
-    if (avail < 2) break;
-    int fin = p[0] & 0x80, rsv = p[0] & 0x70, opcode = p[0] & 0x0F, masked = p[1] & 0x80;
-    uint64_t len = p[1] & 0x7F;
-    size_t hl = 2;
-    if (len == 126) {
-      if (avail < 4) break;
-      len = (uint64_t)p[2] << 8 | p[3];
-      hl = 4;
-    } else if (len == 127) {
-      if (avail < 10) break;
-      len = 0;
-      for (int i = 0; i < 8; i++) len = len << 8 | p[2 + i];
-      hl = 10;
-    }
-    if (rsv) return fail(c, 1002, "reserved bits set");
-    if (!masked) return fail(c, 1002, "client frames must be masked");
-    int control = opcode & 0x8;
-    if ((opcode > 2 && opcode < 8) || opcode > 0xA) return fail(c, 1002, "unknown opcode");
-    if (control && (!fin || len > 125)) return fail(c, 1002, "bad control frame");
-    if (!control && opcode == 0 && !w->msg_opcode) return fail(c, 1002, "continuation without a message");
-    if (!control && opcode != 0 && w->msg_opcode) return fail(c, 1002, "a new message inside a fragmented one");
-    if (!control && w->msg.len + len > MAX_MESSAGE) return fail(c, 1009, "message too big");
-    if (avail < hl + 4 + len) {
-      /* wait for the rest; the input buffer grows only up to the limit checked above */
+    mz_ws_event ev;
+    size_t used = avail ? mz_ws_decode(&w->dec, (unsigned char *)c->in.data + c->in_off, avail, &ev) : 0;
+    if (avail && ev.kind == MZ_WS_ERROR) return fail(c, ev.code, ev.why);
+    if (!used) {
+      if (!avail) w->dec.pending = 0;
+      /* wait for the rest of the frame: the bytes it will take count now */
+      if (account(c, 1)) return over_budget(c);
       break;
     }
-    unsigned char *mask = p + hl, *data = p + hl + 4;
-    for (uint64_t i = 0; i < len; i++) data[i] ^= mask[i & 3];
-    c->in_off += hl + 4 + (size_t)len;
+    c->in_off += used;
     w->last_seen = uv_now(c->srv->loop);
-    if (control) {
-      on_control(c, opcode, (const char *)data, (size_t)len);
-      continue;
+    switch (ev.kind) {
+      case MZ_WS_PING: send_frame(c, 0xA, ev.data, ev.len); break; /* pong from C */
+      case MZ_WS_CLOSE: send_close(c, ev.code ? 1000 : 0, NULL); break; /* the close handshake */
+      case MZ_WS_TEXT: deliver(c, ev.data, ev.len); break;
+      case MZ_WS_NONE: /* a fragment joined the message */
+        if (account(c, 1)) return over_budget(c);
+        break;
+      default: break; /* pong: the peer is alive, which last_seen notes */
     }
-    if (opcode) w->msg_opcode = opcode;
-    if (w->msg_opcode == 1 && utf8_feed(w, data, (size_t)len)) return fail(c, 1007, "invalid UTF-8");
-    if (mz_buf_append(&w->msg, data, (size_t)len)) return fail(c, 1009, "out of memory");
-    if (!fin) continue;
-    int kind = w->msg_opcode;
-    w->msg_opcode = 0;
-    if (kind == 1 && w->need) return fail(c, 1007, "invalid UTF-8");
-    w->need = 0;
-    if (kind == 2) return fail(c, 1003, "binary messages are not part of the channel protocol");
-    size_t n = w->msg.len;
-    w->msg.len = 0;
-    deliver(c, w->msg.data ? w->msg.data : "", n);
   }
   if (c->closing) return;
   if (c->in_off == c->in.len) {
     /* an idle socket holds no buffers: thousands of quiet subscribers stay small */
     mz_buf_free(&c->in);
     c->in_off = 0;
+  } else if (c->in_off && w->dec.pending) {
+    /* a frame is still arriving: keep only its bytes, not what came before */
+    mz_buf_consume(&c->in, c->in_off);
+    c->in_off = 0;
   }
-  if (!w->msg_opcode && w->msg.cap) mz_buf_free(&w->msg);
+  if (!w->dec.msg_opcode && w->dec.msg.cap) mz_buf_free(&w->dec.msg);
+  if (!c->ws) return;
+  account(c, 0);
   mz__http_flush(c);
   mz__http_reading(c, !w->busy && !w->close_sent);
 }
@@ -278,7 +269,7 @@ void mz__ws_go_away(mz_http_conn *c) { send_close(c, 1001, "server going away");
 
 static void pinger_closed(uv_handle_t *hd) {
   mz_ws *w = hd->data;
-  mz_buf_free(&w->msg);
+  mz_ws_decoder_free(&w->dec);
   free(w);
 }
 
@@ -303,7 +294,7 @@ void mz__ws_start(mz_http_conn *c, uint64_t id) {
   w->id = id;
   w->task.data = c;
   w->last_seen = uv_now(c->srv->loop);
-  mz_buf_init(&w->msg);
+  mz_ws_decoder_init(&w->dec, MAX_MESSAGE);
   uv_timer_init(c->srv->loop, &w->pinger);
   w->pinger.data = w;
   uv_timer_start(&w->pinger, ping_fired, PING_MS, PING_MS);
@@ -350,6 +341,7 @@ void mz__ws_closed(mz_http_conn *c) {
   mz_ws *w = c->ws;
   if (!w) return;
   unregister(w);
+  release(c);
   c->ws = NULL;
   uv_timer_stop(&w->pinger);
   uv_close((uv_handle_t *)&w->pinger, pinger_closed);

@@ -2,14 +2,16 @@
 # Install what Mizan needs on Debian 12, only when it is missing.
 #   scripts/deps.sh build    the packages of DESIGN §9 (build, run, test)
 #   scripts/deps.sh npm      plus the npm packages (the example's web UI, the tests' tools)
-#   scripts/deps.sh test     plus Debian's chromium, for the browser specs
+#   scripts/deps.sh test     plus Debian's chromium (the browser specs) and clang (the fuzzers)
 #   scripts/deps.sh bench    plus the benchmark peers (nginx + lua module, lua-cjson, wrk)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(build-essential cmake pkg-config libluajit2-5.1-dev luajit2 libuv1-dev node-llhttp
             lua-busted libssl-dev libhiredis-dev redis-server libsqlite3-dev)
-TEST_PKGS=(chromium)
+# clang with its compiler-rt (libclang_rt.fuzzer, only recommended by clang)
+# builds the libFuzzer targets of spec/fuzz
+TEST_PKGS=(chromium clang libclang-rt-14-dev)
 BENCH_PKGS=(nginx libnginx-mod-http-lua lua-cjson wrk curl bc)
 
 missing() {

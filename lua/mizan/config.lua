@@ -8,10 +8,10 @@ local LIMITS = {
   max_head = "MIZAN_MAX_HEAD", max_body = "MIZAN_MAX_BODY",
   header_timeout = "MIZAN_HEADER_TIMEOUT", body_timeout = "MIZAN_BODY_TIMEOUT",
   keepalive_timeout = "MIZAN_KEEPALIVE_TIMEOUT", send_timeout = "MIZAN_SEND_TIMEOUT",
-  drain_timeout = "MIZAN_DRAIN_TIMEOUT",
+  drain_timeout = "MIZAN_DRAIN_TIMEOUT", ws_buffer = "MIZAN_WS_BUFFER",
 }
 -- Byte sizes must be whole numbers; timeouts may be fractions of a second.
-local BYTES = { max_head = true, max_body = true }
+local BYTES = { max_head = true, max_body = true, ws_buffer = true }
 
 local function check_limit(name, v)
   if type(v) ~= "number" or v <= 0 then return "must be a positive number" end

@@ -196,6 +196,35 @@ describe("HTTP core", function()
       c:close()
     end)
 
+    it("counts chunked-body trailers against the head limit: 431 without waiting for their end", function()
+      local c = srv:connect()
+      c:send("POST /api/mizan/call/whoami/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" ..
+             "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n")
+      -- twice the 16 KiB limit in one trailer field that never ends: an
+      -- answer can only come from a server that counts as the bytes arrive
+      c:send("X-Big: " .. ("a"):rep(16 * 1024))
+      c:send(("a"):rep(16 * 1024))
+      local res = assert(c:read_response())
+      assert_error(res, 431, "headers_too_large")
+      assert.equals("close", res.headers.connection)
+      c:close()
+      assert.equals(200, srv:request("GET", "/api/mizan/call/fast/").status)
+    end)
+
+    it("accepts small trailers and does not show them as headers", function()
+      local c = srv:connect()
+      c:send("POST /api/mizan/call/whoami/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" ..
+             "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nX-Agent: from-the-trailer\r\n\r\n")
+      local res = assert(c:read_response())
+      assert.equals(200, res.status)
+      assert.equals("POST", res.json.result.method)
+      assert.is_nil(res.json.result.agent)
+      -- the connection goes on with the next request
+      c:send(bytes("GET", "/api/mizan/call/whoami/", { "X-Agent: a-header" }))
+      assert.equals("a-header", assert(c:read_response()).json.result.agent)
+      c:close()
+    end)
+
     it("accepts a body just under the limit", function()
       local data = ("y"):rep(1024 * 1024 - 20)
       local body = json.encode { data = data }
@@ -349,4 +378,129 @@ describe("graceful drain", function()
       busy:close()
     end)
   end
+end)
+
+-- Until `check()` is true, polling; false when `timeout` seconds pass first.
+local function wait_until(check, timeout)
+  for _ = 1, (timeout or 10) * 50 do
+    if check() then return true end
+    kit.sleep(0.02)
+  end
+  return check()
+end
+
+-- `mizan serve` in a shell that sets the descriptor limits first.
+local function serve_with_limits(ulimits, env)
+  local script = ("%s && exec %q serve %q"):format(ulimits, assert(kit.exe()), APP)
+  local e = { MIZAN_WORKERS = "1" }
+  for k, v in pairs(env or {}) do e[k] = v end
+  return testing.server(APP, { exe = "/bin/sh", command = "-c", args = { script }, env = e })
+end
+
+describe("file descriptors", function()
+  it("raises the soft limit to the hard limit at start, and says so", function()
+    local srv = serve_with_limits("ulimit -Sn 64 && ulimit -Hn 128")
+    assert.matches("file descriptor limit: 128 %(raised from 64", srv:log())
+    assert.equals(200, srv:request("GET", "/api/mizan/call/fast/").status)
+    assert.equals(0, (srv:stop()))
+  end)
+
+  it("when out of descriptors, says so, keeps serving its connections, and accepts again once some close", function()
+    local srv = serve_with_limits("ulimit -n 64")
+    local kept = srv:connect()
+    kept:send(bytes("GET", "/api/mizan/call/fast/"))
+    assert.equals(200, assert(kept:read_response()).status)
+    -- more idle connections than the worker has descriptors left
+    local idle = {}
+    for i = 1, 80 do idle[i] = testing.connect(srv.port) end
+    assert.is_true(wait_until(function() return srv:log():find("out of file descriptors", 1, true) ~= nil end))
+    assert.matches("limit 64", srv:log())
+    for _ = 1, 3 do
+      kept:send(bytes("GET", "/api/mizan/call/fast/"))
+      assert.equals(200, assert(kept:read_response()).status)
+    end
+    for _, c in ipairs(idle) do c:close() end
+    assert.is_true(wait_until(function()
+      local c = testing.connect(srv.port)
+      if not c then return false end
+      c:send(bytes("GET", "/api/mizan/call/fast/"))
+      local res = c:read_response { timeout = 1 }
+      c:close()
+      return res ~= nil and res.status == 200
+    end))
+    kept:close()
+    assert.equals(0, (srv:stop()))
+  end)
+end)
+
+describe("drain and the backlog", function()
+  -- `spin` keeps the worker's loop busy, so that new connections wait in
+  -- the kernel's backlog, their handshake done, their request sent
+  local SPIN_APP = [[
+local mizan = require "mizan"
+local T = mizan.types
+mizan.register(mizan.client { input = { seconds = T.number } } (function(req, args)
+  local t = os.clock()
+  while os.clock() - t < args.seconds do end
+  return { spun = true }
+end), "spin")
+mizan.register(mizan.client { query = true } (function() return { fast = true } end), "fast")
+]]
+
+  for _, command in ipairs { "dev", "serve" } do
+    it("answers (" .. command .. ") the connections waiting in the backlog when SIGTERM is handled", function()
+      local dir = require("helpers").app_dir(SPIN_APP)
+      local srv = testing.server(dir, { command = command, env = { MIZAN_WORKERS = "1" } })
+      local spinner = srv:connect()
+      spinner:send(bytes("POST", "/api/mizan/call/spin/", { "Content-Type: application/json" }, '{"seconds":1.5}'))
+      kit.sleep(0.3) -- the spin has started (if not, these are simply served the usual way)
+      kit.kill(srv.pid, "TERM")
+      kit.sleep(0.1)
+      local waiting = {}
+      for i = 1, 5 do
+        waiting[i] = testing.connect(srv.port)
+        if waiting[i] then waiting[i]:send(bytes("GET", "/api/mizan/call/fast/")) end
+      end
+      assert.equals(200, assert(spinner:read_response()).status)
+      for i = 1, 5 do
+        -- refused at connect time is fine (the listener is gone); accepted
+        -- by the kernel and then reset is not
+        if waiting[i] then
+          local res, err = waiting[i]:read_response()
+          assert.is_not_nil(res, "connection " .. i .. ": " .. tostring(err))
+          assert.equals(200, res.status)
+          assert.equals("close", res.headers.connection)
+          waiting[i]:close()
+        end
+      end
+      spinner:close()
+      local code, how = srv:wait()
+      assert.equals("exit", how)
+      assert.equals(0, code)
+    end)
+  end
+
+  it("does not leave the socket open in the master while the workers drain (serve)", function()
+    local srv = testing.server(APP, { command = "serve", env = { MIZAN_WORKERS = "1" } })
+    local busy = srv:connect()
+    busy:send(bytes("POST", "/api/mizan/call/slow/", { "Content-Type: application/json" }, '{"seconds":1}'))
+    local probe = srv:connect()
+    probe:send(bytes("GET", "/api/mizan/call/fast/"))
+    assert.equals(200, assert(probe:read_response()).status)
+    probe:close()
+    kit.kill(srv.pid, "TERM")
+    assert.is_true(wait_until(function() return srv:log():find("draining (", 1, true) ~= nil end))
+    -- the drain lasts as long as the slow call; a client now is either
+    -- refused or answered, never accepted by the kernel and then reset
+    local late = testing.connect(srv.port)
+    if late then
+      late:send(bytes("GET", "/api/mizan/call/fast/"))
+      local res, err = late:read_response()
+      assert.is_not_nil(res, "a connection accepted during the drain was dropped: " .. tostring(err))
+      late:close()
+    end
+    assert.equals(200, assert(busy:read_response()).status)
+    busy:close()
+    assert.equals(0, (srv:wait()))
+  end)
 end)

@@ -185,6 +185,39 @@ describe("WebSocket", function()
     end)
   end)
 
+  describe("frame lengths", function()
+    -- a masked frame header (all-zero mask) announcing `len` bytes, as 8 bytes
+    local function header64(b1, hi, lo)
+      local bytes = {}
+      for i = 4, 1, -1 do bytes[i] = hi % 256; hi = math.floor(hi / 256) end
+      for i = 8, 5, -1 do bytes[i] = lo % 256; lo = math.floor(lo / 256) end
+      return string.char(b1, 0x80 + 127) .. string.char(unpack(bytes)) .. "\0\0\0\0"
+    end
+
+    it("refuses a continuation whose 64-bit length would wrap the message size (1009), and still serves", function()
+      local ws = open()
+      ws:send_frame(1, ("x"):rep(16), { fin = false })
+      -- 2^64 - 14: with the 16 bytes before, the sums wrap in 64 bits
+      ws:send_raw(header64(0x80, 0xFFFFFFFF, 0xFFFFFFF2) .. ("A"):rep(64))
+      assert.equals(1009, ws:read_close())
+      ws:close()
+      local again = open()
+      again:send_frame(1, subscribe_frame(3))
+      assert.same({ type = "subscribed", id = 3 }, again:read_json())
+      again:close()
+      assert.equals(200, srv:request("GET", "/api/mizan/health").status)
+    end)
+
+    it("refuses a length over the limit as soon as the header is in, without waiting for the payload (1009)", function()
+      for _, len in ipairs { { 0, 1024 * 1024 + 1 }, { 0x7FFFFFFF, 0xFFFFFFFF }, { 0x80000000, 0 } } do
+        local ws = open()
+        ws:send_raw(header64(0x81, len[1], len[2]))
+        assert.equals(1009, ws:read_close())
+        ws:close()
+      end
+    end)
+  end)
+
   it("says 1001 going away when the server drains", function()
     local own = testing.server(APP)
     local ws = assert(testing.websocket(own.port))
@@ -211,5 +244,48 @@ describe("WebSocket", function()
     assert.is_true(dropped, "the server stopped sending to it")
     assert.matches("it does not read", srv:log())
     ws:close()
+  end)
+end)
+
+describe("WebSocket input budget", function()
+  -- 1 MB for every socket of the worker together; each socket below holds
+  -- an unfinished message of 300 000 bytes, so the fourth does not fit
+  local srv
+  setup(function() srv = testing.server(APP, { env = { MIZAN_WS_BUFFER = "1000000" } }) end)
+  teardown(function() srv:stop() end)
+
+  local PART = 300000
+  local function start_message(ws, id)
+    ws:send_frame(1, '{"type":"subscribe","id":"' .. id .. ("x"):rep(PART - 26 - #id), { fin = false })
+    -- the ping is answered after the fragment: the server has taken it in
+    ws:send_frame(9, id)
+    return ws:read_frame()
+  end
+  local function finish_message(ws, id)
+    ws:send_frame(0, '","channel":"chat","params":{"room":"r"}}')
+    local r = assert(ws:read_json())
+    assert.equals("subscribed", r.type)
+    assert.equals(id, r.id:sub(1, #id))
+  end
+
+  it("closes the socket that would pass it with 1013, and the others go on", function()
+    local held = {}
+    for i = 1, 3 do
+      held[i] = assert(testing.websocket(srv.port))
+      local pong = assert(start_message(held[i], "s" .. i))
+      assert.equals(10, pong.opcode)
+    end
+    local extra = assert(testing.websocket(srv.port))
+    extra:send_frame(1, '{"type":"subscribe","id":"' .. ("x"):rep(PART), { fin = false })
+    assert.equals(1013, extra:read_close())
+    extra:close()
+    assert.matches("WebSocket input budget %(1000000 bytes%) is full", srv:log())
+    for i = 1, 3 do finish_message(held[i], "s" .. i) end
+    -- finished messages hold nothing: the room is there again
+    local later = assert(testing.websocket(srv.port))
+    assert.equals(10, assert(start_message(later, "late")).opcode)
+    finish_message(later, "late")
+    later:close()
+    for i = 1, 3 do held[i]:close() end
   end)
 end)
