@@ -3,12 +3,11 @@
 #   spec/fuzz/run.sh [seconds per target]     (60 by default; scripts/test runs 5)
 # Prints one TAP line per target ("ok N - fuzz_x: R runs" or "not ok ...");
 # a crash leaves its input in build-fuzz/findings/<target>/ and exits 1.
-# Seeds: the JSONTestSuite files for the codec (when ../shared has them), a
-# few request heads for HTTP, and frame streams for WebSocket made below.
+# Seeds: the JSONTestSuite files for the codec (spec/shared's copy), a few
+# request heads for HTTP, and frame streams for WebSocket made below.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 SECS=${1:-60}
-SHARED=${MIZAN_SHARED:-../shared}
 TARGETS=(fuzz_json fuzz_http_head fuzz_ws)
 cmake -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DMIZAN_FUZZ=ON -DMIZAN_STATIC=OFF >/dev/null &&
   cmake --build build-fuzz -j"$(nproc)" --target "${TARGETS[@]}" >/dev/null || {
@@ -18,8 +17,7 @@ cmake -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DMIZAN_FU
 corpus=$(mktemp -d)
 trap 'rm -rf "$corpus"' EXIT
 mkdir -p "$corpus/json" "$corpus/http_head" "$corpus/ws"
-cp "$SHARED"/conformance/JSONTestSuite/test_parsing/*.json "$corpus/json/" 2>/dev/null ||
-  printf '{"a":[1,2.5e3,"x\\u00e9",true,null,{}]}' >"$corpus/json/seed"
+cp spec/shared/conformance/JSONTestSuite/test_parsing/*.json "$corpus/json/"
 printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' >"$corpus/http_head/get"
 printf 'POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}' >"$corpus/http_head/post"
 printf 'GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n' >"$corpus/http_head/fold"
