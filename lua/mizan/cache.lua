@@ -195,23 +195,28 @@ local function single_flight(key, versions, compute)
   return true, unpack(results, 1, n)
 end
 
---- The scope of a request for per-user entries: "u:<user id>" for a
--- signed-in user; "s:<hex HMAC-SHA256(secret, "cache-scope\n" .. session
--- id)>" for an anonymous caller with a session (its req.session is its own;
--- the id itself never goes into a key, which may reach Redis); "anon" for a
--- caller without a session, whose req.session is empty.
-function M.scope(req, key_secret)
-  local user = rawget(req, "_user")
+--- The scope of per-user entries for `user` (nil when anonymous) and
+-- `session_id` (nil without a session): "u:<user id>" for a signed-in user;
+-- "s:<hex HMAC-SHA256(secret, "cache-scope\n" .. session id)>" for an
+-- anonymous caller with a session (its req.session is its own; the id itself
+-- never goes into a key, which may reach Redis); "anon" for a caller without
+-- a session, whose req.session is empty. `holder` (a request, a socket)
+-- keeps the last HMAC, so asking again costs nothing.
+function M.scope_for(holder, user, session_id, key_secret)
   if user then return "u:" .. tostring(user.id) end
-  local sid = rawget(req, "_session_id")
-  if not sid then return "anon" end
-  local scope = rawget(req, "_cache_scope")
-  if not scope or rawget(req, "_cache_scope_of") ~= sid then
-    scope = "s:" .. crypto.hmac_sha256_hex(key_secret or secret, "cache-scope\n" .. sid)
-    rawset(req, "_cache_scope", scope)
-    rawset(req, "_cache_scope_of", sid)
+  if not session_id then return "anon" end
+  local scope = rawget(holder, "_cache_scope")
+  if not scope or rawget(holder, "_cache_scope_of") ~= session_id then
+    scope = "s:" .. crypto.hmac_sha256_hex(key_secret or secret, "cache-scope\n" .. session_id)
+    rawset(holder, "_cache_scope", scope)
+    rawset(holder, "_cache_scope_of", session_id)
   end
   return scope
+end
+
+--- The scope of a request (see scope_for).
+function M.scope(req, key_secret)
+  return M.scope_for(req, rawget(req, "_user"), rawget(req, "_session_id"), key_secret)
 end
 
 -- Did running the function change whose data it saw, so its result does

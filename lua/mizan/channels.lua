@@ -27,6 +27,7 @@ local errors = require "mizan.errors"
 local ws = require "mizan.ws"
 local session = require "mizan.session"
 local auth = require "mizan.auth"
+local cache = require "mizan.cache"
 
 local M = {}
 local null = json.null
@@ -464,8 +465,10 @@ end
 
 --- Push a mutation's invalidation record to the sockets that should
 -- refetch: shared targets to every socket that asked, per-user targets only
--- to the sockets of the user who mutated (for anonymous: anonymous sockets).
-local function push_local(entries, user_id)
+-- to the sockets whose cache scope is the mutation's (mizan.cache.scope_for:
+-- the same user; for an anonymous caller, the same session, or the sockets
+-- without one when it had none), since only their entries changed.
+local function push_local(entries, scope)
   local shared, personal = json.array {}, json.array {}
   for _, e in ipairs(entries) do
     local t = type(e) == "table" and e.target or e
@@ -474,8 +477,7 @@ local function push_local(entries, user_id)
   for id, sock in pairs(sockets) do
     if sock.invalidations then
       local list = shared
-      local uid = sock.user and sock.user.id
-      if #personal > 0 and uid == user_id then
+      if #personal > 0 and cache.scope_for(sock, sock.user, sock.session_id or nil) == scope then
         list = json.array { unpack(shared) }
         for _, e in ipairs(personal) do list[#list + 1] = e end
       end
@@ -484,10 +486,10 @@ local function push_local(entries, user_id)
   end
 end
 
-function M.push_invalidation(entries, user_id)
-  push_local(entries, user_id)
-  -- the user's other tabs may be connected to another worker or instance
-  if relay then relay.publish { i = entries, u = user_id } end
+function M.push_invalidation(entries, scope)
+  push_local(entries, scope)
+  -- the caller's other tabs may be connected to another worker or instance
+  if relay then relay.publish { i = entries, s = scope } end
 end
 
 -- Broadcasts reach the other processes through Redis pub/sub (every
@@ -501,7 +503,7 @@ local function on_relayed(payload)
   local m = json.decode(payload)
   if type(m) ~= "table" or m.o == origin then return end
   if type(m.g) == "string" then deliver(m.g, m.m)
-  elseif type(m.i) == "table" then push_local(m.i, m.u)
+  elseif type(m.i) == "table" and type(m.s) == "string" then push_local(m.i, m.s)
   elseif type(m.e) == "string" then end_local(m.e) end
 end
 

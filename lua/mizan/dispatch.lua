@@ -210,10 +210,12 @@ local function with_invalidation(spec, req, args, result, body, headers, dev)
   -- fresh data (a failure is noted for the mutation's task: see call)
   cache.purge_record(rec)
   -- and the connected clients that asked for it hear about it too: per-user
-  -- targets only the sockets of the user who called (after a logout, the
-  -- user who just left; never every anonymous socket)
+  -- targets only the sockets of the caller's cache scope (after a logout,
+  -- the user who just left; an anonymous caller's session; never every
+  -- anonymous socket)
   local user = rawget(req, "_user") or rawget(req, "_caller")
-  require("mizan.channels").push_invalidation(rec:body(), user and user.id)
+  local scope = user and cache.scope_for({}, user) or cache.scope(req)
+  require("mizan.channels").push_invalidation(rec:body(), scope)
   return true, body, out
 end
 

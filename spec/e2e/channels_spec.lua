@@ -126,6 +126,31 @@ describe("channels", function()
     for _, ws in ipairs { mine, other, silent } do ws:close() end
   end)
 
+  it("pushes an anonymous caller's per-user invalidations to its own session's sockets only", function()
+    local ana, ben = srv:agent(), srv:agent()
+    assert.equals(200, ana:call("remember", { v = "ana's cart" }).status)
+    assert.equals(200, ben:call("remember", { v = "ben's cart" }).status)
+    assert.is_string(ana.cookie)
+    assert.is_string(ben.cookie)
+    local a1, a2 = open { "Cookie: mizan_session=" .. ana.cookie }, open { "Cookie: mizan_session=" .. ana.cookie }
+    local b, none = open { "Cookie: mizan_session=" .. ben.cookie }, open()
+    for _, ws in ipairs { a1, a2, b, none } do
+      ws:send_json { type = "subscribe_invalidations" }
+      assert.equals("subscribed", ws:read_json().type)
+    end
+    assert.equals(200, ana:call("post_mine", {}).status)
+    assert.same({ type = "invalidate", invalidate = { "mine" } }, a1:read_json())
+    assert.same({ type = "invalidate", invalidate = { "mine" } }, a2:read_json())
+    assert.is_nil((b:read_json(0.3)), "another visitor's session never hears of it")
+    assert.is_nil((none:read_json(0.3)), "nor a socket without a session")
+    -- a caller without a session changed what every caller without one sees
+    assert.equals(200, srv:call("post_mine", {}).status)
+    assert.same({ type = "invalidate", invalidate = { "mine" } }, none:read_json())
+    assert.is_nil((a1:read_json(0.3)), "a session's own entries did not change")
+    assert.is_nil((b:read_json(0.3)))
+    for _, ws in ipairs { a1, a2, b, none } do ws:close() end
+  end)
+
   it("exports x-mizan-channels", function()
     local doc = srv:request("GET", "/api/mizan/schema/").json
     local chat = doc["x-mizan-channels"].chat

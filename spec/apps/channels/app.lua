@@ -35,6 +35,11 @@ mizan.register(client { context = "board", cache = { ttl = 60, shared = true } }
 mizan.register(client { context = "mine" } (function(req) return req.user and req.user.id or mizan.null end), "my_items")
 mizan.register(client { affects = "board" } (function() return true end), "post_board")
 mizan.register(client { affects = "mine" } (function() return true end), "post_mine")
+-- an anonymous visitor's session (a cart, say): writing into it starts one
+mizan.register(client { input = { v = T.string } } (function(req, args)
+  req.session.v = args.v
+  return true
+end), "remember")
 
 -- Which worker a socket is on: a send is answered with that worker's pid,
 -- so specs spanning workers can tell they reached both.
