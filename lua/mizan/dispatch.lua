@@ -219,19 +219,25 @@ local function with_invalidation(spec, req, args, result, body, headers, dev)
   return true, body, out
 end
 
+-- 503 unavailable for a call that may have had effects: what it invalidated
+-- (the header, and the body's list) goes with the error, so the caller still
+-- refetches what it can.
+local function unavailable(message, body, headers)
+  local status, ebody = errors.response("unavailable", message)
+  local invalidate = headers and headers["X-Mizan-Invalidate"]
+  if not invalidate then return status, ebody end
+  if type(body) == "table" then ebody.invalidate = body.invalidate end
+  return status, ebody, { ["X-Mizan-Invalidate"] = invalidate }
+end
+
 -- A mutation whose purge may not have reached the cache must not answer as
 -- if all were done: its effects are committed, but other instances may still
--- serve what it changed. So 503 unavailable, keeping what it invalidated
--- (header and body) so the caller refetches what it can.
+-- serve what it changed.
 local function purge_failed(spec, body, headers, err)
   log("error", ("function '%s': its effects are committed but its cache purge failed: %s")
     :format(spec.name, tostring(err)))
-  local status, ebody = errors.response("unavailable",
-    "the mutation's effects are committed, but the cache could not be purged: "
-    .. "what it changed may read stale until the cache recovers")
-  local out = { ["X-Mizan-Invalidate"] = headers and headers["X-Mizan-Invalidate"] }
-  if type(body) == "table" then ebody.invalidate = body.invalidate end
-  return status, ebody, out
+  return unavailable("the mutation's effects are committed, but the cache could not be purged: "
+    .. "what it changed may read stale until the cache recovers", body, headers)
 end
 
 -- Run a query for the cache: its result must be data (checked in dev).
@@ -488,9 +494,11 @@ end
 
 -- The session store or the user table could not answer: that is no
 -- logout. 503, and no Set-Cookie, so a valid cookie survives the outage.
-local function store_down(err)
+-- After a call ran (its session could not be saved), what it invalidated
+-- still goes with the answer.
+local function store_down(err, body, headers)
   log("error", "session store: " .. tostring(err))
-  return errors.response("unavailable", "sessions are unavailable right now; try again shortly")
+  return unavailable("sessions are unavailable right now; try again shortly", body, headers)
 end
 
 -- The request's session and user (when a cookie came). true, or nil, err.
@@ -515,7 +523,7 @@ local function in_session(fn, req, dev)
   if not ok then return store_down(err) end
   local status, body, headers = fn(req, dev)
   local cookie, cerr = session.commit(req)
-  if cerr then return store_down(cerr) end
+  if cerr then return store_down(cerr, body, headers) end
   return with_cookie(status, body, headers, cookie)
 end
 
