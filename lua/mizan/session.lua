@@ -97,6 +97,9 @@ function M.configure(cfg)
   store = cfg.sessions and cfg.sessions:find("^redis://") and redis_store(cfg.sessions) or sqlite_store
 end
 
+--- How long a session lives without being used (seconds).
+function M.ttl() return ttl end
+
 --- on_end(fn): fn(id) is called when a session ends by logout or by the
 -- rotation of a login, after its record is gone from the store. The
 -- channels use it: the WebSockets of that session follow it.

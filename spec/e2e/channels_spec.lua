@@ -436,4 +436,29 @@ describe("a socket follows its session", function()
     b:stop()
     redis:stop()
   end)
+
+  it("checks the store again by itself: a listen-only socket leaves a session that ended elsewhere", function()
+    -- as above, but the socket sends nothing: the sweep looks at the store
+    -- every quarter of the session lifetime (here 5 s of 20), well before
+    -- the session would have expired
+    local redis = testing.redis()
+    local env = { MIZAN_SESSIONS = redis:url(0), MIZAN_SECRET = "shared", MIZAN_SESSION_TTL = "20" }
+    local a = testing.server(APP, { env = env })
+    local b = testing.server(APP, { env = env })
+    local hal = signed_up(a, "hal")
+    local ws = open(a.port, hal.cookie)
+    assert.equals("subscribed", subscribe(ws, 1, "chat", { room = "private" }).type)
+    local res = b:call("auth.logout", {}, { headers = { ["Content-Type"] = "application/json",
+                                                         Cookie = "mizan_session=" .. hal.cookie } })
+    assert.equals(200, res.status)
+    local frame = ws:read_json(12)
+    assert.is_table(frame, "the socket heard nothing within 12 s")
+    assert.equals("error", frame.type)
+    assert.equals(1, frame.id)
+    assert.same({ type = "unsubscribed", id = 1 }, ws:read_json())
+    ws:close()
+    a:stop()
+    b:stop()
+    redis:stop()
+  end)
 end)
