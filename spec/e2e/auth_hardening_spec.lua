@@ -11,15 +11,6 @@ local h = require "helpers"
 local APP = "spec/apps/auth"
 local assert_error = h.assert_error
 
-local function wait_for(cond, seconds)
-  local deadline = core.monotonic() + (seconds or 10)
-  while core.monotonic() < deadline do
-    if cond() then return true end
-    kit.sleep(0.05)
-  end
-  return false
-end
-
 local function signup(srv, username, password)
   local agent = srv:agent()
   local res = agent:call("auth.signup", { username = username, password = password })
@@ -79,7 +70,7 @@ local function budget_holds(env)
   -- a rolling reload starts new workers: they see the same budget
   local reloads = select(2, srv:log():gsub("reload done", ""))
   kit.kill(srv.pid, "HUP")
-  assert.is_true(wait_for(function() return select(2, srv:log():gsub("reload done", "")) > reloads end, 30))
+  assert.is_true(h.wait_until(function() return select(2, srv:log():gsub("reload done", "")) > reloads end, 30))
   for _ = 1, 4 do assert_error(login(srv, "victim", "the right password"), 429, "rate_limited") end
   srv:stop()
 end
@@ -216,7 +207,7 @@ describe("a session store that fails", function()
     assert_error(out, 503, "unavailable") -- the session could not be ended: say so
     assert.is_nil(out.headers["set-cookie"])
     kit.kill(redis.pid, "CONT")
-    assert.is_true(wait_for(function() return whoami(srv, agent).status == 200 end, 15))
+    assert.is_true(h.wait_until(function() return whoami(srv, agent).status == 200 end, 15))
     assert.equals("frozen", whoami(srv, agent).json.result.me)
     srv:stop()
     redis:stop()
@@ -279,7 +270,7 @@ describe("database failures", function()
     local li = login(srv, "before", "the right password") -- its session cannot be written either
     assert_error(li, 503, "unavailable")
     assert.is_nil(li.headers["set-cookie"])
-    assert.is_true(wait_for(function() return srv:log():find("was removed or replaced while serving", 1, true) ~= nil end))
+    assert.is_true(h.wait_until(function() return srv:log():find("was removed or replaced while serving", 1, true) ~= nil end))
     srv:stop()
   end)
 

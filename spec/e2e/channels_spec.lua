@@ -275,6 +275,21 @@ describe("a socket follows its session", function()
     setup(function() srv = testing.server(APP) end)
     teardown(function() srv:stop() end)
 
+    it("decides a subscribe again when the session ends while authorize is still deciding it", function()
+      local ivan = signed_up(srv, "ivan")
+      assert.equals(200, srv:call("set_gate", { open = false }).status)
+      local ws = open(srv.port, ivan.cookie)
+      ws:send_json { type = "subscribe", id = 1, channel = "gated" }
+      assert.is_true(h.wait_until(function() return srv:call("gate_waiting", {}).json.result == 1 end))
+      assert.equals(200, ivan:call("auth.logout", {}).status) -- authorize saw ivan; ivan is gone now
+      assert.equals(200, srv:call("set_gate", { open = true }).status)
+      local r = ws:read_json(10)
+      assert.equals("error", r and r.type, json.encode(r))
+      assert.equals("unauthenticated", r.error.code)
+      assert.is_nil((ws:read_json(0.3)), "never subscribed for a user who left")
+      ws:close()
+    end)
+
     it("after a logout over HTTP: its members-only subscription ends, and it is anonymous", function()
       local alice = signed_up(srv, "alice")
       local ws = open(srv.port, alice.cookie)
