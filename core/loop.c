@@ -11,14 +11,13 @@ typedef struct {
   int signals;
 } serve_state;
 
-void mz_redis_shutdown(void);
-
 static void drained(mz_http_server *srv) {
   serve_state *st = srv->loop->data;
   uv_close((uv_handle_t *)&st->sigint, NULL);
   uv_close((uv_handle_t *)&st->sigterm, NULL);
-  /* outbound connections would keep the loop alive: close them too */
-  mz_redis_shutdown();
+  /* outbound connections would keep the loop alive: the host's resources
+     close (host.h); a mizan dev reaper does the same for the older states */
+  mz_host_release(srv->host);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
