@@ -143,3 +143,28 @@ describe("mizan dev across reloads, with Redis and WebSockets", function()
     assert.equals(0, code) -- and no sanitizer report: Server:stop checks the log
   end)
 end)
+
+describe("mizan dev across reloads, with the workers' bus", function()
+  it("gives each state a bus socket of its own, and the old one goes with its state", function()
+    local lfs = require "lfs"
+    local bus = os.tmpname()
+    os.remove(bus)
+    assert(lfs.mkdir(bus))
+    local dir = h.app_dir(h.read("spec/apps/reload_live/app.lua"))
+    local srv = testing.server(dir, { env = { MIZAN_BUS_DIR = bus } })
+    local function sockets()
+      local n = 0
+      for f in lfs.dir(bus) do if f:find("%.sock$") then n = n + 1 end end
+      return n
+    end
+    assert.equals(1, sockets())
+    for i = 1, 3 do
+      set_version(dir, "bus" .. i)
+      assert.is_true(wait_until(function() return get(srv, "version") == "bus" .. i end, 30))
+      assert.is_true(wait_until(function() return sockets() == 1 end), sockets() .. " bus sockets")
+    end
+    assert.equals(0, (srv:stop()))
+    assert.equals(0, sockets())
+    os.remove(bus)
+  end)
+end)
