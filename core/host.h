@@ -23,8 +23,8 @@
  *   itself into that host with mz_host_own(), and it never calls into another
  *   host. There is no process-wide table of such resources: a Redis client,
  *   the workers' bus, the WebSocket registry (id -> socket), a sleep or wakeup
- *   timer, a pending close event; later a database connection, an outbound
- *   HTTP client, a job timer. Each one embeds an mz_resource.
+ *   timer, a pending close event; later a database connection pool, an
+ *   outbound HTTP client, a job timer. Each one embeds an mz_resource.
  *
  *   A host lives in three stages, and its resources follow it:
  *     live     it takes new work (requests, messages, events);
@@ -42,12 +42,22 @@
  *              frees its memory in their close callbacks; from the moment it
  *              returns, none of its callbacks can reach the state.
  *   mz_host_release() runs the close hooks alone (the state stays open), for
- *   a draining process whose loop must end.
+ *   a draining process whose loop must end (core/loop.c: after the retire,
+ *   once the last task is done, or after 2 s at most).
+ *
+ *   A wait that belongs to one task (a Redis reply, a SQLite or scrypt job
+ *   on the thread pool) needs no hook of its own: the task counts in
+ *   h->tasks, so the host is not closed under it, and a Redis client's close
+ *   fails its pending commands (their tasks resume with an error) while the
+ *   state is still open. Only what can start or resume work with no task
+ *   counted (a subscription, a datagram, a socket, a timer) is a resource.
  *
  *   So a resource needs: a retire hook if it can start new work on its own,
  *   a close hook always, and mz_host_disown() when it ends by itself first.
  *   The memory that a libuv handle needs until its close callback is the
- *   resource's own, never the host's or the lua_State's.
+ *   resource's own, never the host's or the lua_State's. Where the owners
+ *   are: redis.c (client), bus.c (bus), ws.c (registry, close_event),
+ *   host.c (sleep_req, wake_req); mizan dev's retire/close: app/cmd_serve.c.
  */
 #ifndef MZ_HOST_H
 #define MZ_HOST_H

@@ -229,6 +229,8 @@ static client *check_client(lua_State *L) {
 static int l_open(lua_State *L) {
   const char *url = luaL_checkstring(L, 1);
   double timeout = luaL_optnumber(L, 2, 0.2);
+  /* every check that may raise comes before the client is allocated */
+  const char *channel = lua_isfunction(L, 4) ? luaL_checkstring(L, 3) : NULL;
   /* the client is malloc'd, not GC'd: its libuv handles must outlive the
      Lua state until their close callbacks have run (client_close) */
   client **pc = lua_newuserdata(L, sizeof *pc);
@@ -267,8 +269,8 @@ static int l_open(lua_State *L) {
   c->host = h;
   c->ud = pc;
   c->sub_ref = LUA_NOREF;
-  if (lua_isfunction(L, 4)) { /* open(url, timeout, channel, fn): a subscriber */
-    snprintf(c->sub_channel, sizeof c->sub_channel, "%s", luaL_checkstring(L, 3));
+  if (channel) { /* open(url, timeout, channel, fn): a subscriber */
+    snprintf(c->sub_channel, sizeof c->sub_channel, "%s", channel);
     lua_pushvalue(L, 4);
     c->sub_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   }
