@@ -21,8 +21,6 @@
 #include "observe.h"
 #include "watch.h"
 
-void mz_redis_shutdown(void);
-
 static void read_limits(mz_host *h, mz_http_limits *l) {
   mz_http_limits_default(l);
   l->max_head = (size_t)mz_host_config_limit(h, "max_head", (double)l->max_head);
@@ -40,18 +38,11 @@ static void read_limits(mz_host *h, mz_http_limits *l) {
 static int check_storage(mz_host *h) {
   lua_State *L = h->L;
   int r = -1;
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "mizan.host");
-  if (lua_pcall(L, 1, 1, 0) == 0) {
-    lua_getfield(L, -1, "check_storage");
-    if (lua_pcall(L, 0, 2, 0) == 0) {
-      if (lua_toboolean(L, -2)) r = 0;
-      else fprintf(stderr, "mizan: refusing to start: %s\n", lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
-    } else {
-      fprintf(stderr, "mizan: refusing to start: %s\n", lua_tostring(L, -1));
-    }
+  if (mz_host_call(h, "check_storage", NULL, 2) == 0) {
+    if (lua_toboolean(L, -2)) r = 0;
+    else fprintf(stderr, "mizan: refusing to start: %s\n", lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
   } else {
-    fprintf(stderr, "mizan: %s\n", lua_tostring(L, -1));
+    fprintf(stderr, "mizan: refusing to start: %s\n", lua_tostring(L, -1));
   }
   lua_settop(L, 0);
   return r;
@@ -89,8 +80,7 @@ static int inspect(void *ctx) {
     sc->drain_ms = (unsigned)l.drain_timeout_ms;
     r = 0;
   }
-  mz_redis_shutdown();
-  mz_host_close(&host);
+  mz_host_close(&host); /* its resources (Redis clients...) close with it */
   uv_run(&loop, UV_RUN_NOWAIT);
   uv_loop_close(&loop);
   if (bus) {
@@ -121,21 +111,9 @@ typedef struct {
   uv_timer_t reaper;
 } reloader;
 
-/* Call mizan.host.<fn>(err) in a state; err may be NULL. */
-static void host_notify(mz_host *h, const char *fn, const char *err) {
-  lua_State *L = h->L;
-  lua_getglobal(L, "require");
-  lua_pushliteral(L, "mizan.host");
-  if (lua_pcall(L, 1, 1, 0) == 0) {
-    lua_getfield(L, -1, fn);
-    if (err) lua_pushstring(L, err);
-    else lua_pushnil(L);
-    lua_pcall(L, 1, 0, 0);
-  }
-  lua_settop(L, 0);
-}
-
-/* Close old states once their last request is done. */
+/* Close old states once their last task is done (host.h: a retired host
+   closes when h->tasks == 0). While the server drains, their resources go
+   at once, so that none keeps the loop alive. */
 static void reap(uv_timer_t *t) {
   reloader *rl = t->data;
   for (int i = 0; i < rl->nretiring;) {
@@ -145,6 +123,7 @@ static void reap(uv_timer_t *t) {
       free(h);
       rl->retiring[i] = rl->retiring[--rl->nretiring];
     } else {
+      if (rl->srv->draining) mz_host_release(h);
       i++;
     }
   }
@@ -165,7 +144,8 @@ static void reload(void *ctx) {
   char *err = NULL;
   if (mz_host_load_err(fresh, rl->sc->app, &err)) {
     fprintf(stderr, "mizan: reload failed; the previous code keeps serving:\n%s\n", err);
-    host_notify(srv->host, "set_broken", err);
+    if (mz_host_call(srv->host, "set_broken", err, 0)) fprintf(stderr, "mizan: %s\n", lua_tostring(srv->host->L, -1));
+    lua_settop(srv->host->L, 0);
     mz_http_server_set_overlay(srv, err);
     free(err);
     mz_host_close(fresh);
@@ -174,8 +154,11 @@ static void reload(void *ctx) {
   }
   mz_host *old = srv->host;
   srv->host = fresh;
-  host_notify(old, "retire", NULL); /* its background tasks end, so it can be reaped */
   if (srv->observe_peer) srv->observe_peer->host = fresh;
+  /* the new code is live: the old state stops taking work (its subscriber
+     and bus close, its WebSockets are closed with 1012 and come back to the
+     new one) and finishes what is in flight; reap() closes it after */
+  mz_host_retire(old);
   mz_observe_reloaded();
   mz_http_server_set_overlay(srv, NULL);
   if (rl->nretiring < 64) rl->retiring[rl->nretiring++] = old;
@@ -256,6 +239,7 @@ static int serve_one(serve_ctx *sc, int fd, int ready_fd) {
   /* everything is closed by now; free it so leak checkers see a clean exit */
   mz_host_close(srv.host);
   free(srv.host);
+  uv_run(loop, UV_RUN_NOWAIT); /* the close callbacks of what the host owned */
   uv_loop_close(loop);
   return code;
 }

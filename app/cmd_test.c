@@ -24,6 +24,7 @@ int cmd_test(int argc, char **argv) {
   int r = mz_cmd_call_lua(&host, "mizan.testing", "run_busted", 0, NULL, &status);
   /* close the state so every finaliser runs: leak checkers then see a clean exit */
   mz_host_close(&host);
+  uv_run(uv_default_loop(), UV_RUN_NOWAIT); /* the close callbacks of what it owned */
   uv_loop_close(uv_default_loop());
   return r ? 1 : status;
 }

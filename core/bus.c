@@ -4,6 +4,11 @@
  * made (MIZAN_BUS_DIR), and a publish is one datagram to every other socket
  * there. Used for channel broadcasts. Datagrams are limited in size by the
  * kernel (about 200 KB); a larger message is refused with an error.
+ *
+ * The bus is a resource of the host that opened it (host.h, THE OWNERSHIP
+ * RULE): it closes when that host retires, since every datagram would start
+ * a task there. A state that replaces it (mizan dev) opens a bus of its own,
+ * under a name of its own (<pid>.<n>.sock), so the two never share a path.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -18,6 +23,7 @@
 #include "host.h"
 
 typedef struct {
+  mz_resource res; /* first: the host's list links it */
   int fd;
   uv_poll_t poll;
   char dir[200];
@@ -26,7 +32,15 @@ typedef struct {
   int fn_ref;
 } bus;
 
-static bus *the_bus;
+static unsigned bus_serial; /* names the sockets of successive states apart */
+
+/* The host's open bus, or NULL: found through its resource list. */
+static void bus_close(mz_resource *r);
+static bus *bus_of(mz_host *h) {
+  for (mz_resource *r = h->resources; r; r = r->next)
+    if (r->close == bus_close) return (bus *)r;
+  return NULL;
+}
 
 static void deliver_done(mz_task *t, lua_State *co, int ok) {
   if (!ok) fprintf(stderr, "mizan [error] bus handler failed: %s\n", lua_tostring(co, -1));
@@ -56,11 +70,13 @@ static void readable(uv_poll_t *p, int status, int events) {
 static int l_open(lua_State *L) {
   const char *dir = luaL_checkstring(L, 1);
   luaL_checktype(L, 2, LUA_TFUNCTION);
-  if (the_bus) return luaL_error(L, "the bus is open already");
+  mz_host *h = mz_host_from(L);
+  if (bus_of(h)) return luaL_error(L, "the bus is open already");
+  if (h->retired) return luaL_error(L, "bus.open: this state is retired (a reload replaced it)");
   bus *b = calloc(1, sizeof *b);
   if (!b) return luaL_error(L, "out of memory");
   snprintf(b->dir, sizeof b->dir, "%s", dir);
-  snprintf(b->self, sizeof b->self, "%s/%d.sock", dir, (int)getpid());
+  snprintf(b->self, sizeof b->self, "%s/%d.%u.sock", dir, (int)getpid(), bus_serial++);
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   if (strlen(b->self) >= sizeof sa.sun_path) {
     free(b);
@@ -79,14 +95,16 @@ static int l_open(lua_State *L) {
     lua_pushstring(L, strerror(e));
     return 2;
   }
-  b->host = mz_host_from(L);
+  b->host = h;
   lua_pushvalue(L, 2);
   b->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   uv_poll_init(b->host->loop, &b->poll, b->fd);
   b->poll.data = b;
   uv_poll_start(&b->poll, UV_READABLE, readable);
   uv_unref((uv_handle_t *)&b->poll);
-  the_bus = b;
+  b->res.retire = bus_close; /* a source of tasks: it goes when the host retires */
+  b->res.close = bus_close;
+  mz_host_own(h, &b->res);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -95,7 +113,7 @@ static int l_open(lua_State *L) {
 static int l_publish(lua_State *L) {
   size_t n;
   const char *p = luaL_checklstring(L, 1, &n);
-  bus *b = the_bus;
+  bus *b = bus_of(mz_host_from(L));
   if (!b) return luaL_error(L, "the bus is not open");
   DIR *d = opendir(b->dir);
   if (!d) {
@@ -125,16 +143,18 @@ static int l_publish(lua_State *L) {
   return 1;
 }
 
-void mz_bus_close(void) {
-  bus *b = the_bus;
-  if (!b) return;
-  the_bus = NULL;
+static void bus_freed(uv_handle_t *hd) { free(hd->data); }
+
+/* Retire and close hook: leave the bus (the socket's name goes, so the other
+   workers stop sending to it), and free it once libuv is done with it. */
+static void bus_close(mz_resource *r) {
+  bus *b = (bus *)r;
+  mz_host_disown(&b->res);
+  if (b->host->L) luaL_unref(b->host->L, LUA_REGISTRYINDEX, b->fn_ref);
   unlink(b->self);
   uv_poll_stop(&b->poll);
-  b->poll.data = b;
-  uv_close((uv_handle_t *)&b->poll, NULL);
+  uv_close((uv_handle_t *)&b->poll, bus_freed);
   close(b->fd);
-  /* the poll handle's memory must outlive its close: the bus lives as long as the process */
 }
 
 int mz_bus_open(lua_State *L) {

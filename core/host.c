@@ -110,9 +110,13 @@ void mz_task_resume(mz_task *t, int nargs) {
 
 /* ------------------------------------------------------------ mizan.core */
 
+/* A sleeping task's timer: a resource of the task's host, so that closing
+   the host cancels it and it can never resume a closed state. */
 typedef struct {
+  mz_resource res;
   uv_timer_t timer;
   mz_task *task;
+  int background;
 } sleep_req;
 
 static void sleep_closed(uv_handle_t *hd) { free(hd->data); }
@@ -120,8 +124,21 @@ static void sleep_closed(uv_handle_t *hd) { free(hd->data); }
 static void sleep_fired(uv_timer_t *tm) {
   sleep_req *s = tm->data;
   mz_task *t = s->task;
+  mz_host_disown(&s->res);
   uv_close((uv_handle_t *)&s->timer, sleep_closed);
   mz_task_resume(t, 0);
+}
+
+/* retired: a background sleep ends now, so the loop behind it sees the
+   retirement and stops; a request's own sleep runs its course */
+static void sleep_retire(mz_resource *r) {
+  sleep_req *s = (sleep_req *)r;
+  if (s->background) uv_timer_start(&s->timer, sleep_fired, 0, 0);
+}
+
+static void sleep_close(mz_resource *r) {
+  sleep_req *s = (sleep_req *)r;
+  uv_close((uv_handle_t *)&s->timer, sleep_closed); /* never fires: the task is dropped */
 }
 
 /* The task whose coroutine is `L`, or NULL when L is not a task's own
@@ -143,11 +160,17 @@ static int l_sleep(lua_State *L) {
                                "from the request's own coroutine");
   sleep_req *s = malloc(sizeof *s);
   if (!s) return luaL_error(L, "out of memory");
+  memset(s, 0, sizeof *s);
   s->task = t;
+  s->background = background;
+  s->res.retire = sleep_retire;
+  s->res.close = sleep_close;
   uv_timer_init(t->host->loop, &s->timer);
   s->timer.data = s;
-  uv_timer_start(&s->timer, sleep_fired, (uint64_t)(sec * 1000.0 + 0.5), 0);
+  /* a retired host's background loop must stop, not sleep on */
+  uv_timer_start(&s->timer, sleep_fired, background && t->host->retired ? 0 : (uint64_t)(sec * 1000.0 + 0.5), 0);
   if (background) uv_unref((uv_handle_t *)&s->timer);
+  mz_host_own(t->host, &s->res);
   lua_settop(L, 0);
   return lua_yield(L, 0);
 }
@@ -188,7 +211,9 @@ static int l_suspend(lua_State *L) {
   return lua_yield(L, 0);
 }
 
+/* A wakeup on its way to a task: owned by the task's host like a sleep. */
 typedef struct {
+  mz_resource res;
   uv_timer_t timer;
   mz_task *task;
   int nargs;
@@ -200,8 +225,14 @@ static void wake_fired(uv_timer_t *tm) {
   wake_req *w = tm->data;
   mz_task *t = w->task;
   int n = w->nargs;
+  mz_host_disown(&w->res);
   uv_close((uv_handle_t *)&w->timer, wake_closed);
   mz_task_resume(t, n);
+}
+
+static void wake_close(mz_resource *r) {
+  wake_req *w = (wake_req *)r;
+  uv_close((uv_handle_t *)&w->timer, wake_closed);
 }
 
 /* core.wakeup(task, ...): resume a suspended task with these values on the
@@ -217,11 +248,14 @@ static int l_wakeup(lua_State *L) {
     return luaL_error(L, "too many values to pass");
   }
   lua_xmove(L, t->co, n); /* the suspended coroutine receives them as yield results */
+  memset(w, 0, sizeof *w);
+  w->res.close = wake_close;
   w->task = t;
   w->nargs = n;
   uv_timer_init(t->host->loop, &w->timer);
   w->timer.data = w;
   uv_timer_start(&w->timer, wake_fired, 0, 0);
+  mz_host_own(t->host, &w->res);
   return 0;
 }
 
@@ -499,8 +533,75 @@ fail:
   return -1;
 }
 
+/* ------------------------------------------------------------ resources */
+
+void mz_host_own(mz_host *h, mz_resource *r) {
+  r->host = h;
+  r->prev = NULL;
+  r->next = h->resources;
+  if (h->resources) h->resources->prev = r;
+  h->resources = r;
+}
+
+void mz_host_disown(mz_resource *r) {
+  mz_host *h = r->host;
+  if (!h) return;
+  if (r->prev) r->prev->next = r->next;
+  else h->resources = r->next;
+  if (r->next) r->next->prev = r->prev;
+  r->prev = r->next = NULL;
+  r->host = NULL;
+}
+
+int mz_host_call(mz_host *h, const char *fn, const char *arg, int nres) {
+  lua_State *L = h->L;
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "mizan.host");
+  if (lua_pcall(L, 1, 1, 0)) return -1;
+  lua_getfield(L, -1, fn);
+  lua_remove(L, -2);
+  if (arg) lua_pushstring(L, arg);
+  else lua_pushnil(L);
+  return lua_pcall(L, 1, nres, 0) ? -1 : 0;
+}
+
+void mz_host_retire(mz_host *h) {
+  if (h->retired || !h->L) return;
+  h->retired = 1;
+  /* Lua first: its loops learn they must stop before their sleeps end (a
+     state that never loaded an app has nothing to stop) */
+  lua_State *L = h->L;
+  int top = lua_gettop(L);
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "loaded");
+  lua_getfield(L, -1, "mizan.host");
+  int loaded = lua_istable(L, -1);
+  lua_settop(L, top);
+  if (loaded && mz_host_call(h, "retire", NULL, 0))
+    fprintf(stderr, "mizan [error] retiring a state: %s\n", lua_tostring(L, -1));
+  lua_settop(L, top);
+  /* a hook may end its resource (and others): walk by taking the next first,
+     and only what was there before this call */
+  for (mz_resource *r = h->resources, *next; r; r = next) {
+    next = r->next;
+    if (r->retire) r->retire(r); /* hooks end only their own resource, never `next` */
+  }
+}
+
+void mz_host_release(mz_host *h) {
+  if (!h->retired) mz_host_retire(h);
+  while (h->resources) {
+    mz_resource *r = h->resources;
+    mz_host_disown(r);
+    r->close(r);
+  }
+}
+
 void mz_host_close(mz_host *h) {
-  if (h->L) lua_close(h->L);
+  if (h->L) {
+    mz_host_release(h);
+    lua_close(h->L);
+  }
   h->L = NULL;
   free(h->pool);
   h->pool = NULL;

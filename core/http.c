@@ -456,7 +456,7 @@ void mz__http_request_done(mz_http_conn *c) {
     c->upgrade_to = 0;
     c->state = MZ_CONN_BUSY; /* never HTTP again */
     disarm(c);
-    mz__ws_start(c, id);
+    mz__ws_start(c, c->task.host ? c->task.host : c->srv->host, id); /* the host whose code accepted it */
     return;
   }
   c->state = MZ_CONN_IDLE;

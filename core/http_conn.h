@@ -157,7 +157,7 @@ void mz__static_html(mz_http_conn *c, const char *ssr, size_t ssr_len);
 /* ws.c */
 uint64_t mz__ws_reserve_id(void);
 int mz__ws_accept_key(const char *key, size_t n, char out[29]);
-void mz__ws_start(mz_http_conn *c, uint64_t id);
+void mz__ws_start(mz_http_conn *c, mz_host *host, uint64_t id);
 void mz__ws_process(mz_http_conn *c);
 void mz__ws_closed(mz_http_conn *c);
 void mz__ws_go_away(mz_http_conn *c);

@@ -7,18 +7,35 @@
 
 typedef struct {
   uv_signal_t sigint, sigterm;
+  uv_timer_t closer; /* after the drain: waits for the host's last task */
   mz_http_server *srv;
-  int signals;
+  int signals, ticks;
 } serve_state;
 
-void mz_redis_shutdown(void);
+#define CLOSER_MS 10
+#define CLOSER_TICKS 200 /* 2 s: then the tasks still suspended are dropped */
+
+/* The host is retired: its background loops end on the next turns (their
+   sleeps wake at once). Once no task is left, or after CLOSER_TICKS, its
+   resources close (host.h), and with them what keeps the loop alive. */
+static void closer_fired(uv_timer_t *t) {
+  serve_state *st = t->data;
+  if (st->srv->host->tasks && ++st->ticks < CLOSER_TICKS) return;
+  mz_host_release(st->srv->host);
+  uv_close((uv_handle_t *)&st->closer, NULL);
+}
 
 static void drained(mz_http_server *srv) {
   serve_state *st = srv->loop->data;
   uv_close((uv_handle_t *)&st->sigint, NULL);
   uv_close((uv_handle_t *)&st->sigterm, NULL);
-  /* outbound connections would keep the loop alive: close them too */
-  mz_redis_shutdown();
+  /* outbound connections would keep the loop alive: the host retires, then
+     its resources close (host.h); a mizan dev reaper does the same for the
+     older states */
+  mz_host_retire(srv->host);
+  uv_timer_init(srv->loop, &st->closer);
+  st->closer.data = st;
+  uv_timer_start(&st->closer, closer_fired, 0, CLOSER_MS);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {

@@ -11,6 +11,11 @@
  *   - a circuit breaker: after 3 failures in a row, commands fail at once
  *     for a second, then one is let through to probe.
  * Runtime failures return nil, err; misuse raises.
+ *
+ * Every client is a resource of the host that opened it (host.h, THE
+ * OWNERSHIP RULE): a subscriber closes when its host retires (messages would
+ * start tasks on a state that no longer serves); every client closes when
+ * its host closes. There is no process-wide list of clients.
  */
 #include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
@@ -29,7 +34,8 @@
 typedef struct pending pending;
 
 typedef struct client {
-  struct client *next_client; /* every open client, for shutdown */
+  mz_resource res;  /* first: the host's list links it */
+  struct client **ud; /* the Lua userdata pointing here, until it is collected */
   int closing, open_handles;
   uv_loop_t *loop;
   char hostname[300];
@@ -55,8 +61,8 @@ struct pending {
 };
 
 static void connect_now(client *c);
-
-static client *clients;
+static void client_close(mz_resource *r);
+static void client_retire(mz_resource *r);
 
 static void unlink_pending(client *c, pending *p) {
   if (p->prev) p->prev->next = p->next;
@@ -215,7 +221,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata) {
 
 static client *check_client(lua_State *L) {
   client **pc = luaL_checkudata(L, 1, "mizan.redis");
-  if ((*pc)->closing) luaL_error(L, "this redis client is closed");
+  if (!*pc || (*pc)->closing) luaL_error(L, "this redis client is closed");
   return *pc;
 }
 
@@ -223,14 +229,19 @@ static client *check_client(lua_State *L) {
 static int l_open(lua_State *L) {
   const char *url = luaL_checkstring(L, 1);
   double timeout = luaL_optnumber(L, 2, 0.2);
+  /* every check that may raise comes before the client is allocated */
+  const char *channel = lua_isfunction(L, 4) ? luaL_checkstring(L, 3) : NULL;
   /* the client is malloc'd, not GC'd: its libuv handles must outlive the
-     Lua state until their close callbacks have run (mz_redis_shutdown) */
+     Lua state until their close callbacks have run (client_close) */
   client **pc = lua_newuserdata(L, sizeof *pc);
+  *pc = NULL;
+  luaL_getmetatable(L, "mizan.redis");
+  lua_setmetatable(L, -2);
+  char rest[300];
+  if (sscanf(url, "redis://%299s", rest) != 1) return luaL_argerror(L, 1, "expected redis://host:port/db");
   client *c = *pc = calloc(1, sizeof *c);
   if (!c) return luaL_error(L, "out of memory");
   c->port = 6379;
-  char rest[300];
-  if (sscanf(url, "redis://%299s", rest) != 1) return luaL_argerror(L, 1, "expected redis://host:port/db");
   char *slash = strchr(rest, '/');
   if (slash) {
     c->db = atoi(slash + 1);
@@ -249,11 +260,17 @@ static int l_open(lua_State *L) {
   }
   c->timeout_ms = (uint64_t)(timeout * 1000);
   mz_host *h = mz_host_from(L);
+  if (h->retired) {
+    free(c);
+    *pc = NULL;
+    return luaL_error(L, "redis.open: this state is retired (a reload replaced it)");
+  }
   c->loop = h->loop;
   c->host = h;
+  c->ud = pc;
   c->sub_ref = LUA_NOREF;
-  if (lua_isfunction(L, 4)) { /* open(url, timeout, channel, fn): a subscriber */
-    snprintf(c->sub_channel, sizeof c->sub_channel, "%s", luaL_checkstring(L, 3));
+  if (channel) { /* open(url, timeout, channel, fn): a subscriber */
+    snprintf(c->sub_channel, sizeof c->sub_channel, "%s", channel);
     lua_pushvalue(L, 4);
     c->sub_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   }
@@ -263,10 +280,9 @@ static int l_open(lua_State *L) {
   uv_unref((uv_handle_t *)&c->retry);
   uv_unref((uv_handle_t *)&c->watchdog);
   c->open_handles = 2;
-  c->next_client = clients;
-  clients = c;
-  luaL_getmetatable(L, "mizan.redis");
-  lua_setmetatable(L, -2);
+  c->res.retire = client_retire;
+  c->res.close = client_close;
+  mz_host_own(h, &c->res);
   connect_now(c);
   return 1;
 }
@@ -276,17 +292,38 @@ static void client_handle_closed(uv_handle_t *h) {
   if (--c->open_handles == 0) free(c);
 }
 
-void mz_redis_shutdown(void) {
-  while (clients) {
-    client *c = clients;
-    clients = c->next_client;
-    c->closing = 1;
-    redisAsyncContext *ac = c->ac;
-    c->ac = NULL;
-    if (ac) redisAsyncFree(ac); /* pending commands fail; the poll handle closes */
-    uv_close((uv_handle_t *)&c->retry, client_handle_closed);
-    uv_close((uv_handle_t *)&c->watchdog, client_handle_closed);
-  }
+/* The close hook: the connection goes (commands still pending fail, which
+   resumes their tasks with an error), the timers close, and the memory goes
+   with the last handle. Lua can no longer reach it: its userdata is cleared. */
+static void client_close(mz_resource *r) {
+  client *c = (client *)r;
+  if (c->closing) return;
+  c->closing = 1;
+  mz_host_disown(&c->res);
+  if (c->ud) *c->ud = NULL;
+  c->ud = NULL;
+  if (c->sub_ref != LUA_NOREF && c->host->L) luaL_unref(c->host->L, LUA_REGISTRYINDEX, c->sub_ref);
+  c->sub_ref = LUA_NOREF;
+  redisAsyncContext *ac = c->ac;
+  c->ac = NULL;
+  if (ac) redisAsyncFree(ac); /* pending commands fail; the poll handle closes */
+  uv_close((uv_handle_t *)&c->retry, client_handle_closed);
+  uv_close((uv_handle_t *)&c->watchdog, client_handle_closed);
+}
+
+/* The retire hook: a subscriber is a source of new tasks, so it goes now;
+   a command client stays for the requests still in flight. */
+static void client_retire(mz_resource *r) {
+  client *c = (client *)r;
+  if (c->sub_channel[0]) client_close(r);
+}
+
+/* __gc of the userdata: the client lives on (a subscriber nobody holds is
+   still subscribed); it only forgets the userdata. */
+static int l_gc(lua_State *L) {
+  client **pc = lua_touserdata(L, 1);
+  if (*pc) (*pc)->ud = NULL;
+  return 0;
 }
 
 /* call(client, cmd, args...) -> reply | nil, err. Yields the calling task. */
@@ -343,6 +380,8 @@ static int l_state(lua_State *L) {
 
 int mz_redis_open(lua_State *L) {
   luaL_newmetatable(L, "mizan.redis");
+  lua_pushcfunction(L, l_gc);
+  lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
   static const luaL_Reg fns[] = {{"open", l_open}, {"call", l_call}, {"state", l_state}, {NULL, NULL}};
   lua_newtable(L);

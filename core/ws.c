@@ -15,6 +15,14 @@
  *
  * The frames themselves are decoded by ws_frame.c, which knows nothing of
  * connections; this file moves bytes and acts on its events.
+ *
+ * Every socket belongs to the host whose code accepted it (host.h, THE
+ * OWNERSHIP RULE): its messages and its close event run on that host, and
+ * Lua finds it by id in that host's registry only. When the host retires (a
+ * reload put newer code in its place), each of its sockets is closed with
+ * 1012 "service restart": the client reconnects, reaching the new code, and
+ * subscribes again. When the host closes, a socket still finishing its close
+ * handshake is cut, and a close event not delivered yet is dropped.
  */
 #include <lauxlib.h>
 #include <openssl/evp.h>
@@ -31,6 +39,8 @@
 #define MAX_OUTPUT (4 * 1024 * 1024)
 #define PING_MS 30000
 
+typedef struct mz_ws_registry mz_ws_registry;
+
 struct mz_ws {
   uint64_t id;
   mz_ws_decoder dec; /* frames in, messages out (ws_frame.c) */
@@ -40,30 +50,87 @@ struct mz_ws {
   uv_timer_t pinger;
   mz_task task;
   int busy;         /* a message is being handled in Lua */
+  mz_ws_registry *reg; /* the host's registry it is in; NULL once detached */
   mz_ws *hnext;
 };
 
 /* ------------------------------------------------------------ id -> socket */
 
 #define NBUCKETS 4096
-static mz_ws *buckets[NBUCKETS];
-static uint64_t next_id = 1;
 
-static mz_ws **bucket(uint64_t id) { return &buckets[id % NBUCKETS]; }
 
-static mz_http_conn *find_conn(uint64_t id) {
-  for (mz_ws *w = *bucket(id); w; w = w->hnext)
+/* One host's sockets, by id: a resource of that host. */
+struct mz_ws_registry {
+  mz_resource res; /* first: the host's list links it */
+  mz_host *host;
+  mz_ws *buckets[NBUCKETS];
+};
+
+static uint64_t next_id = 1; /* ids are unique in the process, across hosts */
+
+static mz_ws **bucket(mz_ws_registry *reg, uint64_t id) { return &reg->buckets[id % NBUCKETS]; }
+
+static mz_http_conn *find_conn(lua_State *L, uint64_t id) {
+  mz_ws_registry *reg = mz_host_from(L)->ws_registry;
+  if (!reg) return NULL;
+  for (mz_ws *w = *bucket(reg, id); w; w = w->hnext)
     if (w->id == id) return (mz_http_conn *)w->task.data;
   return NULL;
 }
 
 static void unregister(mz_ws *w) {
-  for (mz_ws **pp = bucket(w->id); *pp; pp = &(*pp)->hnext) {
+  if (!w->reg) return;
+  for (mz_ws **pp = bucket(w->reg, w->id); *pp; pp = &(*pp)->hnext) {
     if (*pp == w) {
       *pp = w->hnext;
-      return;
+      break;
     }
   }
+  w->reg = NULL;
+}
+
+static void send_close(mz_http_conn *c, int code, const char *reason);
+
+/* The retire hook: newer code serves now; every socket is told to come back. */
+static void registry_retire(mz_resource *r) {
+  mz_ws_registry *reg = (mz_ws_registry *)r;
+  for (int i = 0; i < NBUCKETS; i++) {
+    for (mz_ws *w = reg->buckets[i], *next; w; w = next) {
+      next = w->hnext; /* closing may unregister w, never another socket */
+      mz_http_conn *c = w->task.data;
+      send_close(c, 1012, "service restart");
+    }
+  }
+}
+
+/* The close hook: the sockets left (a peer that never answered the close)
+   are cut, detached first so that nothing reaches the closing host. */
+static void registry_close(mz_resource *r) {
+  mz_ws_registry *reg = (mz_ws_registry *)r;
+  reg->host->ws_registry = NULL;
+  for (int i = 0; i < NBUCKETS; i++) {
+    mz_ws *w = reg->buckets[i];
+    reg->buckets[i] = NULL;
+    while (w) {
+      mz_ws *next = w->hnext;
+      w->reg = NULL;
+      mz__http_close((mz_http_conn *)w->task.data);
+      w = next;
+    }
+  }
+  free(reg);
+}
+
+static mz_ws_registry *registry_of(mz_host *h) {
+  if (h->ws_registry) return h->ws_registry;
+  mz_ws_registry *reg = calloc(1, sizeof *reg);
+  if (!reg) return NULL;
+  reg->host = h;
+  reg->res.retire = registry_retire;
+  reg->res.close = registry_close;
+  mz_host_own(h, &reg->res);
+  h->ws_registry = reg;
+  return reg;
 }
 
 uint64_t mz__ws_reserve_id(void) { return next_id++; }
@@ -142,8 +209,9 @@ static void ws_task_done(mz_task *t, lua_State *co, int ok);
 
 /* Hand a complete text message to Lua; reading pauses until it is handled. */
 static void deliver(mz_http_conn *c, const char *p, size_t n) {
-  mz_host *h = c->srv->host;
   mz_ws *w = c->ws;
+  if (!w->reg) return; /* detached: its host is gone */
+  mz_host *h = w->reg->host;
   lua_State *co = mz_task_acquire(h, &w->task, ws_task_done, c);
   lua_rawgeti(co, LUA_REGISTRYINDEX, h->ws_ref);
   lua_pushliteral(co, "message");
@@ -285,8 +353,9 @@ static void ping_fired(uv_timer_t *t) {
   mz__http_flush(c);
 }
 
-void mz__ws_start(mz_http_conn *c, uint64_t id) {
-  mz_ws *w = calloc(1, sizeof *w);
+void mz__ws_start(mz_http_conn *c, mz_host *host, uint64_t id) {
+  mz_ws_registry *reg = registry_of(host);
+  mz_ws *w = reg ? calloc(1, sizeof *w) : NULL;
   if (!w) {
     mz__http_close(c);
     return;
@@ -298,8 +367,9 @@ void mz__ws_start(mz_http_conn *c, uint64_t id) {
   uv_timer_init(c->srv->loop, &w->pinger);
   w->pinger.data = w;
   uv_timer_start(&w->pinger, ping_fired, PING_MS, PING_MS);
-  w->hnext = *bucket(id);
-  *bucket(id) = w;
+  w->reg = reg;
+  w->hnext = *bucket(reg, id);
+  *bucket(reg, id) = w;
   c->ws = w;
   /* what only HTTP needed */
   mz_pool_dispose(&c->pool);
@@ -307,10 +377,15 @@ void mz__ws_start(mz_http_conn *c, uint64_t id) {
   mz_buf_free(&c->value);
   mz_buf_free(&c->req.body);
   memset(&c->req, 0, sizeof c->req);
+  /* accepted by code that a reload replaced meanwhile: come back to the new */
+  if (host->retired) send_close(c, 1012, "service restart");
   mz__ws_process(c);
 }
 
+/* A close event on its way to Lua: a resource of the socket's host until it
+   fires (then a task of it), so a host that closes first drops it. */
 typedef struct {
+  mz_resource res;
   uv_timer_t timer;
   mz_task task;
   mz_host *host;
@@ -328,6 +403,7 @@ static void close_event_done(mz_task *t, lua_State *co, int ok) {
 
 static void close_event_fired(uv_timer_t *tm) {
   close_event *e = tm->data;
+  mz_host_disown(&e->res);
   lua_State *co = mz_task_acquire(e->host, &e->task, close_event_done, e);
   lua_rawgeti(co, LUA_REGISTRYINDEX, e->host->ws_ref);
   lua_pushliteral(co, "close");
@@ -335,25 +411,34 @@ static void close_event_fired(uv_timer_t *tm) {
   mz_task_resume(&e->task, 2);
 }
 
-/* The connection is closing: forget the socket, and tell Lua on the next
-   loop turn (never from inside whatever Lua call closed it). */
+static void close_event_drop(mz_resource *r) {
+  close_event *e = (close_event *)r;
+  uv_close((uv_handle_t *)&e->timer, close_event_freed);
+}
+
+/* The connection is closing: forget the socket, and tell its host's Lua on
+   the next loop turn (never from inside whatever Lua call closed it). */
 void mz__ws_closed(mz_http_conn *c) {
   mz_ws *w = c->ws;
   if (!w) return;
+  mz_ws_registry *reg = w->reg;
   unregister(w);
   release(c);
   c->ws = NULL;
   uv_timer_stop(&w->pinger);
   uv_close((uv_handle_t *)&w->pinger, pinger_closed);
-  mz_host *h = c->srv->host;
+  if (!reg) return; /* detached: its host is closing */
+  mz_host *h = reg->host;
   if (h->ws_ref == LUA_NOREF) return;
   close_event *e = calloc(1, sizeof *e);
   if (!e) return;
   e->host = h;
   e->id = w->id;
+  e->res.close = close_event_drop;
   uv_timer_init(c->srv->loop, &e->timer);
   e->timer.data = e;
   uv_timer_start(&e->timer, close_event_fired, 0, 0);
+  mz_host_own(h, &e->res);
 }
 
 /* ------------------------------------------------------------ Lua: mizan.ws */
@@ -365,7 +450,7 @@ static int l_send(lua_State *L) {
   size_t n;
   uint64_t id = check_id(L, 1);
   const char *p = luaL_checklstring(L, 2, &n);
-  mz_http_conn *c = find_conn(id);
+  mz_http_conn *c = find_conn(L, id);
   int ok = c && send_frame(c, 0x1, p, n) == 0;
   if (ok) mz__http_flush(c);
   lua_pushboolean(L, ok);
@@ -381,7 +466,7 @@ static int l_send_many(lua_State *L) {
   size_t k = lua_objlen(L, 1);
   for (size_t i = 1; i <= k; i++) {
     lua_rawgeti(L, 1, (int)i);
-    mz_http_conn *c = find_conn((uint64_t)lua_tonumber(L, -1));
+    mz_http_conn *c = find_conn(L, (uint64_t)lua_tonumber(L, -1));
     lua_pop(L, 1);
     if (c && send_frame(c, 0x1, p, n) == 0) {
       mz__http_flush(c);
@@ -394,7 +479,7 @@ static int l_send_many(lua_State *L) {
 
 /* close(id, code, reason) */
 static int l_close(lua_State *L) {
-  mz_http_conn *c = find_conn(check_id(L, 1));
+  mz_http_conn *c = find_conn(L, check_id(L, 1));
   if (c) {
     send_close(c, (int)luaL_optinteger(L, 2, 1000), luaL_optstring(L, 3, NULL));
     mz__http_flush(c);

@@ -49,7 +49,7 @@ function memory.bump(tags)
 end
 
 --- Set up for a loaded app: the secret, the budget, the backend.
-function M.configure(cfg, reg)
+function M.configure(cfg, reg, mode)
   registry = reg
   secret = cfg.secret
   if not cfg.secret_configured then
@@ -62,8 +62,17 @@ function M.configure(cfg, reg)
   end
   assert(cc.init(cfg.cache_size))
   backend = memory
-  if cfg.cache_backend == "redis" then backend = require("mizan.cache_redis").new(cfg) end
+  if cfg.cache_backend == "redis" then
+    -- a dev reload flushes Redis too (the epoch every entry carries moves),
+    -- as it does the memory backend; production starts keep the shared cache
+    backend = require("mizan.cache_redis").new(cfg, { flush = mode == "development" })
+  end
   cc.clear() -- a reload starts from an empty cache (the slots stay: they are shared)
+end
+
+--- The state retires (mizan.host.retire): background work of the backend stops.
+function M.retire()
+  if backend and backend.retire then backend.retire() end
 end
 
 --- The DESIGN §4 key. `scope` is nil for a shared entry, else what M.scope says.

@@ -12,6 +12,9 @@
 -- reported (the mutation answers 503) and not forgotten: a background task
 -- retries it, with a bump of the epoch every entry carries, until Redis
 -- takes it; and until then this process does not read the cache at all.
+--
+-- new(cfg, { flush = true }) (a `mizan dev` load) starts owing an epoch bump
+-- the same way: every entry cached before it is dropped before the first read.
 local redis = require "mizan.redis"
 local core = require "mizan.core"
 
@@ -20,11 +23,12 @@ local M = {}
 local EPOCH = "mizan:t:*"
 local BUMP = "for _, k in ipairs(KEYS) do redis.call('INCR', k) end return 1"
 
-function M.new(cfg)
+function M.new(cfg, opts)
   local client = redis.open(cfg.cache, cfg.cache_timeout or 0.2)
   local purger = redis.open(cfg.cache, cfg.cache_purge_timeout or 2)
   local b = { fast_path = false }
-  local dirty, failing, repairing = false, false, false
+  local flushing = opts and opts.flush or false -- the epoch bump a reload owes
+  local dirty, failing, repairing, retired = flushing, false, false, false
   local owed = {} -- tag keys whose purge has not reached Redis yet
 
   local function trouble(what, err)
@@ -51,16 +55,19 @@ function M.new(cfg)
       trouble("purge retry", err)
       return false
     end
+    if not flushing or next(owed) then
+      core.log("info", "cache: a purge had failed while redis was away; it is done now, and every older entry is dropped")
+    end
     -- only what was sent is paid: a purge that failed while this one was on
     -- its way (another connection) stays owed, with the epoch bump it needs
     for i = 2, #keys do owed[keys[i]] = nil end
-    dirty = next(owed) ~= nil
-    core.log("info", "cache: a purge had failed while redis was away; it is done now, and every older entry is dropped")
+    dirty, flushing = next(owed) ~= nil, false
     return true
   end
 
   local function repair_loop()
-    while dirty do
+    -- a retired state stops: the state that replaced it owes its own bump
+    while dirty and not retired do
       if not repay(purger) then core.sleep(0.1, true) end
     end
     repairing = false
@@ -93,6 +100,9 @@ function M.new(cfg)
   end
 
   function b.store(key, value, ttl, tags, versions)
+    -- a retired state's code is not the code that serves: what it computed
+    -- after the reload's flush must not outlive it
+    if retired then return end
     local ms = math.max(1, math.floor(ttl * 1000))
     local ok, err = redis.call(client, "SET", "mizan:" .. key, table.concat(versions, ",") .. "\n" .. value,
                                "PX", tostring(ms))
@@ -115,6 +125,8 @@ function M.new(cfg)
   end
 
   function b.state() return redis.state(client) end
+
+  function b.retire() retired = true end
 
   return b
 end

@@ -61,9 +61,14 @@ end
 -- message of every 500 until a good save replaces this state.
 function M.set_broken(err) dispatch.set_broken(err) end
 
---- In `mizan dev`, after a good reload: this state only finishes what it
--- started; its background work stops, so it can be closed.
-function M.retire() require("mizan.channels").retire() end
+--- C calls this when the state retires (host.h, THE OWNERSHIP RULE): a
+-- reload put newer code in its place, or the process drains. It only
+-- finishes what it started; its background loops stop (their sleeps end at
+-- once), so it can be closed.
+function M.retire()
+  require("mizan.channels").retire()
+  require("mizan.cache").retire()
+end
 
 --- Load an app. `overrides` replace settings after the environment is read
 -- (the in-process test client uses it for a database of its own).
@@ -119,7 +124,7 @@ function M.load(app_dir, mode, overrides)
   require("mizan.session").configure(cfg)
   require("mizan.throttle").configure() -- after the sessions: it uses their store
   loaded_cfg = cfg
-  require("mizan.cache").configure(cfg, reg)
+  require("mizan.cache").configure(cfg, reg, mode)
   local channels = require "mizan.channels"
   channels.configure(reg, mode, cfg)
   return dispatch.new(reg, cfg, mode), cfg, channels.on_event

@@ -104,10 +104,16 @@ describe("mizan codegen", function()
       assert.equals(0, select(2, codegen(("--target %s --out %s examples/todo"):format(target, out))))
     end
     local srv, chat = testing.server("examples/todo"), testing.server("examples/chat")
-    local text, code = vitest(out, ("MIZAN_PORT=%d MIZAN_CHAT_PORT=%d MIZAN_VECTORS=%s MIZAN_FORMS_CASES=%s/spec/forms_cases.json")
-      :format(srv.port, chat.port, repo .. "/" .. h.shared("vectors/invalidate_header.json"), repo))
+    -- a `mizan dev` server on a copy the kernel's suite rewrites, to reload it
+    local live = h.app_dir(h.read("spec/apps/reload_live/app.lua"))
+    local reloading = testing.server(live)
+    local text, code = vitest(out, ("MIZAN_PORT=%d MIZAN_CHAT_PORT=%d MIZAN_RELOAD_PORT=%d MIZAN_RELOAD_APP=%s "
+      .. "MIZAN_VECTORS=%s MIZAN_FORMS_CASES=%s/spec/forms_cases.json")
+      :format(srv.port, chat.port, reloading.port, live .. "/app.lua", repo .. "/" .. h.shared("vectors/invalidate_header.json"), repo))
     srv:stop()
     chat:stop()
+    reloading:stop()
+    run("rm -rf " .. live)
     assert.equals(0, code, text)
     assert.matches("Tests%s+%d+ passed", text)
     assert.not_matches("failed", text)

@@ -3,7 +3,7 @@
 // invalidation header vectors, typed calls, errors, no stale read after a
 // mutation, request dedupe, and invalidation push over the WebSocket to
 // another client of the same user.
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import WS from "ws";
 import { createMizan, parseInvalidateHeader, MizanError, type InvalidateEntry } from "./kernel";
@@ -16,10 +16,16 @@ const base = `http://127.0.0.1:${port}/api/mizan/`;
 
 // One jar for both clients of a test (one user); sockets carry its cookie.
 let jar = cookieJar();
-// The sockets the kernel opened, so a test can cut one as a network would.
+// The sockets the kernel opened, so a test can cut one as a network would,
+// and the close codes the server sent them.
 const opened: WS[] = [];
+const closeCodes: number[] = [];
 (globalThis as unknown as { WebSocket: unknown }).WebSocket = class extends WS {
-  constructor(url: string) { super(url, { headers: { cookie: jar.cookie } }); opened.push(this); }
+  constructor(url: string) {
+    super(url, { headers: { cookie: jar.cookie } });
+    opened.push(this);
+    this.on("close", (code: number) => closeCodes.push(code));
+  }
 };
 
 const isError = (status: number, code?: string) => (e: unknown) =>
@@ -96,6 +102,29 @@ describe("the kernel against a live server", () => {
     await new Promise((r) => setTimeout(r, 100));
     await chat.call("post", { room: "rc", text: "after the drop" });
     await until(() => got.some((m) => m.text === "after the drop"));
+    expect(statuses).toEqual(["connecting", "open", "closed", "connecting", "open"]);
+  }, 15000);
+
+  it("reconnects when a reload closes its socket with 1012, and resubscribes on the new code", async () => {
+    // spec/apps/reload_live under `mizan dev` (MIZAN_RELOAD_PORT), its app.lua at MIZAN_RELOAD_APP
+    const app = process.env.MIZAN_RELOAD_APP!;
+    const live = createMizan({ baseUrl: `http://127.0.0.1:${process.env.MIZAN_RELOAD_PORT}/api/mizan/` });
+    const statuses: string[] = [];
+    const got: Array<{ headline: string; version: string }> = [];
+    live.subscribe<Record<string, never>, { headline: string; version: string }, never>("news", {}, {
+      onMessage: (m) => got.push(m),
+      onStatus: (s) => statuses.push(s),
+    });
+    await until(() => statuses.includes("open"));
+    await new Promise((r) => setTimeout(r, 100)); // the subscribe frame is on its way
+    const codes = closeCodes.length;
+    writeFileSync(app, readFileSync(app, "utf8").replace(/VERSION = "[^"]*"/, 'VERSION = "kernel-reloaded"'));
+    await until(() => statuses.filter((s) => s === "open").length === 2);
+    expect(closeCodes.slice(codes)).toEqual([1012]); // service restart, said by the old code
+    await new Promise((r) => setTimeout(r, 100));
+    await live.call("publish", { headline: "after the reload" });
+    await until(() => got.some((m) => m.headline === "after the reload"));
+    expect(got.find((m) => m.headline === "after the reload")!.version).toBe("kernel-reloaded");
     expect(statuses).toEqual(["connecting", "open", "closed", "connecting", "open"]);
   }, 15000);
 });
