@@ -220,7 +220,7 @@ Server.__index = Server
 local tmp_counter = 0
 local function tmpname(tag)
   tmp_counter = tmp_counter + 1
-  return ("/tmp/mizan-test-%d-%d-%s"):format(kit.getpid(), tmp_counter, tag)
+  return ("/tmp/mizan-test-%d-%d-%s"):format(require("mizan.core").getpid(), tmp_counter, tag)
 end
 
 --- Start `mizan <command> <dir>` on a free port. opts.command ("dev" by default),
