@@ -175,9 +175,15 @@ function M.help_text()
     local d = o.default
     if type(d) == "table" then d = "{}" elseif d == nil then d = "-" else d = tostring(d) end
     if o.name == "workers" then d = "cores" end
-    lines[#lines + 1] = ("  %-26s %-26s %-14s %s"):format(o.name, o.env or "(app only)", d, o.doc)
+    lines[#lines + 1] = ("  %-26s %-26s %-16s %s"):format(o.name, o.env or "(app only)", d, o.doc)
   end
   return table.concat(lines, "\n") .. "\n"
+end
+
+--- `mizan help config`: print the options.
+function M.print_help()
+  io.stdout:write(M.help_text())
+  return 0
 end
 
 M.reset()
