@@ -91,7 +91,7 @@ M.list = {
   { name = "static_dir", type = "string", env = "MIZAN_STATIC_DIR", c = "static_dir",
     to_c = function(v) return v or "" end, must = "must be a folder path", check = nonempty,
     doc = "folder of the built front end (relative to the app)" },
-  { name = "database", type = "string", env = "MIZAN_DATABASE", must = "must look like \"sqlite:path/to/file.db\"",
+  { name = "database", type = "string", env = "MIZAN_DATABASE", must = "must look like sqlite:path/to/file.db",
     check = function(v) if not v:find("^sqlite:.") then return true end end,
     doc = "the SQLite file (default: <app>/.mizan/mizan.db)" },
   { name = "cache", type = "string", env = "MIZAN_CACHE", default = "memory",
