@@ -1,6 +1,6 @@
 -- mizan.session: the session cookie and the session store.
 --
--- Cookie: mizan_session=<id>.<sig>, where id is 128 random bits (hex) and sig
+-- Cookie: <session_cookie>=<id>.<sig> (mizan_session by default), where id is 128 random bits (hex) and sig
 -- an HMAC-SHA256 of it under the app secret, compared in constant time.
 -- HttpOnly, SameSite=Lax, Path=/, and Secure when configured or when the
 -- request came over HTTPS (X-Forwarded-Proto). A tampered, unknown or

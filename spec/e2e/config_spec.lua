@@ -119,4 +119,15 @@ end), "probe")
       srv:stop()
     end
   end)
+
+  it("is not loadable in a built executable either", function()
+    local dir = h.app_dir(PROBE)
+    local text, code = h.run(("%q build %q -o %q"):format(kit.exe(), dir, dir .. "/app"))
+    assert.equals(0, code, text)
+    local srv = testing.server("", { exe = dir .. "/app", command = "serve", args = {}, env = { MIZAN_WORKERS = "1" } })
+    local r = srv:call("probe", {}, { method = "GET" }).json.result
+    assert.is_false(r.kit)
+    assert.is_false(r.testing)
+    srv:stop()
+  end)
 end)
