@@ -65,6 +65,19 @@ describe("configuration", function()
     end
   end)
 
+  it("routes in C the names mizan.options gives the test client and the TS kernel", function()
+    local srv = testing.server("spec/apps/contexts")
+    local base, R = srv.base_path, options.routes
+    assert.equals(200, srv:request("GET", base .. R.health).status)
+    assert.equals(200, srv:request("GET", base .. R.metrics).status)
+    assert.equals(200, srv:request("GET", base .. R.ctx .. "global/").status)
+    assert.equals(200, srv:request("GET", base .. R.call .. "current_user/").status)
+    local ws = srv:request("GET", base .. R.ws)
+    assert.is_true(ws.status == 400 or ws.status == 426, tostring(ws.status))
+    assert.equals(404, srv:request("GET", base .. "nope/").status)
+    srv:stop()
+  end)
+
   it("names the session cookie from the option, in Lua and in C", function()
     local srv = testing.server("spec/apps/auth", { env = { MIZAN_SESSION_COOKIE = "app_sid" } })
     local agent = srv:agent()
