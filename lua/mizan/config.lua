@@ -167,22 +167,38 @@ function M.c_view(cfg)
   return out
 end
 
+local function shown_default(o)
+  local d = o.default
+  if o.name == "workers" then return "one per core" end
+  if type(d) == "table" then return "{}" end
+  if d == nil then return "-" end
+  return tostring(d)
+end
+
+--- The options as a Markdown table, for the README (spec/e2e/config_spec
+-- checks the README's copy between its options markers equals this).
+function M.markdown()
+  local lines = { "| option | environment | default | meaning |", "|---|---|---|---|" }
+  for _, o in ipairs(options.list) do
+    lines[#lines + 1] = ("| `%s` | %s | `%s` | %s |"):format(o.name, o.env and ("`" .. o.env .. "`") or "(app only)",
+                                                          shown_default(o), (o.doc:gsub("|", "\\|")))
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
 --- The options as text, for `mizan help config`.
 function M.help_text()
   local lines = { "Options: mizan.config { name = value } in app.lua, or the environment variable",
                   "(which wins). Lists in the environment are comma-separated; switches are on/off.", "" }
   for _, o in ipairs(options.list) do
-    local d = o.default
-    if type(d) == "table" then d = "{}" elseif d == nil then d = "-" else d = tostring(d) end
-    if o.name == "workers" then d = "cores" end
-    lines[#lines + 1] = ("  %-26s %-26s %-16s %s"):format(o.name, o.env or "(app only)", d, o.doc)
+    lines[#lines + 1] = ("  %-26s %-26s %-16s %s"):format(o.name, o.env or "(app only)", shown_default(o), o.doc)
   end
   return table.concat(lines, "\n") .. "\n"
 end
 
---- `mizan help config`: print the options.
-function M.print_help()
-  io.stdout:write(M.help_text())
+--- `mizan help config [--markdown]`: print the options.
+function M.print_help(format)
+  io.stdout:write(format == "--markdown" and M.markdown() or M.help_text())
   return 0
 end
 

@@ -53,6 +53,16 @@ describe("configuration", function()
     end
   end)
 
+  it("keeps the README's options table equal to the table in the code", function()
+    local readme = h.read("README.md")
+    local copy = readme:match("<!%-%- options: mizan help config %-%-markdown %-%->\n(.-)<!%-%- /options %-%->")
+    if not copy then
+      pending("README.md has no generated options table yet (see mizan help config --markdown)")
+      return
+    end
+    assert.equals(require("mizan.config").markdown(), copy)
+  end)
+
   it("serves on the base path from the environment, and says so when it starts", function()
     for _, command in ipairs { "dev", "serve" } do
       local srv = testing.server("spec/apps/basic",
