@@ -246,7 +246,8 @@ function M.server(dir, opts)
     argv[#argv + 1] = dir
   end
   local pid = assert(kit.spawn(argv, env, out, log))
-  local self = setmetatable({ pid = pid, log_path = log, out_path = out, dir = dir, env = env, exe = exe }, Server)
+  local self = setmetatable({ pid = pid, log_path = log, out_path = out, dir = dir, env = env, exe = exe,
+                              session_cookie = env.MIZAN_SESSION_COOKIE or options.default("session_cookie") }, Server)
   local deadline = core.monotonic() + (opts.start_timeout or 15)
   while core.monotonic() < deadline do
     local text = self:log()
@@ -362,7 +363,7 @@ end
 
 function Agent:headers(extra)
   local h = { ["Content-Type"] = "application/json" }
-  if self.cookie then h.Cookie = self.cookie_name .. "=" .. self.cookie end
+  if self.cookie then h.Cookie = (self.cookie_name or self.srv.session_cookie) .. "=" .. self.cookie end
   for k, v in pairs(extra or {}) do h[k] = v end
   return h
 end
