@@ -11,6 +11,7 @@ int cmd_lua(int argc, char **argv) {
   }
   mz_host host;
   if (mz_host_init(&host, uv_default_loop(), MZ_MODE_TEST)) return 1;
+  mz_host_enable_testkit(&host);
   lua_State *L = host.L;
   lua_createtable(L, argc, 1);
   for (int i = 0; i < argc; i++) {

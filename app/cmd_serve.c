@@ -15,22 +15,20 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "config.h"
 #include "http.h"
 #include "loop.h"
 #include "master.h"
 #include "observe.h"
 #include "watch.h"
 
-static void read_limits(mz_host *h, mz_http_limits *l) {
-  mz_http_limits_default(l);
-  l->max_head = (size_t)mz_host_config_limit(h, "max_head", (double)l->max_head);
-  l->max_body = (size_t)mz_host_config_limit(h, "max_body", (double)l->max_body);
-  l->ws_buffer = (size_t)mz_host_config_limit(h, "ws_buffer", (double)l->ws_buffer);
-  l->header_timeout_ms = (uint64_t)(1000 * mz_host_config_limit(h, "header_timeout", l->header_timeout_ms / 1000.0));
-  l->body_timeout_ms = (uint64_t)(1000 * mz_host_config_limit(h, "body_timeout", l->body_timeout_ms / 1000.0));
-  l->keepalive_timeout_ms = (uint64_t)(1000 * mz_host_config_limit(h, "keepalive_timeout", l->keepalive_timeout_ms / 1000.0));
-  l->send_timeout_ms = (uint64_t)(1000 * mz_host_config_limit(h, "send_timeout", l->send_timeout_ms / 1000.0));
-  l->drain_timeout_ms = (uint64_t)(1000 * mz_host_config_limit(h, "drain_timeout", l->drain_timeout_ms / 1000.0));
+/* The app's settings into *cfg (core/config.h); says why not and returns -1
+   when Lua and C disagree on them. */
+static int read_config(mz_host *h, mz_config *cfg) {
+  char err[256];
+  if (mz_host_config(h, cfg, err, sizeof err) == 0) return 0;
+  fprintf(stderr, "mizan: %s\n", err);
+  return -1;
 }
 
 /* Ask Lua (mizan.host.check_storage) whether the database can serve; print
@@ -51,7 +49,8 @@ static int check_storage(mz_host *h) {
 typedef struct {
   const char *app;
   mz_mode mode;
-  char listen[160];
+  char listen[256];
+  char base_path[128];
   int workers;
   int port;
   int secret_configured;
@@ -70,14 +69,14 @@ static int inspect(void *ctx) {
   uv_loop_init(&loop);
   mz_host host;
   int r = -1;
-  if (mz_host_init(&host, &loop, sc->mode) == 0 && mz_host_load(&host, sc->app) == 0 && check_storage(&host) == 0) {
-    const char *listen = mz_host_config_string(&host, "listen");
-    snprintf(sc->listen, sizeof sc->listen, "%s", listen ? listen : "127.0.0.1:8080");
-    sc->workers = (int)mz_host_config_number(&host, "workers", 0);
-    sc->secret_configured = mz_host_config_number(&host, "secret_configured", 0) != 0;
-    mz_http_limits l;
-    read_limits(&host, &l);
-    sc->drain_ms = (unsigned)l.drain_timeout_ms;
+  mz_config cfg;
+  if (mz_host_init(&host, &loop, sc->mode) == 0 && mz_host_load(&host, sc->app) == 0 && check_storage(&host) == 0 &&
+      read_config(&host, &cfg) == 0) {
+    snprintf(sc->listen, sizeof sc->listen, "%s", cfg.listen);
+    snprintf(sc->base_path, sizeof sc->base_path, "%s", cfg.base_path);
+    sc->workers = cfg.workers;
+    sc->secret_configured = cfg.secret_configured;
+    sc->drain_ms = (unsigned)cfg.limits.drain_timeout_ms;
     r = 0;
   }
   mz_host_close(&host); /* its resources (Redis clients...) close with it */
@@ -91,7 +90,7 @@ static int inspect(void *ctx) {
 }
 
 static void announce(serve_ctx *sc, int port, const char *base, int workers) {
-  char shown[160];
+  char shown[256];
   snprintf(shown, sizeof shown, "%s", sc->listen);
   char *colon = strrchr(shown, ':');
   if (colon) *colon = 0;
@@ -178,24 +177,19 @@ static int serve_one(serve_ctx *sc, int fd, int ready_fd) {
   }
   if (mz_host_load(host, sc->app)) return 3;
   if (check_storage(host)) return 3;
-  mz_http_limits limits;
-  read_limits(host, &limits);
-  const char *base = mz_host_config_string(host, "base_path");
-  if (!sc->listen[0]) {
-    const char *listen = mz_host_config_string(host, "listen");
-    snprintf(sc->listen, sizeof sc->listen, "%s", listen ? listen : "127.0.0.1:8080");
-  }
-  const char *log = mz_host_config_string(host, "access_log");
-  mz_observe_init(loop, log ? (!strcmp(log, "off") ? MZ_LOG_OFF : !strcmp(log, "json") ? MZ_LOG_JSON : MZ_LOG_TEXT)
-                            : sc->mode == MZ_MODE_PRODUCTION ? MZ_LOG_JSON : MZ_LOG_TEXT);
-  const char *observe_listen = mz_host_config_string(host, "observe_listen");
-  int metrics = mz_host_config_number(host, "metrics", 1) != 0;
+  mz_config cfg;
+  if (read_config(host, &cfg)) return 3;
+  if (!sc->listen[0]) snprintf(sc->listen, sizeof sc->listen, "%s", cfg.listen);
+  const char *log = cfg.access_log;
+  mz_observe_init(loop, log[0] ? (!strcmp(log, "off") ? MZ_LOG_OFF : !strcmp(log, "json") ? MZ_LOG_JSON : MZ_LOG_TEXT)
+                               : sc->mode == MZ_MODE_PRODUCTION ? MZ_LOG_JSON : MZ_LOG_TEXT);
+  const char *observe_listen = cfg.observe_listen[0] ? cfg.observe_listen : NULL;
   mz_http_server srv, obs_srv;
-  int r = mz_http_server_init(&srv, loop, host, &limits, base ? base : "/api/mizan/");
-  srv.metrics = metrics && !observe_listen;
-  const char *static_dir = mz_host_config_string(host, "static_dir");
-  if (!r && static_dir && mz_http_server_set_static(&srv, static_dir))
-    fprintf(stderr, "mizan [warn] static_dir %s: %s\n", static_dir, strerror(errno));
+  int r = mz_http_server_init(&srv, loop, host, &cfg.limits, cfg.base_path);
+  srv.metrics = cfg.metrics && !observe_listen;
+  snprintf(srv.session_cookie, sizeof srv.session_cookie, "%s=", cfg.session_cookie);
+  if (!r && cfg.static_dir[0] && mz_http_server_set_static(&srv, cfg.static_dir))
+    fprintf(stderr, "mizan [warn] static_dir %s: %s\n", cfg.static_dir, strerror(errno));
   if (!r) r = fd >= 0 ? mz_http_server_open(&srv, fd) : mz_http_server_listen(&srv, sc->listen, 0);
   if (r) {
     fprintf(stderr, "mizan: cannot listen on %s: %s\n", sc->listen, uv_strerror(r));
@@ -203,13 +197,14 @@ static int serve_one(serve_ctx *sc, int fd, int ready_fd) {
   }
   if (observe_listen) {
     /* health and metrics on an address of their own; workers share it */
-    int r2 = mz_http_server_init(&obs_srv, loop, host, &limits, base ? base : "/api/mizan/");
+    int r2 = mz_http_server_init(&obs_srv, loop, host, &cfg.limits, cfg.base_path);
     if (!r2) r2 = mz_http_server_listen(&obs_srv, observe_listen, fd >= 0);
     if (r2) {
       fprintf(stderr, "mizan: cannot listen on %s: %s\n", observe_listen, uv_strerror(r2));
       return 1;
     }
-    obs_srv.metrics = metrics;
+    obs_srv.metrics = cfg.metrics;
+    snprintf(obs_srv.session_cookie, sizeof obs_srv.session_cookie, "%s=", cfg.session_cookie);
     obs_srv.observe_only = 1;
     srv.observe_peer = &obs_srv;
   }
@@ -249,7 +244,7 @@ static int worker_main(void *ctx, int fd, int ready_fd) { return serve_one(ctx, 
 /* "serving ... on" is said once the workers answer: not a moment before. */
 static void workers_ready(void *ctx, int workers) {
   serve_ctx *sc = ctx;
-  announce(sc, sc->port, "/api/mizan/", workers);
+  announce(sc, sc->port, sc->base_path, workers);
 }
 
 /* Every connection is a descriptor, and the usual soft limit (1024) is far

@@ -10,6 +10,7 @@
 int cmd_test(int argc, char **argv) {
   mz_host host;
   if (mz_host_init(&host, uv_default_loop(), MZ_MODE_TEST)) return 1;
+  mz_host_enable_testkit(&host);
   lua_State *L = host.L;
   /* busted reads its command line from the global `arg` */
   lua_createtable(L, argc, 1);

@@ -21,9 +21,22 @@ static void usage(FILE *f) {
           "  mizan lua FILE [ARGS...]   run a Lua script inside the host\n"
           "  mizan users create|set-password|list [--app APP]\n"
           "                             manage accounts (password from MIZAN_PASSWORD or stdin)\n"
+          "  mizan help config [--markdown]\n"
+          "                             every option: its mizan.config{} name, environment\n"
+          "                             variable, default and meaning\n"
           "  mizan version              print the version\n\n"
           "APP is a folder holding app.lua (default: the current folder).\n",
           MIZAN_VERSION);
+}
+
+/* `mizan help config [--markdown]`: the options table (lua/mizan/options.lua), printed. */
+static int help_config(const char *format) {
+  mz_host host;
+  if (mz_host_init(&host, uv_default_loop(), MZ_MODE_PRODUCTION)) return 1;
+  const char *args[] = {format};
+  int r = mz_cmd_call_lua(&host, "mizan.config", "print_help", format ? 1 : 0, args, NULL);
+  mz_host_close(&host);
+  return r ? 1 : 0;
 }
 
 /* A built executable: `FILE serve` runs the app inside it. */
@@ -36,6 +49,7 @@ static int embedded_main(int argc, char **argv) {
     printf("mizan %s (with an app inside)\n", MIZAN_VERSION);
     return 0;
   }
+  if (!strcmp(cmd, "help") && argc > 2 && !strcmp(argv[2], "config")) return help_config(argc > 3 ? argv[3] : NULL);
   if (!strcmp(cmd, "users")) {
     char *uargv[64];
     int n = 0;
@@ -47,9 +61,10 @@ static int embedded_main(int argc, char **argv) {
   fprintf(stderr,
           "%s: a Mizan app, built with mizan build.\n\n"
           "  %s serve      serve it (MIZAN_SECRET, MIZAN_LISTEN, MIZAN_WORKERS, ... configure it)\n"
+          "  %s help config  every option and its environment variable\n"
           "  %s users ...  manage its accounts\n"
           "  %s version\n",
-          argv[0], argv[0], argv[0], argv[0]);
+          argv[0], argv[0], argv[0], argv[0], argv[0]);
   return cmd[0] ? 2 : 0;
 }
 
@@ -73,6 +88,7 @@ int main(int argc, char **argv) {
     printf("mizan %s\n", MIZAN_VERSION);
     return 0;
   }
+  if (!strcmp(cmd, "help") && argc > 2 && !strcmp(argv[2], "config")) return help_config(argc > 3 ? argv[3] : NULL);
   if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
     usage(stdout);
     return 0;

@@ -393,6 +393,13 @@ static int l_log(lua_State *L) {
   return 0;
 }
 
+/* core.getpid(): this process's id (names per-process things: bus sockets,
+   channel origins). */
+static int l_getpid(lua_State *L) {
+  lua_pushinteger(L, getpid());
+  return 1;
+}
+
 static int open_core(lua_State *L) {
   mz_host *h = mz_host_from(L);
   static const luaL_Reg fns[] = {{"sleep", l_sleep},
@@ -408,6 +415,7 @@ static int open_core(lua_State *L) {
                                  {"write_private", l_write_private},
                                  {"listdir", l_listdir},
                                  {"embedded_app", l_embedded_app},
+                                 {"getpid", l_getpid},
                                  {NULL, NULL}};
   lua_newtable(L);
   luaL_register(L, NULL, fns);
@@ -425,6 +433,22 @@ static int open_json(lua_State *L) {
 }
 
 extern int mz_testkit_open(lua_State *L);
+
+/* mizan.testkit (fork, spawn, kill, raw sockets) is test code: a state
+   gets it only from mz_host_enable_testkit. Anywhere else requiring it (or
+   mizan.testing, which needs it) fails with this message. */
+static int testkit_refused(lua_State *L) {
+  return luaL_error(L, "mizan.testkit is test code: it loads only under `mizan test` and `mizan lua`");
+}
+
+void mz_host_enable_testkit(mz_host *h) {
+  lua_State *L = h->L;
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "preload");
+  lua_pushcfunction(L, mz_testkit_open);
+  lua_setfield(L, -2, "mizan.testkit");
+  lua_pop(L, 2);
+}
 #include "invalidate.h"
 #include "crypto.h"
 #include "cache.h"
@@ -455,7 +479,7 @@ int mz_host_init(mz_host *h, uv_loop_t *loop, mz_mode mode) {
   lua_setfield(L, -2, "mizan.core");
   lua_pushcfunction(L, open_json);
   lua_setfield(L, -2, "mizan.json");
-  lua_pushcfunction(L, mz_testkit_open);
+  lua_pushcfunction(L, testkit_refused);
   lua_setfield(L, -2, "mizan.testkit");
   lua_pushcfunction(L, mz_invalidate_open);
   lua_setfield(L, -2, "mizan.invalidate");
@@ -605,45 +629,4 @@ void mz_host_close(mz_host *h) {
   h->L = NULL;
   free(h->pool);
   h->pool = NULL;
-}
-
-static int push_config(mz_host *h, const char *key) {
-  lua_rawgeti(h->L, LUA_REGISTRYINDEX, h->config_ref);
-  if (!lua_istable(h->L, -1)) {
-    lua_pop(h->L, 1);
-    return 0;
-  }
-  lua_getfield(h->L, -1, key);
-  lua_remove(h->L, -2);
-  return 1;
-}
-
-/* The returned string stays valid: the config table anchors it for the
-   lifetime of the state. */
-const char *mz_host_config_string(mz_host *h, const char *key) {
-  if (!push_config(h, key)) return NULL;
-  const char *s = lua_type(h->L, -1) == LUA_TSTRING ? lua_tostring(h->L, -1) : NULL;
-  lua_pop(h->L, 1);
-  return s;
-}
-
-double mz_host_config_number(mz_host *h, const char *key, double dflt) {
-  if (!push_config(h, key)) return dflt;
-  double v = dflt;
-  if (lua_type(h->L, -1) == LUA_TNUMBER) v = lua_tonumber(h->L, -1);
-  else if (lua_type(h->L, -1) == LUA_TBOOLEAN) v = lua_toboolean(h->L, -1);
-  lua_pop(h->L, 1);
-  return v;
-}
-
-double mz_host_config_limit(mz_host *h, const char *key, double dflt) {
-  if (!push_config(h, "limits")) return dflt;
-  double v = dflt;
-  if (lua_istable(h->L, -1)) {
-    lua_getfield(h->L, -1, key);
-    if (lua_type(h->L, -1) == LUA_TNUMBER) v = lua_tonumber(h->L, -1);
-    lua_pop(h->L, 1);
-  }
-  lua_pop(h->L, 1);
-  return v;
 }

@@ -164,6 +164,13 @@ int mz_host_load(mz_host *h, const char *app_dir);
 int mz_host_load_err(mz_host *h, const char *app_dir, char **err);
 
 /**
+ * Make mizan.testkit (and so mizan.testing) loadable in this state. Only
+ * `mizan test` and `mizan lua` call it: test code (fork, spawn, kill, raw
+ * sockets) is never reachable from an app being served or built.
+ */
+void mz_host_enable_testkit(mz_host *h);
+
+/**
  * Release every resource, then close the Lua state. Safe at any time for
  * the resources (none can call in afterwards); the tasks still suspended
  * are dropped with the state, so in a live server call it only once
@@ -183,12 +190,7 @@ void mz_task_resume(mz_task *t, int nargs);
 /** Give the coroutine back (to the pool when it can be reused). */
 void mz_task_release(mz_task *t);
 
-/** Read a string field from the config table; NULL when absent. */
-const char *mz_host_config_string(mz_host *h, const char *key);
-/** Read a top-level number (or boolean, as 1/0) of the config; `dflt` when absent. */
-double mz_host_config_number(mz_host *h, const char *key, double dflt);
-/** Read a number field of config.limits; `dflt` when absent. */
-double mz_host_config_limit(mz_host *h, const char *key, double dflt);
+/** The config table C reads, in one call: mz_host_config (config.h). */
 
 /** Hand the host the app archive a built executable carries (kept, not copied). */
 void mz_host_set_embedded_app(const char *data, size_t len);

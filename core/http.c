@@ -40,15 +40,8 @@ static void conn_flush(mz_http_conn *c);
 static void set_reading(mz_http_conn *c, int on);
 
 void mz_http_limits_default(mz_http_limits *l) {
-  l->max_head = 16 * 1024;
-  l->max_body = 1024 * 1024;
-  l->header_timeout_ms = 60 * 1000;
-  l->body_timeout_ms = 60 * 1000;
-  l->keepalive_timeout_ms = 75 * 1000;
-  l->send_timeout_ms = 60 * 1000;
-  l->drain_timeout_ms = 10 * 1000;
+  memset(l, 0, sizeof *l);
   l->max_output = 1024 * 1024;
-  l->ws_buffer = 64 * 1024 * 1024;
 }
 
 /* ------------------------------------------------------------ parser callbacks */
@@ -464,12 +457,14 @@ void mz__http_request_done(mz_http_conn *c) {
   if (!c->in_dispatch) conn_process(c);
 }
 
-/* 1 if the request carries a mizan_session cookie (valid or not: C does not
+/* 1 if the request carries the session cookie (valid or not: C does not
    judge it; such a caller only gets answers that are the same for everyone). */
-static int has_session_cookie(mz_http_req *r) {
+static int has_session_cookie(const mz_http_server *s, mz_http_req *r) {
+  size_t n = strlen(s->session_cookie);
   for (int i = 0; i < r->nheaders; i++) {
     mz_http_header *h = &r->headers[i];
-    if (strcmp(h->name, "cookie") == 0 && memmem(h->value, h->value_len, "mizan_session=", 14)) return 1;
+    /* no name set: any cookie might be it, so take the careful scope */
+    if (strcmp(h->name, "cookie") == 0 && (!n || memmem(h->value, h->value_len, s->session_cookie, n))) return 1;
   }
   return 0;
 }
@@ -486,7 +481,7 @@ static int try_cache(mz_http_conn *c, const char *route, size_t route_len, const
   if (!cache || !name || (r->method != HTTP_GET && r->method != HTTP_HEAD)) return 0;
   if (!((route_len == 4 && !memcmp(route, "call", 4)) || (route_len == 3 && !memcmp(route, "ctx", 3))))
     return 0;
-  const char *scope = has_session_cookie(r) ? "shared" : "anon";
+  const char *scope = has_session_cookie(c->srv, r) ? "shared" : "anon";
   size_t scope_len = strlen(scope);
   char buf[512];
   size_t n = route_len + 1 + name_len + 1 + query_len + 1 + scope_len;

@@ -46,6 +46,8 @@ struct mz_http_server {
   int port;
   char base_path[128];
   size_t base_len;
+  char session_cookie[72]; /* "<session cookie name>=" (mz_config); a request
+                              carrying it is cached under the "shared" scope */
   mz_http_conn *conns; /* every open connection, for draining */
   size_t nconns;
   int draining;
@@ -66,7 +68,10 @@ struct mz_http_server {
   struct mz_http_server *observe_peer; /* that listener, drained with this server */
 };
 
-/** Defaults in the spirit of nginx. */
+/**
+ * The limits that are no option (max_output); the rest are zero. The options
+ * and their defaults are lua/mizan/options.lua, read by mz_host_config.
+ */
 void mz_http_limits_default(mz_http_limits *l);
 
 /**

@@ -7,7 +7,7 @@
 --
 -- It fails open: when Redis errs, reads run uncached and nothing is stored.
 -- Purges go over a connection of their own with a longer timeout
--- (cache_purge_timeout, 2 s by default), so a slow read never fails a purge
+-- (cache_purge_timeout, see mizan.options), so a slow read never fails a purge
 -- and a purge never slows the reads. A purge that could not reach Redis is
 -- reported (the mutation answers 503) and not forgotten: a background task
 -- retries it, with a bump of the epoch every entry carries, until Redis
@@ -25,7 +25,7 @@ local BUMP = "for _, k in ipairs(KEYS) do redis.call('INCR', k) end return 1"
 
 function M.new(cfg, opts)
   local client = redis.open(cfg.cache, cfg.cache_timeout or 0.2)
-  local purger = redis.open(cfg.cache, cfg.cache_purge_timeout or 2)
+  local purger = redis.open(cfg.cache, cfg.cache_purge_timeout)
   local b = { fast_path = false }
   local flushing = opts and opts.flush or false -- the epoch bump a reload owes
   local dirty, failing, repairing, retired = flushing, false, false, false

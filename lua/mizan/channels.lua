@@ -527,7 +527,7 @@ end
 -- instance, MIZAN_CHANNELS=redis://...), or else through the workers' bus
 -- (one instance, no server). A message carries its origin so that a process
 -- does not deliver its own broadcast twice.
-local origin = ("%d:%s"):format(require("mizan.testkit").getpid(), require("mizan.crypto").random_hex(4))
+local origin = ("%d:%s"):format(require("mizan.core").getpid(), require("mizan.crypto").random_hex(4))
 local relay_ready = false
 
 local function on_relayed(payload)

@@ -1,264 +1,206 @@
 -- mizan.config: the app's settings, from mizan.config{} and the environment.
--- The environment wins, so one build runs anywhere.
+-- The environment wins, so one build runs anywhere. What the options are is
+-- mizan.options; this module only applies that table.
+local options = require "mizan.options"
+
 local M = {}
 
 local current, set_by_app
 
-local LIMITS = {
-  max_head = "MIZAN_MAX_HEAD", max_body = "MIZAN_MAX_BODY",
-  header_timeout = "MIZAN_HEADER_TIMEOUT", body_timeout = "MIZAN_BODY_TIMEOUT",
-  keepalive_timeout = "MIZAN_KEEPALIVE_TIMEOUT", send_timeout = "MIZAN_SEND_TIMEOUT",
-  drain_timeout = "MIZAN_DRAIN_TIMEOUT", ws_buffer = "MIZAN_WS_BUFFER",
-}
--- Byte sizes must be whole numbers; timeouts may be fractions of a second.
-local BYTES = { max_head = true, max_body = true, ws_buffer = true }
+M.is_ip = options.is_ip
 
-local function check_limit(name, v)
-  if type(v) ~= "number" or v <= 0 then return "must be a positive number" end
-  if BYTES[name] and v ~= math.floor(v) then return "must be a whole number of bytes" end
-  if BYTES[name] and name == "max_head" and v < 1024 then return "must be at least 1024 bytes" end
+local function get(c, o)
+  if o.group then return c[o.group][o.key] end
+  return c[o.name]
 end
 
-local LATER = {}
-
---- Does `s` look like one IP address (IPv4 dotted quad, or IPv6)?
-function M.is_ip(s)
-  if type(s) ~= "string" then return false end
-  local a, b, c, d = s:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
-  if a then
-    for _, n in ipairs { a, b, c, d } do
-      if #n > 3 or tonumber(n) > 255 then return false end
-    end
-    return true
-  end
-  return s:find(":", 1, true) ~= nil and s:find("^[%x:%.]+$") ~= nil and #s <= 45
+local function put(c, o, v)
+  if o.transform and v ~= nil then v = o.transform(v) end
+  if o.group then c[o.group][o.key] = v else c[o.name] = v end
 end
-
--- trusted_proxies: a list of addresses; the error names where it came from.
-local function check_proxies(list, where)
-  for _, a in ipairs(list) do
-    if not M.is_ip(a) then
-      return ("%s: '%s' is not an IP address (list the proxies' own addresses, like \"127.0.0.1\")")
-        :format(where, tostring(a))
-    end
-  end
-end
-
-local function check_header_name(v) return type(v) == "string" and v:find("^[%w%-]+$") ~= nil end
 
 function M.reset()
-  current = { listen = "127.0.0.1:8080", base_path = "/api/mizan/", limits = {}, cache = "memory",
-              cache_size = 64 * 1024 * 1024, accounts = true, sessions = "sqlite", allowed_origins = {},
-              session_ttl = 14 * 24 * 3600, session_secure = false, metrics = true, health = true,
-              trusted_proxies = {}, proxy_header = "x-forwarded-for" }
+  current = {}
+  for _, o in ipairs(options.list) do
+    if o.group and not current[o.group] then current[o.group] = {} end
+    put(current, o, options.default(o.name))
+  end
   set_by_app = false
 end
 
-local function check_base_path(v)
-  return type(v) == "string" and v:find("^/[%w%-%._~/]*$") and v:sub(-1) == "/"
+local LUA_TYPE = { string = "string", number = "number", boolean = "boolean", list = "table" }
+
+-- Why `v` is no valid value for `o`: nil, or a phrase (a list's bad item
+-- comes back with its own phrase, flagged by the second result).
+local function problem(o, v)
+  if type(v) ~= LUA_TYPE[o.type] then return o.must end
+  if o.type == "list" then
+    for _, item in ipairs(v) do
+      local bad = type(item) ~= "string" and ("'%s' is not a string"):format(tostring(item)) or o.item(item)
+      if bad then return bad, true end
+    end
+    return nil
+  end
+  local bad = o.check and o.check(v)
+  if bad == true then return o.must end
+  return bad
 end
 
---- mizan.config { ... } from app code. Errors name the option.
-function M.set(t, level)
-  level = (level or 1) + 1
-  if type(t) ~= "table" then error("mizan.config expects a table", level) end
-  if set_by_app then error("mizan.config was already called; call it once", level) end
-  set_by_app = true
-  for k, v in pairs(t) do
-    if LATER[k] then
-      error(("mizan.config: option '%s' is not supported yet (%s arrives in a later release)"):format(k, LATER[k]), level)
-    elseif k == "listen" or k == "secret" then
-      if type(v) ~= "string" or v == "" then error(("mizan.config: option '%s' must be a non-empty string"):format(k), level) end
-      current[k] = v
-    elseif k == "access_log" then
-      if v ~= "off" and v ~= "text" and v ~= "json" then
-        error("mizan.config: option 'access_log' must be \"off\", \"text\" or \"json\"", level)
+-- The nearest known name, for "did you mean"; nil when nothing is close.
+local function nearest(name, group)
+  local function distance(a, b)
+    local prev = {}
+    for j = 0, #b do prev[j] = j end
+    for i = 1, #a do
+      local cur = { [0] = i }
+      for j = 1, #b do
+        cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a:byte(i) == b:byte(j) and 0 or 1))
       end
-      current.access_log = v
-    elseif k == "static_dir" then
-      if type(v) ~= "string" or v == "" then error("mizan.config: option 'static_dir' must be a folder path", level) end
-      current.static_dir = v
-    elseif k == "observe_listen" then
-      if type(v) ~= "string" or not v:find(":%d+$") then
-        error("mizan.config: option 'observe_listen' must look like \"127.0.0.1:9100\"", level)
-      end
-      current.observe_listen = v
-    elseif k == "accounts" or k == "session_secure" or k == "metrics" or k == "health" then
-      if type(v) ~= "boolean" then error(("mizan.config: option '%s' must be true or false"):format(k), level) end
-      current[k] = v
-    elseif k == "session_ttl" then
-      if type(v) ~= "number" or v <= 0 then error("mizan.config: option 'session_ttl' must be a positive number of seconds", level) end
-      current.session_ttl = v
-    elseif k == "database" then
-      if type(v) ~= "string" or not v:find("^sqlite:.") then
-        error("mizan.config: option 'database' must look like \"sqlite:path/to/file.db\"", level)
-      end
-      current.database = v
-    elseif k == "sessions" then
-      if type(v) ~= "string" or not (v == "sqlite" or v:find("^redis://")) then
-        error("mizan.config: option 'sessions' must be \"sqlite\" or \"redis://host:port/db\"", level)
-      end
-      current.sessions = v
-    elseif k == "allowed_origins" then
-      if type(v) ~= "table" then error("mizan.config: option 'allowed_origins' must be a list of origins", level) end
-      for _, o in ipairs(v) do
-        if type(o) ~= "string" or not o:find("^https?://[^/]+$") then
-          error(("mizan.config: allowed_origins: '%s' is not an origin like https://app.example.com"):format(tostring(o)), level)
-        end
-      end
-      current.allowed_origins = v
-    elseif k == "trusted_proxies" then
-      if type(v) ~= "table" then
-        error("mizan.config: option 'trusted_proxies' must be a list of IP addresses, like { \"127.0.0.1\" }", level)
-      end
-      local bad = check_proxies(v, "mizan.config: trusted_proxies")
-      if bad then error(bad, level) end
-      current.trusted_proxies = v
-    elseif k == "proxy_header" then
-      if not check_header_name(v) then
-        error("mizan.config: option 'proxy_header' must be a header name, like \"x-forwarded-for\"", level)
-      end
-      current.proxy_header = v:lower()
-    elseif k == "cache" then
-      if type(v) ~= "string" or not (v == "memory" or v:find("^redis://")) then
-        error("mizan.config: option 'cache' must be \"memory\" or \"redis://host:port/db\"", level)
-      end
-      current.cache = v
-    elseif k == "cache_size" then
-      if type(v) ~= "number" or v < 1024 * 1024 or v ~= math.floor(v) then
-        error("mizan.config: option 'cache_size' must be a whole number of bytes, at least 1 MiB", level)
-      end
-      current.cache_size = v
-    elseif k == "base_path" then
-      if not check_base_path(v) then error("mizan.config: option 'base_path' must look like '/api/mizan/' (leading and trailing slash)", level) end
-      current.base_path = v
-    elseif k == "limits" then
-      if type(v) ~= "table" then error("mizan.config: option 'limits' must be a table", level) end
-      for lk, lv in pairs(v) do
-        if not LIMITS[lk] then error(("mizan.config: limits has no option '%s'"):format(tostring(lk)), level) end
-        local bad = check_limit(lk, lv)
-        if bad then error(("mizan.config: limits.%s %s"):format(lk, bad), level) end
-        current.limits[lk] = lv
-      end
-    else
-      error(("mizan.config: unknown option '%s'"):format(tostring(k)), level)
+      prev = cur
+    end
+    return prev[#b]
+  end
+  local best, bestd = nil, 3
+  for _, o in ipairs(options.list) do
+    local cand = group and (o.group == group and o.key) or (not group and (o.group or o.name))
+    if cand then
+      local d = distance(name, cand)
+      if d < bestd then best, bestd = cand, d end
     end
   end
+  return best
+end
+
+-- "file:line: " of the app code that called mizan.config: the first frame
+-- outside the framework (tail calls and wrappers make a fixed level wrong).
+local function app_where()
+  for level = 3, 30 do
+    local info = debug.getinfo(level, "Sl")
+    if not info then break end
+    if info.what ~= "C" and info.currentline > 0 and not info.source:find("^@?mizan/") then
+      return ("%s:%d: "):format(info.short_src, info.currentline)
+    end
+  end
+  return ""
+end
+
+local function hint(name, group)
+  local near = type(name) == "string" and nearest(name, group)
+  return near and (" (did you mean '%s'?)"):format(near) or ""
+end
+
+--- mizan.config { ... } from app code. Errors name the option and the app's
+-- own file:line.
+function M.set(t)
+  local where = app_where()
+  local function fail(msg) error(where .. "mizan.config: " .. msg, 0) end
+  if type(t) ~= "table" then fail("expects a table") end
+  if set_by_app then fail("was already called; call it once") end
+  set_by_app = true
+  for k, v in pairs(t) do
+    local o = options.by_name[k]
+    if o then
+      local bad, of_item = problem(o, v)
+      if bad then fail(of_item and ("%s: %s"):format(k, bad) or ("option '%s' %s"):format(k, bad)) end
+      if o.type == "list" then v = { unpack(v) } end
+      put(current, o, v)
+    elseif type(current[k]) == "table" and not options.by_name[k] then -- a group, like limits
+      if type(v) ~= "table" then fail(("option '%s' must be a table"):format(k)) end
+      for sk, sv in pairs(v) do
+        local so = options.by_name[k .. "." .. tostring(sk)]
+        if not so then fail(("%s has no option '%s'%s"):format(k, tostring(sk), hint(sk, k))) end
+        local bad = problem(so, sv)
+        if bad then fail(("%s %s"):format(so.name, bad)) end
+        put(current, so, sv)
+      end
+    else
+      fail(("unknown option '%s'%s"):format(tostring(k), hint(k)))
+    end
+  end
+end
+
+-- An environment variable's text as a value of the option's type, or nil.
+local function parse(o, s)
+  if o.type == "string" then return s end
+  if o.type == "number" then return tonumber(s) end
+  if o.type == "boolean" then
+    if s == "on" then return true elseif s == "off" then return false end
+    return nil
+  end
+  local list = {}
+  for item in s:gmatch("[^,%s]+") do list[#list + 1] = item end
+  return list
 end
 
 --- The effective configuration: app settings overridden by the environment.
 function M.finalize(getenv)
   getenv = getenv or os.getenv
   local c = current
-  c.listen = getenv("MIZAN_LISTEN") or c.listen
-  c.secret = getenv("MIZAN_SECRET") or c.secret
-  c.base_path = getenv("MIZAN_BASE_PATH") or c.base_path
-  if not check_base_path(c.base_path) then error("MIZAN_BASE_PATH must look like '/api/mizan/'", 0) end
-  for k, var in pairs(LIMITS) do
-    local v = getenv(var)
-    if v then
-      local n = tonumber(v)
-      local bad
-      if n then bad = check_limit(k, n) else bad = "must be a positive number" end
-      if bad then error(("%s %s, got '%s'"):format(var, bad, v), 0) end
-      c.limits[k] = n
-    end
-  end
-  c.cache = getenv("MIZAN_CACHE") or c.cache
-  if c.cache == "memory" then
-    c.cache_backend = "memory"
-  elseif c.cache:find("^redis://") then
-    c.cache_backend = "redis"
-  else
-    error(("MIZAN_CACHE must be \"memory\" or \"redis://host:port/db\", got '%s'"):format(c.cache), 0)
-  end
-  local size = getenv("MIZAN_CACHE_SIZE")
-  if size then
-    local n = tonumber(size)
-    if not n or n < 1024 * 1024 or n ~= math.floor(n) then
-      error(("MIZAN_CACHE_SIZE must be a whole number of bytes, at least 1 MiB, got '%s'"):format(size), 0)
-    end
-    c.cache_size = n
-  end
-  local pto = getenv("MIZAN_CACHE_PURGE_TIMEOUT")
-  if pto then
-    local n = tonumber(pto)
-    if not n or n <= 0 or n > 60 then
-      error(("MIZAN_CACHE_PURGE_TIMEOUT must be a number of seconds above 0 and at most 60, got '%s'"):format(pto), 0)
-    end
-    c.cache_purge_timeout = n
-  end
-  c.database = getenv("MIZAN_DATABASE") or c.database
-  if c.database and not c.database:find("^sqlite:.") then
-    error(("MIZAN_DATABASE must look like sqlite:path/to/file.db, got '%s'"):format(c.database), 0)
-  end
-  c.sessions = getenv("MIZAN_SESSIONS") or c.sessions
-  if not (c.sessions == "sqlite" or c.sessions:find("^redis://")) then
-    error(("MIZAN_SESSIONS must be \"sqlite\" or \"redis://host:port/db\", got '%s'"):format(c.sessions), 0)
-  end
-  local log = getenv("MIZAN_ACCESS_LOG")
-  if log then
-    if log ~= "off" and log ~= "text" and log ~= "json" then
-      error(("MIZAN_ACCESS_LOG must be off, text or json, got '%s'"):format(log), 0)
-    end
-    c.access_log = log
-  end
-  for _, k in ipairs { "metrics", "health" } do
-    local v = getenv("MIZAN_" .. k:upper())
-    if v then
-      if v ~= "on" and v ~= "off" then error(("MIZAN_%s must be on or off, got '%s'"):format(k:upper(), v), 0) end
-      c[k] = v == "on"
-    end
-  end
-  c.observe_listen = getenv("MIZAN_OBSERVE_LISTEN") or c.observe_listen
-  c.channels = getenv("MIZAN_CHANNELS") or c.channels
-  c.static_dir = getenv("MIZAN_STATIC_DIR") or c.static_dir
-  if c.channels and not c.channels:find("^redis://") then
-    error(("MIZAN_CHANNELS must be redis://host:port/db, got '%s'"):format(c.channels), 0)
-  end
-  local workers = getenv("MIZAN_WORKERS")
-  if workers then
-    local n = tonumber(workers)
-    if not n or n < 1 or n ~= math.floor(n) or n > 256 then
-      error(("MIZAN_WORKERS must be a whole number from 1 to 256, got '%s'"):format(workers), 0)
-    end
-    c.workers = n
-  end
-  local sttl = getenv("MIZAN_SESSION_TTL")
-  if sttl then
-    local n = tonumber(sttl)
-    if not n or n <= 0 then error(("MIZAN_SESSION_TTL must be a positive number of seconds, got '%s'"):format(sttl), 0) end
-    c.session_ttl = n
-  end
-  local origins = getenv("MIZAN_ALLOWED_ORIGINS")
-  if origins then
-    c.allowed_origins = {}
-    for o in origins:gmatch("[^,%s]+") do
-      if not o:find("^https?://[^/]+$") then
-        error(("MIZAN_ALLOWED_ORIGINS: '%s' is not an origin like https://app.example.com"):format(o), 0)
+  for _, o in ipairs(options.list) do
+    local s = o.env and getenv(o.env)
+    if s then
+      local v = parse(o, s)
+      if v == nil then
+        error(("%s %s, got '%s'"):format(o.env, o.type == "boolean" and "must be on or off" or o.must, s), 0)
       end
-      c.allowed_origins[#c.allowed_origins + 1] = o
+      local bad, of_item = problem(o, v)
+      if bad then error((of_item and "%s: %s" or "%s %s, got '%s'"):format(o.env, bad, s), 0) end
+      put(c, o, v)
     end
   end
-  local proxies = getenv("MIZAN_TRUSTED_PROXIES")
-  if proxies then
-    local list = {}
-    for a in proxies:gmatch("[^,%s]+") do list[#list + 1] = a end
-    local bad = check_proxies(list, "MIZAN_TRUSTED_PROXIES")
-    if bad then error(bad, 0) end
-    c.trusted_proxies = list
-  end
-  local header = getenv("MIZAN_PROXY_HEADER")
-  if header then
-    if not check_header_name(header) then
-      error(("MIZAN_PROXY_HEADER must be a header name like x-forwarded-for, got '%s'"):format(header), 0)
-    end
-    c.proxy_header = header:lower()
-  end
+  c.cache_backend = c.cache == "memory" and "memory" or "redis"
   return c
 end
 
 function M.get() return current end
+
+--- The fields C reads into mz_config (core/config.c), in C's units.
+function M.c_view(cfg)
+  local out = {}
+  for _, o in ipairs(options.list) do
+    if o.c then
+      local v = get(cfg, o)
+      if o.to_c then v = o.to_c(v, cfg) end
+      out[o.c] = v
+    end
+  end
+  return out
+end
+
+local function shown_default(o)
+  local d = o.default
+  if o.name == "workers" then return "one per core" end
+  if type(d) == "table" then return "{}" end
+  if d == nil then return "-" end
+  return tostring(d)
+end
+
+--- The options as a Markdown table, for the README (spec/e2e/config_spec
+-- checks the README's copy between its options markers equals this).
+function M.markdown()
+  local lines = { "| option | environment | default | meaning |", "|---|---|---|---|" }
+  for _, o in ipairs(options.list) do
+    lines[#lines + 1] = ("| `%s` | %s | `%s` | %s |"):format(o.name, o.env and ("`" .. o.env .. "`") or "(app only)",
+                                                          shown_default(o), (o.doc:gsub("|", "\\|")))
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+--- The options as text, for `mizan help config`.
+function M.help_text()
+  local lines = { "Options: mizan.config { name = value } in app.lua, or the environment variable",
+                  "(which wins). Lists in the environment are comma-separated; switches are on/off.", "" }
+  for _, o in ipairs(options.list) do
+    lines[#lines + 1] = ("  %-26s %-26s %-16s %s"):format(o.name, o.env or "(app only)", shown_default(o), o.doc)
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+--- `mizan help config [--markdown]`: print the options.
+function M.print_help(format)
+  io.stdout:write(format == "--markdown" and M.markdown() or M.help_text())
+  return 0
+end
 
 M.reset()
 return M

@@ -231,7 +231,7 @@ function M.stats() return require("mizan.dispatch").stats() end
 M.cache = setmetatable({}, { __index = function(_, k) return require("mizan.cache")[k] end })
 
 --- mizan.config { listen=, secret=, base_path=, limits=, cache= }
-M.config = function(t) return config.set(t, 2) end
+M.config = function(t) config.set(t) end
 
 local Response = {}
 Response.__index = Response

@@ -116,7 +116,8 @@ function M.create(dir)
     end
   end
   print(("created %s/app.lua and %s/spec/app_spec.lua"):format(dir, dir))
-  print(("  mizan dev %s          serve it on http://127.0.0.1:8080"):format(dir))
+  print(("  mizan dev %s          serve it on http://%s%s"):format(dir, require("mizan.options").default("listen"),
+                                                                     require("mizan.options").default("base_path")))
   print(("  mizan test %s/spec    run its spec"):format(dir))
   return 0
 end

@@ -188,7 +188,7 @@ end
 
 --- The document as a Lua table, ready for mizan.json.
 function M.document(reg, cfg)
-  local base = (cfg and cfg.base_path) or "/api/mizan/"
+  local base = (cfg and cfg.base_path) or require("mizan.options").default("base_path")
   local paths, fns = obj {}, obj {}
   for _, name in ipairs(reg.order) do
     local spec = reg.functions[name]

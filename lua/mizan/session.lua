@@ -1,6 +1,6 @@
 -- mizan.session: the session cookie and the session store.
 --
--- Cookie: mizan_session=<id>.<sig>, where id is 128 random bits (hex) and sig
+-- Cookie: <session_cookie>=<id>.<sig> (mizan_session by default), where id is 128 random bits (hex) and sig
 -- an HMAC-SHA256 of it under the app secret, compared in constant time.
 -- HttpOnly, SameSite=Lax, Path=/, and Secure when configured or when the
 -- request came over HTTPS (X-Forwarded-Proto). A tampered, unknown or
@@ -23,7 +23,9 @@ local db = require "mizan.db"
 
 local M = {}
 
-local NAME = "mizan_session"
+local options = require "mizan.options"
+
+local NAME = options.default("session_cookie") -- configure() sets the app's
 local secret, ttl, secure_always, store
 local ended -- told the id of every session that ends here (see M.on_end)
 
@@ -92,7 +94,8 @@ end
 function M.configure(cfg)
   sqlite_ready = false
   secret = assert(cfg.secret, "a secret is needed for sessions")
-  ttl = cfg.session_ttl or 14 * 24 * 3600
+  ttl = cfg.session_ttl or options.default("session_ttl")
+  NAME = cfg.session_cookie or options.default("session_cookie")
   secure_always = cfg.session_secure == true
   store = cfg.sessions and cfg.sessions:find("^redis://") and redis_store(cfg.sessions) or sqlite_store
 end
@@ -129,7 +132,7 @@ local function sign(id) return crypto.hmac_sha256_hex(secret, "session\n" .. id)
 -- Returns id, or nil and whether a (bad) mizan_session cookie was there.
 function M.read_cookie(header)
   if not header then return nil, false end
-  local value = (";" .. header):match(";%s*" .. NAME .. "=([^;%s]*)")
+  local value = (";" .. header):match(";%s*" .. NAME:gsub("%-", "%%-") .. "=([^;%s]*)")
   if not value then return nil, false end
   local id, sig = value:match("^(%x+)%.(%x+)$")
   if not id or #id ~= 32 or not crypto.equal(sign(id), sig) then return nil, true end

@@ -13,6 +13,8 @@
 local core = require "mizan.core"
 local json = require "mizan.json"
 local kit = require "mizan.testkit"
+local options = require "mizan.options"
+local ROUTES = options.routes
 
 local M = {}
 
@@ -49,7 +51,7 @@ end
 function App:call(name, args, opts)
   opts = opts or {}
   local method = opts.method or "POST"
-  local req = { route = "call", name = name, method = method, path = "/api/mizan/call/" .. name .. "/",
+  local req = { route = "call", name = name, method = method, path = self.config.base_path .. ROUTES.call .. name .. "/",
                 headers = opts.headers, _user = opts.user }
   if method == "GET" or method == "HEAD" then
     req.query = M.encode_query(args or {})
@@ -64,7 +66,8 @@ end
 -- ({ id = ... }) calls as that user, until sessions give a real way to.
 function App:context(name, params, opts)
   return in_process(self, { route = "ctx", name = name, method = "GET", _user = opts and opts.user,
-                            path = "/api/mizan/ctx/" .. name .. "/", query = M.encode_query(params or {}) })
+                            path = self.config.base_path .. ROUTES.ctx .. name .. "/",
+                            query = M.encode_query(params or {}) })
 end
 
 function M.encode_query(t)
@@ -220,7 +223,7 @@ Server.__index = Server
 local tmp_counter = 0
 local function tmpname(tag)
   tmp_counter = tmp_counter + 1
-  return ("/tmp/mizan-test-%d-%d-%s"):format(kit.getpid(), tmp_counter, tag)
+  return ("/tmp/mizan-test-%d-%d-%s"):format(require("mizan.core").getpid(), tmp_counter, tag)
 end
 
 --- Start `mizan <command> <dir>` on a free port. opts.command ("dev" by default),
@@ -243,13 +246,16 @@ function M.server(dir, opts)
     argv[#argv + 1] = dir
   end
   local pid = assert(kit.spawn(argv, env, out, log))
-  local self = setmetatable({ pid = pid, log_path = log, out_path = out, dir = dir, env = env, exe = exe }, Server)
+  local self = setmetatable({ pid = pid, log_path = log, out_path = out, dir = dir, env = env, exe = exe,
+                              session_cookie = env.MIZAN_SESSION_COOKIE or options.default("session_cookie") }, Server)
   local deadline = core.monotonic() + (opts.start_timeout or 15)
   while core.monotonic() < deadline do
     local text = self:log()
-    local port = text:match("serving .- on http://[^:]+:(%d+)")
+    -- the startup line says where: the port and the base path in effect
+    local port, base = text:match("serving .- on http://[^:]+:(%d+)(/%S*)")
     if port then
       self.port = tonumber(port)
+      self.base_path = base
       return self
     end
     local code = kit.wait(pid, 0)
@@ -298,7 +304,7 @@ end
 function Server:call(name, args, opts)
   opts = opts or {}
   local method = opts.method or "POST"
-  local path = "/api/mizan/call/" .. name .. "/"
+  local path = self.base_path .. ROUTES.call .. name .. "/"
   if method == "GET" or method == "HEAD" then
     local q = M.encode_query(args or {})
     return self:request(method, q ~= "" and path .. "?" .. q or path, opts)
@@ -346,16 +352,18 @@ function Server:agent() return setmetatable({ srv = self, cookie = nil }, Agent)
 function Agent:remember(res)
   local sc = res.headers["set-cookie"]
   if sc then
-    local value = sc:match("^mizan_session=([^;]*)")
+    -- whatever the app names its session cookie (option session_cookie)
+    local name, value = sc:match("^([^=;%s]+)=([^;]*)")
     local age = tonumber(sc:match("Max%-Age=(%d+)"))
     self.cookie = (value ~= "" and age ~= 0) and value or nil
+    self.cookie_name = name
   end
   return res
 end
 
 function Agent:headers(extra)
   local h = { ["Content-Type"] = "application/json" }
-  if self.cookie then h.Cookie = "mizan_session=" .. self.cookie end
+  if self.cookie then h.Cookie = (self.cookie_name or self.srv.session_cookie) .. "=" .. self.cookie end
   for k, v in pairs(extra or {}) do h[k] = v end
   return h
 end
@@ -374,7 +382,7 @@ end
 --- server:context(name, params): GET ctx/<name>/ over HTTP.
 function Server:context(name, params, opts)
   local q = M.encode_query(params or {})
-  local path = "/api/mizan/ctx/" .. require("mizan.schema").path_segment(name) .. "/"
+  local path = self.base_path .. ROUTES.ctx .. require("mizan.schema").path_segment(name) .. "/"
   return self:request("GET", q ~= "" and path .. "?" .. q or path, opts)
 end
 
@@ -434,7 +442,7 @@ function M.websocket(port, opts)
   local headers = { "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Version: " .. (opts.version or "13"),
                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==" }
   for _, h in ipairs(opts.headers or {}) do headers[#headers + 1] = h end
-  c:send(M.request_bytes("GET", opts.path or "/api/mizan/ws/", headers))
+  c:send(M.request_bytes("GET", opts.path or options.default("base_path") .. ROUTES.ws, headers))
   local res = assert(c:read_response { head = true })
   if res.status ~= 101 then
     -- read the body of the refusal too

@@ -274,7 +274,7 @@ function M.files(reg, target)
   local header = HEADER:format(mizan.version)
   local adapter = require("mizan.codegen." .. target)
   local files = {
-    ["kernel.ts"] = header .. require("mizan.codegen.kernel"),
+    ["kernel.ts"] = header .. require("mizan.codegen.kernel")(require("mizan.config").get().base_path),
     ["api.ts"] = header .. api_ts(reg),
     ["forms.ts"] = header .. forms_ts(reg),
   }

@@ -1,5 +1,7 @@
 -- The framework-free TypeScript kernel the adapters build on (a template).
-return [==[
+-- kernel(base_path): the text, with the base path and the routes from
+-- mizan.options (so the client's defaults are the server's).
+local TEMPLATE = [==[
 export interface MizanErrorBody {
   code: string;
   message: string;
@@ -26,7 +28,7 @@ type Listener = (entry: InvalidateEntry) => void;
 export interface MizanOptions {
   baseUrl?: string;
   fetch?: typeof fetch;
-  /** The socket for channels and invalidation push; ws(s)://host/api/mizan/ws/ by default. */
+  /** The socket for channels and invalidation push; ws(s)://host{{BASE}}{{WS}} by default. */
   wsUrl?: string;
 }
 
@@ -103,11 +105,11 @@ export class Mizan {
   private retry = 0;
 
   constructor(opts: MizanOptions = {}) {
-    this.baseUrl = (opts.baseUrl ?? "/api/mizan/").replace(/\/?$/, "/");
+    this.baseUrl = (opts.baseUrl ?? "{{BASE}}").replace(/\/?$/, "/");
     this.fetchImpl = opts.fetch ?? ((...a: Parameters<typeof fetch>) => fetch(...a));
     const origin = typeof location !== "undefined" ? location.origin : "http://localhost";
     const abs = new URL(this.baseUrl, origin);
-    this.wsUrl = opts.wsUrl ?? abs.href.replace(/^http/, "ws") + "ws/";
+    this.wsUrl = opts.wsUrl ?? abs.href.replace(/^http/, "ws") + "{{WS}}";
     if (typeof window !== "undefined" && window.__MIZAN_SSR_DATA__) this.ssr = window.__MIZAN_SSR_DATA__;
   }
 
@@ -135,7 +137,7 @@ export class Mizan {
 
   /** Call a function: POST with JSON arguments (or GET for a query with opts.get). */
   async call<R>(name: string, args?: Record<string, unknown>, opts: { get?: boolean } = {}): Promise<R> {
-    const path = "call/" + name + "/";
+    const path = "{{CALL}}" + name + "/";
     const body = opts.get
       ? await this.request(path + query(args), { method: "GET" })
       : await this.request(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(args ?? {}) });
@@ -144,7 +146,7 @@ export class Mizan {
 
   /** Fetch a context's bundle; identical fetches in flight share one request. */
   context<B>(name: string, params?: Record<string, unknown>): Promise<B> {
-    const path = "ctx/" + encodeURIComponent(name) + "/" + query(params);
+    const path = "{{CTX}}" + encodeURIComponent(name) + "/" + query(params);
     const known = this.inflight.get(path);
     if (known) return known as Promise<B>;
     if (!this.pushLive) this.readWhileDeaf = true;
@@ -268,3 +270,11 @@ export async function tracked<R>(run: () => Promise<R>, setPending: (on: boolean
   }
 }
 ]==]
+
+local options = require "mizan.options"
+
+return function(base_path)
+  local R = options.routes
+  local fill = { BASE = base_path or options.default("base_path"), WS = R.ws, CALL = R.call, CTX = R.ctx }
+  return (TEMPLATE:gsub("{{(%u+)}}", function(k) return assert(fill[k], k) end))
+end

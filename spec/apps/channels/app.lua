@@ -43,7 +43,7 @@ end), "remember")
 
 -- Which worker a socket is on: a send is answered with that worker's pid,
 -- so specs spanning workers can tell they reached both.
-local pid = require("mizan.testkit").getpid()
+local pid = require("mizan.core").getpid()
 mizan.channel "where" {
   params = { tag = T.string },
   server_message = { pid = T.integer },

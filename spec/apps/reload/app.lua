@@ -7,7 +7,7 @@ mizan.register(client { query = true } (function() return VERSION end), "version
 
 mizan.register(client { query = true, input = { seconds = T.number } } (function(req, args)
   mizan.sleep(args.seconds)
-  return { pid = require("mizan.testkit").getpid(), version = VERSION }
+  return { pid = require("mizan.core").getpid(), version = VERSION }
 end), "slow")
 
 mizan.register(client { query = true } (function() error("boom") end), "boom")
