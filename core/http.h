@@ -48,6 +48,9 @@ struct mz_http_server {
   size_t base_len;
   mz_http_conn *conns; /* every open connection, for draining */
   size_t nconns;
+  size_t ws_held; /* input the WebSockets hold against limits.ws_buffer (ws.c) */
+  uint64_t ws_busy_logged_at; /* loop time of the last 1013 "budget is full" line */
+  uint64_t ws_busy_closes;    /* 1013 closes since then */
   int draining;
   uint64_t accept_logged_at; /* loop time of the last "out of descriptors" line */
   uint64_t accept_errors;    /* failed accepts since then */
