@@ -152,7 +152,7 @@ size_t mz_ws_decode(mz_ws_decoder *d, unsigned char *p, size_t n, mz_ws_event *e
     d->need = 0;
   }
   if (utf8_feed(&d->need, &d->lo, &d->hi, data, f.len)) return refuse(ev, 1007, "invalid UTF-8");
-  if (mz_buf_append(&d->msg, data, f.len)) return refuse(ev, 1009, "out of memory");
+  if (mz_buf_append(&d->msg, data, f.len)) return refuse(ev, 1011, "out of memory"); /* ours, not the peer's: 1011 */
   if (!f.fin) return total;
   d->msg_opcode = 0;
   if (d->need) return refuse(ev, 1007, "invalid UTF-8");
