@@ -41,6 +41,15 @@ describe("mizan serve", function()
     assert.matches("openssl rand %-hex 32", tostring(err))
   end)
 
+  it("refuses to start, without crashing, when the storage check raises a non-string error", function()
+    -- the check reaches the database through mizan.db: an app may have replaced it
+    local dir = h.app_dir(h.read("spec/apps/reload/app.lua")
+      .. '\nrequire("mizan.db").probe = function() error(setmetatable({}, {})) end\n')
+    local ok, err = pcall(testing.server, dir, { command = "serve" })
+    assert.is_false(ok)
+    assert.matches("refusing to start: %(error object is not a string%)", tostring(err))
+  end)
+
   it("runs MIZAN_WORKERS workers and respawns one that is killed", function()
     local srv = testing.server(app_copy(), { command = "serve", env = { MIZAN_WORKERS = "2" } })
     assert.is_true(wait_for(function() return #children(srv.pid) == 2 end))
