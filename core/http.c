@@ -886,16 +886,23 @@ int mz_http_bind(const char *addr, int reuseport, int *fd_out) {
   return 0;
 }
 
+static void listener_closed(uv_handle_t *h);
+
 /* libuv's own accept loop is not used: when it runs out of descriptors it
    accepts and closes whatever waits, silently, and the clients see their
    connections cut. on_listener pauses instead, and says so. */
 int mz_http_server_open(mz_http_server *s, int fd) {
   int r = uv_poll_init_socket(s->loop, &s->listener, fd);
   if (r) return r;
-  s->listen_fd = fd;
   s->listener.data = s;
-  s->listening = 1;
-  if ((r = uv_poll_start(&s->listener, UV_READABLE, on_listener))) return r;
+  s->listening = 1; /* the handle is open: a drain waits for its close */
+  if ((r = uv_poll_start(&s->listener, UV_READABLE, on_listener))) {
+    /* the descriptor stays the caller's (listen_fd is still -1): only the
+       handle closes, and `listening` clears in its close callback */
+    uv_close((uv_handle_t *)&s->listener, listener_closed);
+    return r;
+  }
+  s->listen_fd = fd;
   struct sockaddr_storage bound;
   socklen_t blen = sizeof bound;
   if (getsockname(fd, (struct sockaddr *)&bound, &blen) == 0)
@@ -943,7 +950,7 @@ static void drain_deadline(uv_timer_t *t) {
 
 static void listener_closed(uv_handle_t *h) {
   mz_http_server *s = h->data;
-  close(s->listen_fd);
+  if (s->listen_fd >= 0) close(s->listen_fd);
   s->listen_fd = -1;
   s->listening = 0;
   server_maybe_closed(s);
