@@ -641,6 +641,7 @@ again:;
       while (avail && (*p == '\r' || *p == '\n')) p++, avail--, c->in_off++;
       if (!avail) break;
       c->state = MZ_CONN_HEAD;
+      c->requests++;
       c->head_scanned = 0;
       arm(c, s->limits.header_timeout_ms);
     }
@@ -958,9 +959,12 @@ static void listener_closed(uv_handle_t *h) {
 
 static void peer_closed(mz_http_server *s) { (void)s; }
 
-void mz_http_server_drain(mz_http_server *s, void (*closed)(mz_http_server *)) {
+/* Stop accepting and finish. `last` says whether this process is the last
+   holder of the listening socket (a real shutdown) or one of several (a
+   worker retired by a reload, whose successors accept on the same socket). */
+static void drain(mz_http_server *s, void (*closed)(mz_http_server *), int last) {
   if (s->draining) return;
-  if (s->observe_peer) mz_http_server_drain(s->observe_peer, peer_closed);
+  if (s->observe_peer) drain(s->observe_peer, peer_closed, last);
   s->draining = 1;
   s->closed = closed;
   uv_timer_init(s->loop, &s->drain_timer);
@@ -968,11 +972,13 @@ void mz_http_server_drain(mz_http_server *s, void (*closed)(mz_http_server *)) {
   uv_timer_start(&s->drain_timer, drain_deadline, s->limits.drain_timeout_ms, 0);
   uv_unref((uv_handle_t *)&s->drain_timer);
   uv_timer_stop(&s->accept_timer);
-  /* The kernel has completed the handshake of whatever waits in the
-     backlog, and closing the listener would reset those connections: take
-     them in first; they are answered like any idle connection below. */
   if (s->listen_fd >= 0) {
-    for (int i = 0; i < 65536; i++) {
+    /* The kernel has completed the handshake of whatever waits in the
+       backlog, and closing the last copy of the listener would reset those
+       connections: the last holder takes them in first; they are answered
+       like any idle connection below. A retiring worker leaves them to
+       the workers that replace it (they run the new code). */
+    for (int i = 0; last && i < 65536; i++) {
       int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd >= 0) conn_open(s, fd);
       else if (errno != EINTR && errno != ECONNABORTED) break; /* EAGAIN: empty; EMFILE: no room */
@@ -982,12 +988,21 @@ void mz_http_server_drain(mz_http_server *s, void (*closed)(mz_http_server *)) {
   }
   for (mz_http_conn *c = s->conns, *next; c; c = next) {
     next = c->next;
+    int idle = c->state == MZ_CONN_IDLE && !c->writing && !c->out.len && c->in.len == c->in_off;
     /* Idle connections get a last moment: one accepted just now may have its
        request in the socket, unread; it is answered (with Connection: close)
-       rather than dropped. Busy ones close after their response. */
+       rather than dropped. A retiring worker waits longer for a connection
+       that has not sent its first request yet: its client connected to us
+       and will send it (the header timeout, within the drain deadline);
+       nobody else can answer it. Busy ones close after their response. */
     if (c->ws) mz__ws_go_away(c);
-    else if (c->state == MZ_CONN_IDLE && !c->writing && !c->out.len && c->in.len == c->in_off) arm(c, 100);
+    else if (idle && !last && !c->requests) continue;
+    else if (idle) arm(c, 100);
     else c->close_after = 1;
   }
   server_maybe_closed(s); /* a server that never listened and has no connections */
 }
+
+void mz_http_server_drain(mz_http_server *s, void (*closed)(mz_http_server *)) { drain(s, closed, 1); }
+
+void mz_http_server_retire(mz_http_server *s, void (*closed)(mz_http_server *)) { drain(s, closed, 0); }

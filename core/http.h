@@ -114,4 +114,13 @@ int mz_http_server_open(mz_http_server *s, int fd);
  */
 void mz_http_server_drain(mz_http_server *s, void (*closed)(mz_http_server *));
 
+/**
+ * Drain as one of several holders of the listening socket (a worker retired
+ * by a rolling reload): stop accepting without taking the kernel's backlog,
+ * which the other holders serve, and answer the connections already taken,
+ * waiting for the first request of a fresh one (up to the header timeout,
+ * within limits.drain_timeout_ms). `closed` as for mz_http_server_drain.
+ */
+void mz_http_server_retire(mz_http_server *s, void (*closed)(mz_http_server *));
+
 #endif

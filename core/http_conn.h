@@ -78,6 +78,7 @@ struct mz_http_conn {
   int writing;
   int reading;
   int close_after;   /* close once the output is flushed */
+  unsigned requests; /* requests begun on this connection (0: a fresh one) */
   int closing;       /* handles are closing */
   int open_handles;
   int task_running;

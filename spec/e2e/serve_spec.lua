@@ -110,6 +110,39 @@ describe("mizan serve", function()
     srv:stop()
   end)
 
+  it("answers every connection made before a reload, whose request comes after the old worker retired", function()
+    local dir = app_copy()
+    local srv = testing.server(dir, { command = "serve", env = { MIZAN_WORKERS = "1" } })
+    local old = children(srv.pid)[1]
+    -- connected, not a word said yet: taken by the old worker
+    local conns = {}
+    for i = 1, 4 do conns[i] = srv:connect() end
+    assert.equals(200, srv:call("version", {}, { method = "GET" }).status) -- it accepted the ones before
+    kit.kill(old, "STOP")
+    set_version(dir, "v2")
+    kit.kill(srv.pid, "HUP")
+    assert.is_true(wait_for(function() return srv:log():find("reload done", 1, true) ~= nil end))
+    local fresh
+    for _, pid in ipairs(children(srv.pid)) do if pid ~= old then fresh = pid end end
+    assert.is_truthy(fresh)
+    -- both workers stopped: these wait in the queue of the shared socket
+    kit.kill(fresh, "STOP")
+    for i = 5, 8 do conns[i] = srv:connect() end
+    kit.kill(old, "CONT") -- it retires now, with connections of its own and the queue before it
+    kit.sleep(0.5)
+    kit.kill(fresh, "CONT")
+    for i = 1, 8 do
+      conns[i]:send(testing.request_bytes("GET", "/api/mizan/call/version/"))
+      local res = conns[i]:read_response { timeout = 10 }
+      assert.is_truthy(res, "connection " .. i .. " was answered")
+      assert.equals(200, res.status)
+      conns[i]:close()
+    end
+    assert.equals("v2", srv:call("version", {}, { method = "GET" }).json.result)
+    assert.is_true(wait_for(function() return #children(srv.pid) == 1 end), "the old worker finished")
+    assert.equals(0, (srv:stop()))
+  end)
+
   it("keeps the old workers when the new code does not load", function()
     local dir = app_copy()
     local srv = testing.server(dir, { command = "serve", env = { MIZAN_WORKERS = "2" } })
