@@ -346,8 +346,20 @@ static void close_event_fired(uv_timer_t *tm) {
   mz_task_resume(&e->task, 2);
 }
 
-/* The connection is closing: forget the socket, and tell Lua on the next
-   loop turn (never from inside whatever Lua call closed it). */
+/* Tell `h`'s Lua that socket `id` is gone, on the next loop turn (never
+   from inside whatever Lua call closed it). */
+static void close_event_send(uv_loop_t *loop, mz_host *h, uint64_t id) {
+  if (h->ws_ref == LUA_NOREF) return;
+  close_event *e = calloc(1, sizeof *e);
+  if (!e) return;
+  e->host = h;
+  e->id = id;
+  uv_timer_init(loop, &e->timer);
+  e->timer.data = e;
+  uv_timer_start(&e->timer, close_event_fired, 0, 0);
+}
+
+/* The connection is closing: forget the socket, and tell Lua. */
 void mz__ws_closed(mz_http_conn *c) {
   mz_ws *w = c->ws;
   if (!w) return;
@@ -356,15 +368,11 @@ void mz__ws_closed(mz_http_conn *c) {
   c->ws = NULL;
   uv_timer_stop(&w->pinger);
   uv_close((uv_handle_t *)&w->pinger, pinger_closed);
-  mz_host *h = c->srv->host;
-  if (h->ws_ref == LUA_NOREF) return;
-  close_event *e = calloc(1, sizeof *e);
-  if (!e) return;
-  e->host = h;
-  e->id = w->id;
-  uv_timer_init(c->srv->loop, &e->timer);
-  e->timer.data = e;
-  uv_timer_start(&e->timer, close_event_fired, 0, 0);
+  close_event_send(c->srv->loop, c->srv->host, w->id);
+}
+
+void mz__ws_abandoned(mz_http_conn *c) {
+  if (c->req.ws_id) close_event_send(c->srv->loop, c->srv->host, c->req.ws_id);
 }
 
 /* ------------------------------------------------------------ Lua: mizan.ws */

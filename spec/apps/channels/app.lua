@@ -62,3 +62,8 @@ mizan.channel "staff" {
   authorize = function(ctx) return ctx.user ~= nil and ctx.user.is_staff, "staff only" end,
   group = function() return "staff" end,
 }
+
+-- How many sockets the channels layer holds (specs check that none leak).
+mizan.register(client { query = true } (function() return require("mizan.channels").stats().sockets end), "socket_count")
+-- A large answer: a client that does not read it keeps the server writing.
+mizan.register(client { query = true, input = { n = T.integer } } (function(req, args) return ("b"):rep(args.n) end), "blob")
