@@ -964,7 +964,9 @@ static void peer_closed(mz_http_server *s) { (void)s; }
    worker retired by a reload, whose successors accept on the same socket). */
 static void drain(mz_http_server *s, void (*closed)(mz_http_server *), int last) {
   if (s->draining) return;
-  if (s->observe_peer) drain(s->observe_peer, peer_closed, last);
+  /* the observe listener is this worker's own (SO_REUSEPORT): its queue is
+     nobody else's, so it is taken in even when retiring */
+  if (s->observe_peer) drain(s->observe_peer, peer_closed, 1);
   s->draining = 1;
   s->closed = closed;
   uv_timer_init(s->loop, &s->drain_timer);
