@@ -48,6 +48,9 @@ struct mz_http_server {
   size_t base_len;
   mz_http_conn *conns; /* every open connection, for draining */
   size_t nconns;
+  size_t ws_held; /* input the WebSockets hold against limits.ws_buffer (ws.c) */
+  uint64_t ws_busy_logged_at; /* loop time of the last 1013 "budget is full" line */
+  uint64_t ws_busy_closes;    /* 1013 closes since then */
   int draining;
   uint64_t accept_logged_at; /* loop time of the last "out of descriptors" line */
   uint64_t accept_errors;    /* failed accepts since then */
@@ -110,5 +113,14 @@ int mz_http_server_open(mz_http_server *s, int fd);
  * the server's own handles included, is closed.
  */
 void mz_http_server_drain(mz_http_server *s, void (*closed)(mz_http_server *));
+
+/**
+ * Drain as one of several holders of the listening socket (a worker retired
+ * by a rolling reload): stop accepting without taking the kernel's backlog,
+ * which the other holders serve, and answer the connections already taken,
+ * waiting for the first request of a fresh one (up to the header timeout,
+ * within limits.drain_timeout_ms). `closed` as for mz_http_server_drain.
+ */
+void mz_http_server_retire(mz_http_server *s, void (*closed)(mz_http_server *));
 
 #endif

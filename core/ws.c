@@ -34,7 +34,7 @@
 struct mz_ws {
   uint64_t id;
   mz_ws_decoder dec; /* frames in, messages out (ws_frame.c) */
-  size_t held;      /* input bytes counted against the worker's budget */
+  size_t held;      /* input bytes counted in srv->ws_held */
   int close_sent;
   uint64_t last_seen; /* uv_now when a frame last arrived */
   uv_timer_t pinger;
@@ -167,30 +167,30 @@ static void ws_task_done(mz_task *t, lua_State *co, int ok) {
   mz__ws_process(c);
 }
 
-/* The input budget: every WebSocket of this worker (one loop per process)
+/* The input budget: every WebSocket of one server (one per worker loop)
    together may hold limits.ws_buffer bytes of input that is not a whole
-   message yet: the unfinished message plus the buffered bytes of the frame
-   being read (its whole announced size once its header is in, so that one
-   header is enough to refuse it). Buffers grow geometrically, so the memory
-   behind the budget is at most about twice that, plus one read each. */
-static size_t ws_held; /* the sum of every socket's `held` */
+   message yet: the unfinished message plus the input buffered and not yet
+   consumed. Only bytes that arrived count: a frame header announcing a
+   large payload costs its 14 bytes, not the payload it promises (a header
+   over the message limit is refused by mz_ws_frame_header, as 1009).
+   Buffers grow geometrically, so the memory behind the budget is at most
+   about twice that, plus one read each. */
 
 /* What this socket holds against the budget now: its unfinished message
-   and its buffered input, counting a frame whose header is in at its
-   announced size. */
+   and its buffered, unconsumed input. */
 static size_t committed(mz_http_conn *c) {
   mz_ws_decoder *d = &c->ws->dec;
-  size_t in = c->in.len - c->in_off;
-  return (d->msg_opcode ? d->msg.len : 0) + (d->pending > in ? d->pending : in);
+  return (d->msg_opcode ? d->msg.len : 0) + (c->in.len - c->in_off);
 }
 
-/* Record what this socket holds now; 0, or -1 when that takes the worker
-   past its budget (what it held before stays counted until it closes). */
+/* Record what this socket holds now; 0, or -1 when that takes the server
+   past its budget (what it held before stays counted until it fails). */
 static int account(mz_http_conn *c, int check) {
   mz_ws *w = c->ws;
-  size_t now = committed(c), others = ws_held - w->held, budget = c->srv->limits.ws_buffer;
+  mz_http_server *s = c->srv;
+  size_t now = committed(c), others = s->ws_held - w->held, budget = s->limits.ws_buffer;
   if (check && now > w->held && (others > budget || now > budget - others)) return -1;
-  ws_held = others + now;
+  s->ws_held = others + now;
   w->held = now;
   return 0;
 }
@@ -198,7 +198,7 @@ static int account(mz_http_conn *c, int check) {
 /* The socket holds nothing any more (it failed or closed). */
 static void release(mz_http_conn *c) {
   mz_ws *w = c->ws;
-  ws_held -= w->held;
+  c->srv->ws_held -= w->held;
   w->held = 0;
 }
 
@@ -213,10 +213,21 @@ static void fail(mz_http_conn *c, int code, const char *why) {
   release(c);
 }
 
-/* 1013, not 1009: the message may be fine; the worker is full for now. */
+/* 1013, not 1009: the message may be fine; the server is full for now.
+   One log line per 10 s at most: a flood of sockets must not flood the log. */
 static void over_budget(mz_http_conn *c) {
-  fprintf(stderr, "mizan [warn] closing websocket %llu: the worker's WebSocket input budget (%zu bytes) is full (1013)\n",
-          (unsigned long long)c->ws->id, c->srv->limits.ws_buffer);
+  mz_http_server *s = c->srv;
+  uint64_t now = uv_now(s->loop);
+  s->ws_busy_closes++;
+  if (!s->ws_busy_logged_at || now - s->ws_busy_logged_at >= 10000) {
+    fprintf(stderr, "mizan [warn] closing websocket %llu: the worker's WebSocket input budget (%zu bytes) is full (1013)",
+            (unsigned long long)c->ws->id, s->limits.ws_buffer);
+    if (s->ws_busy_closes > 1)
+      fprintf(stderr, " (%llu more since the last report)", (unsigned long long)s->ws_busy_closes - 1);
+    fputc('\n', stderr);
+    s->ws_busy_logged_at = now;
+    s->ws_busy_closes = 0;
+  }
   fail(c, 1013, "server busy: try again later");
 }
 
@@ -229,7 +240,7 @@ void mz__ws_process(mz_http_conn *c) {
     if (avail && ev.kind == MZ_WS_ERROR) return fail(c, ev.code, ev.why);
     if (!used) {
       if (!avail) w->dec.pending = 0;
-      /* wait for the rest of the frame: the bytes it will take count now */
+      /* wait for the rest of the frame: the bytes it has so far count */
       if (account(c, 1)) return over_budget(c);
       break;
     }
@@ -335,8 +346,20 @@ static void close_event_fired(uv_timer_t *tm) {
   mz_task_resume(&e->task, 2);
 }
 
-/* The connection is closing: forget the socket, and tell Lua on the next
-   loop turn (never from inside whatever Lua call closed it). */
+/* Tell `h`'s Lua that socket `id` is gone, on the next loop turn (never
+   from inside whatever Lua call closed it). */
+static void close_event_send(uv_loop_t *loop, mz_host *h, uint64_t id) {
+  if (h->ws_ref == LUA_NOREF) return;
+  close_event *e = calloc(1, sizeof *e);
+  if (!e) return;
+  e->host = h;
+  e->id = id;
+  uv_timer_init(loop, &e->timer);
+  e->timer.data = e;
+  uv_timer_start(&e->timer, close_event_fired, 0, 0);
+}
+
+/* The connection is closing: forget the socket, and tell Lua. */
 void mz__ws_closed(mz_http_conn *c) {
   mz_ws *w = c->ws;
   if (!w) return;
@@ -345,15 +368,11 @@ void mz__ws_closed(mz_http_conn *c) {
   c->ws = NULL;
   uv_timer_stop(&w->pinger);
   uv_close((uv_handle_t *)&w->pinger, pinger_closed);
-  mz_host *h = c->srv->host;
-  if (h->ws_ref == LUA_NOREF) return;
-  close_event *e = calloc(1, sizeof *e);
-  if (!e) return;
-  e->host = h;
-  e->id = w->id;
-  uv_timer_init(c->srv->loop, &e->timer);
-  e->timer.data = e;
-  uv_timer_start(&e->timer, close_event_fired, 0, 0);
+  close_event_send(c->srv->loop, c->srv->host, w->id);
+}
+
+void mz__ws_abandoned(mz_http_conn *c) {
+  if (c->req.ws_id) close_event_send(c->srv->loop, c->srv->host, c->req.ws_id);
 }
 
 /* ------------------------------------------------------------ Lua: mizan.ws */

@@ -280,12 +280,46 @@ describe("WebSocket input budget", function()
     assert.equals(1013, extra:read_close())
     extra:close()
     assert.matches("WebSocket input budget %(1000000 bytes%) is full", srv:log())
+    -- the next ones are refused too, and the log says so once, not once per socket
+    for _ = 1, 3 do
+      local more = assert(testing.websocket(srv.port))
+      more:send_frame(1, '{"type":"subscribe","id":"' .. ("x"):rep(PART), { fin = false })
+      assert.equals(1013, more:read_close())
+      more:close()
+    end
+    local _, lines = srv:log():gsub("WebSocket input budget", "")
+    assert.equals(1, lines)
     for i = 1, 3 do finish_message(held[i], "s" .. i) end
     -- finished messages hold nothing: the room is there again
     local later = assert(testing.websocket(srv.port))
     assert.equals(10, assert(start_message(later, "late")).opcode)
     finish_message(later, "late")
     later:close()
+    for i = 1, 3 do held[i]:close() end
+  end)
+end)
+
+describe("WebSocket input budget counts bytes that arrived", function()
+  -- room for three whole 1 MiB messages and a little more
+  local srv
+  setup(function() srv = testing.server(APP, { env = { MIZAN_WS_BUFFER = tostring(3 * 1048576 + 1000) } }) end)
+  teardown(function() srv:stop() end)
+
+  it("a frame header announcing 1 MiB costs its 14 bytes, not the megabyte it promises", function()
+    local held = {}
+    for i = 1, 3 do
+      held[i] = assert(testing.websocket(srv.port))
+      -- a text frame, fin, masked (zero mask), 64-bit length 1 MiB, and no payload ever
+      held[i]:send_raw(string.char(0x81, 0x80 + 127, 0, 0, 0, 0, 0, 0x10, 0, 0) .. "\0\0\0\0")
+    end
+    require("mizan.testkit").sleep(0.3) -- the headers are in (had they cost 3 MiB, the next socket is refused)
+    local legit = assert(testing.websocket(srv.port))
+    local msg = subscribe_frame(("x"):rep(20000))
+    legit:send_frame(1, msg:sub(1, 100), { fin = false })
+    legit:send_frame(0, msg:sub(101), { fin = true })
+    local r = assert(legit:read_json())
+    assert.same({ "subscribed", ("x"):rep(20000) }, { r.type, r.id })
+    legit:close()
     for i = 1, 3 do held[i]:close() end
   end)
 end)
