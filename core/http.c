@@ -369,7 +369,10 @@ static void on_write(uv_write_t *req, int status) {
   mz_http_conn *c = req->data;
   c->writing = 0;
   c->wbuf.len = 0;
-  if (c->ws) mz_buf_free(&c->wbuf);
+  if (c->ws) {
+    mz_buf_free(&c->wbuf);
+    mz__ws_output_changed(c);
+  }
   if (c->closing) return;
   uv_timer_stop(&c->wtimer);
   if (status) {
@@ -412,6 +415,7 @@ static void conn_flush(mz_http_conn *c) {
     c->out.len = 0;
     if (c->out.cap > 256 * 1024 || c->ws) mz_buf_free(&c->out);
   }
+  if (c->ws) mz__ws_output_changed(c);
   /* a WebSocket is always "busy" for HTTP's sake, but closes once its close frame is out */
   if (c->close_after && (c->state != MZ_CONN_BUSY || (c->ws && !c->task_running))) finish_close(c);
 }
@@ -577,6 +581,7 @@ static void answer_metrics(mz_http_conn *c) {
   mz_buf *body = &c->srv->scratch;
   body->len = 0;
   mz_observe_metrics(body, c->srv->nconns);
+  mz_observe_ws_metrics(body, c->srv->ws_held, c->srv->ws_out_held);
   mz__http_write_response(c, 200, "text/plain; version=0.0.4; charset=utf-8", body->data, body->len, NULL, 0);
 }
 

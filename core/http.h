@@ -29,7 +29,9 @@ typedef struct mz_http_limits {
   uint64_t drain_timeout_ms;  /* graceful shutdown deadline */
   size_t max_output;          /* unsent bytes before the connection stops reading */
   size_t ws_buffer;           /* input all of a worker's WebSockets may hold in
-                                 unfinished messages: past it a socket closes with 1013 */
+                                 unfinished messages: past it a socket closes with 1013;
+                                 and, apart, the output they may hold unsent: past it a
+                                 socket that is behind closes with 1008 */
 } mz_http_limits;
 
 typedef struct mz_http_conn mz_http_conn;
@@ -49,6 +51,7 @@ struct mz_http_server {
   mz_http_conn *conns; /* every open connection, for draining */
   size_t nconns;
   size_t ws_held; /* input the WebSockets hold against limits.ws_buffer (ws.c) */
+  size_t ws_out_held; /* output they hold unsent, against the same figure (ws.c) */
   uint64_t ws_busy_logged_at; /* loop time of the last 1013 "budget is full" line */
   uint64_t ws_busy_closes;    /* 1013 closes since then */
   int draining;

@@ -161,6 +161,8 @@ int mz__ws_accept_key(const char *key, size_t n, char out[29]);
 void mz__ws_start(mz_http_conn *c, uint64_t id);
 void mz__ws_process(mz_http_conn *c);
 void mz__ws_closed(mz_http_conn *c);
+/** The connection's unsent output changed (a write went out): recount it. */
+void mz__ws_output_changed(mz_http_conn *c);
 /**
  * The handshake's task ended with 101 on a connection that closed meanwhile:
  * Lua registered socket c->req.ws_id, which will never start; send the

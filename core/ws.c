@@ -35,6 +35,7 @@ struct mz_ws {
   uint64_t id;
   mz_ws_decoder dec; /* frames in, messages out (ws_frame.c) */
   size_t held;      /* input bytes counted in srv->ws_held */
+  size_t out_held;  /* unsent output counted in srv->ws_out_held */
   int close_sent;
   uint64_t last_seen; /* uv_now when a frame last arrived */
   uv_timer_t pinger;
@@ -100,10 +101,29 @@ static int frame_header(char *h, int opcode, size_t n) {
   return 10;
 }
 
-/* Queue a frame; a client that does not read past the limit is dropped. */
+/* The output budget: what a worker's WebSockets hold unsent, all together,
+   may reach limits.ws_buffer (the input budget's figure, counted apart).
+   A socket whose client reads keeps next to nothing unsent (the kernel
+   takes it), so once the worker is past the figure, a socket that is still
+   behind with its earlier output is the one dropped: a broadcast to many
+   clients that stopped reading cannot multiply into unbounded memory. A
+   socket that is caught up still takes its frame, so the overshoot is at
+   most one frame per socket, and that socket is then behind itself. */
+void mz__ws_output_changed(mz_http_conn *c) {
+  mz_ws *w = c->ws;
+  if (!w) return;
+  size_t now = c->out.len + c->wbuf.len;
+  c->srv->ws_out_held = c->srv->ws_out_held - w->out_held + now;
+  w->out_held = now;
+}
+
+/* Queue a frame; a client that does not read is dropped: past its own
+   limit, or while behind when the worker's output budget is full. */
 static int send_frame(mz_http_conn *c, int opcode, const char *p, size_t n) {
   if (c->closing || !c->ws || c->ws->close_sent) return -1;
-  if (c->out.len + c->wbuf.len + n > MAX_OUTPUT) {
+  mz_http_server *s = c->srv;
+  size_t pending = c->out.len + c->wbuf.len;
+  if (pending + n > MAX_OUTPUT || (pending && s->ws_out_held + n > s->limits.ws_buffer)) {
     fprintf(stderr, "mizan [info] closing websocket %llu: it does not read (1008)\n",
             (unsigned long long)c->ws->id);
     c->ws->close_sent = 1;
@@ -113,6 +133,7 @@ static int send_frame(mz_http_conn *c, int opcode, const char *p, size_t n) {
   char h[10];
   int hl = frame_header(h, opcode, n);
   if (mz_buf_append(&c->out, h, (size_t)hl) || mz_buf_append(&c->out, p, n)) return -1;
+  mz__ws_output_changed(c);
   return 0;
 }
 
@@ -365,6 +386,8 @@ void mz__ws_closed(mz_http_conn *c) {
   if (!w) return;
   unregister(w);
   release(c);
+  c->srv->ws_out_held -= w->out_held;
+  w->out_held = 0;
   c->ws = NULL;
   uv_timer_stop(&w->pinger);
   uv_close((uv_handle_t *)&w->pinger, pinger_closed);

@@ -323,3 +323,52 @@ describe("WebSocket input budget counts bytes that arrived", function()
     for i = 1, 3 do held[i]:close() end
   end)
 end)
+
+describe("WebSocket output budget", function()
+  -- 1 MB for the unsent output of every socket of the worker together.
+  -- Sleepers subscribe and never read; a reader reads everything. Once the
+  -- kernel's buffers toward the sleepers are full, their output waits in the
+  -- server; past the budget the sleepers must go (1008), long before each
+  -- reaches its own 4 MiB limit, and the reader must not notice.
+  local srv
+  setup(function() srv = testing.server(APP, { env = { MIZAN_WS_BUFFER = "1000000" } }) end)
+  teardown(function() srv:stop() end)
+
+  local function gauge(name)
+    local text = srv:request("GET", "/api/mizan/metrics").body
+    return tonumber(text:match("\n" .. name .. " (%d+)"))
+  end
+
+  local function news_socket()
+    local ws = assert(testing.websocket(srv.port))
+    ws:send_json { type = "subscribe", id = 1, channel = "news" }
+    assert.equals("subscribed", assert(ws:read_json()).type)
+    return ws
+  end
+
+  it("drops the clients that stopped reading once the worker holds too much, never growing past it", function()
+    local SLEEPERS, PIECE = 5, 100000
+    local sleepers, reader = {}, news_socket()
+    for i = 1, SLEEPERS do sleepers[i] = news_socket() end
+    local headline = ("n"):rep(PIECE)
+    local peak, sent = 0, 0
+    local function dropped() return select(2, srv:log():gsub("it does not read %(1008%)", "")) end
+    -- enough to fill the kernel's buffers many times over, unless the
+    -- sleepers are gone first
+    while dropped() < SLEEPERS and sent < 400 do
+      assert.equals(200, srv:call("publish", { headline = headline }).status)
+      sent = sent + 1
+      local got = assert(reader:read_json(10), "the reader gets every message")
+      assert.equals(PIECE, #got.data.headline)
+      peak = math.max(peak, gauge("mizan_websocket_output_bytes"))
+    end
+    assert.equals(SLEEPERS, dropped(), ("after %d messages"):format(sent))
+    -- one frame past the budget per socket at most, never a sleeper's 4 MiB
+    assert.is_true(peak <= 1000000 + (SLEEPERS + 1) * (PIECE + 100), "peak " .. peak)
+    assert.is_true(h.wait_until(function() return gauge("mizan_websocket_output_bytes") == 0 end))
+    assert.equals(200, srv:call("publish", { headline = "after" }).status)
+    assert.equals("after", assert(reader:read_json(10)).data.headline)
+    reader:close()
+    for _, ws in ipairs(sleepers) do ws:close() end
+  end)
+end)
