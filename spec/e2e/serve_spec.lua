@@ -112,7 +112,7 @@ describe("mizan serve", function()
     kit.kill(old, "STOP")
     set_version(dir, "v2")
     kit.kill(srv.pid, "HUP")
-    assert.is_true(wait_for(function() return srv:log():find("reload done", 1, true) ~= nil end))
+    assert.is_true(h.wait_until(function() return srv:log():find("reload done", 1, true) ~= nil end))
     local fresh
     for _, pid in ipairs(children(srv.pid)) do if pid ~= old then fresh = pid end end
     assert.is_truthy(fresh)
@@ -130,7 +130,7 @@ describe("mizan serve", function()
       conns[i]:close()
     end
     assert.equals("v2", srv:call("version", {}, { method = "GET" }).json.result)
-    assert.is_true(wait_for(function() return #children(srv.pid) == 1 end), "the old worker finished")
+    assert.is_true(h.wait_until(function() return #children(srv.pid) == 1 end), "the old worker finished")
     assert.equals(0, (srv:stop()))
   end)
 
