@@ -31,6 +31,13 @@ static int read_config(mz_host *h, mz_config *cfg) {
   return -1;
 }
 
+/* The error at the top of L's stack as text: an error object need not be
+   a string (error({}) from app code), and printf must never see NULL. */
+static const char *error_text(lua_State *L) {
+  const char *msg = lua_tostring(L, -1);
+  return msg ? msg : "(error object is not a string)";
+}
+
 /* Ask Lua (mizan.host.check_storage) whether the database can serve; print
    its reason and return -1 when it cannot. */
 static int check_storage(mz_host *h) {
@@ -40,7 +47,7 @@ static int check_storage(mz_host *h) {
     if (lua_toboolean(L, -2)) r = 0;
     else fprintf(stderr, "mizan: refusing to start: %s\n", lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
   } else {
-    fprintf(stderr, "mizan: refusing to start: %s\n", lua_tostring(L, -1));
+    fprintf(stderr, "mizan: refusing to start: %s\n", error_text(L));
   }
   lua_settop(L, 0);
   return r;

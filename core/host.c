@@ -456,6 +456,7 @@ extern int mz_redis_open(lua_State *L);
 extern int mz_sqlite_open(lua_State *L);
 extern int mz_ws_open(lua_State *L);
 extern int mz_bus_open(lua_State *L);
+extern int mz_utf8_open(lua_State *L);
 
 /* ------------------------------------------------------------ lifecycle */
 
@@ -495,6 +496,8 @@ int mz_host_init(mz_host *h, uv_loop_t *loop, mz_mode mode) {
   lua_setfield(L, -2, "mizan.ws");
   lua_pushcfunction(L, mz_bus_open);
   lua_setfield(L, -2, "mizan.bus");
+  lua_pushcfunction(L, mz_utf8_open);
+  lua_setfield(L, -2, "mizan.utf8core");
   lua_pop(L, 1);
   /* insert the embedded searcher right after preload */
   lua_getfield(L, -1, "loaders");

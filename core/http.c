@@ -362,7 +362,10 @@ static void on_write(uv_write_t *req, int status) {
   mz_http_conn *c = req->data;
   c->writing = 0;
   c->wbuf.len = 0;
-  if (c->ws) mz_buf_free(&c->wbuf);
+  if (c->ws) {
+    mz_buf_free(&c->wbuf);
+    mz__ws_output_changed(c);
+  }
   if (c->closing) return;
   uv_timer_stop(&c->wtimer);
   if (status) {
@@ -405,6 +408,7 @@ static void conn_flush(mz_http_conn *c) {
     c->out.len = 0;
     if (c->out.cap > 256 * 1024 || c->ws) mz_buf_free(&c->out);
   }
+  if (c->ws) mz__ws_output_changed(c);
   /* a WebSocket is always "busy" for HTTP's sake, but closes once its close frame is out */
   if (c->close_after && (c->state != MZ_CONN_BUSY || (c->ws && !c->task_running))) finish_close(c);
 }
@@ -572,6 +576,7 @@ static void answer_metrics(mz_http_conn *c) {
   mz_buf *body = &c->srv->scratch;
   body->len = 0;
   mz_observe_metrics(body, c->srv->nconns);
+  mz_observe_ws_metrics(body, c->srv->ws_held, c->srv->ws_out_held);
   mz__http_write_response(c, 200, "text/plain; version=0.0.4; charset=utf-8", body->data, body->len, NULL, 0);
 }
 
@@ -665,6 +670,7 @@ again:;
       while (avail && (*p == '\r' || *p == '\n')) p++, avail--, c->in_off++;
       if (!avail) break;
       c->state = MZ_CONN_HEAD;
+      c->requests++;
       c->head_scanned = 0;
       arm(c, s->limits.header_timeout_ms);
     }
@@ -913,16 +919,23 @@ int mz_http_bind(const char *addr, int reuseport, int *fd_out) {
   return 0;
 }
 
+static void listener_closed(uv_handle_t *h);
+
 /* libuv's own accept loop is not used: when it runs out of descriptors it
    accepts and closes whatever waits, silently, and the clients see their
    connections cut. on_listener pauses instead, and says so. */
 int mz_http_server_open(mz_http_server *s, int fd) {
   int r = uv_poll_init_socket(s->loop, &s->listener, fd);
   if (r) return r;
-  s->listen_fd = fd;
   s->listener.data = s;
-  s->listening = 1;
-  if ((r = uv_poll_start(&s->listener, UV_READABLE, on_listener))) return r;
+  s->listening = 1; /* the handle is open: a drain waits for its close */
+  if ((r = uv_poll_start(&s->listener, UV_READABLE, on_listener))) {
+    /* the descriptor stays the caller's (listen_fd is still -1): only the
+       handle closes, and `listening` clears in its close callback */
+    uv_close((uv_handle_t *)&s->listener, listener_closed);
+    return r;
+  }
+  s->listen_fd = fd;
   struct sockaddr_storage bound;
   socklen_t blen = sizeof bound;
   if (getsockname(fd, (struct sockaddr *)&bound, &blen) == 0)
@@ -970,7 +983,7 @@ static void drain_deadline(uv_timer_t *t) {
 
 static void listener_closed(uv_handle_t *h) {
   mz_http_server *s = h->data;
-  close(s->listen_fd);
+  if (s->listen_fd >= 0) close(s->listen_fd);
   s->listen_fd = -1;
   s->listening = 0;
   server_maybe_closed(s);
@@ -978,9 +991,14 @@ static void listener_closed(uv_handle_t *h) {
 
 static void peer_closed(mz_http_server *s) { (void)s; }
 
-void mz_http_server_drain(mz_http_server *s, void (*closed)(mz_http_server *)) {
+/* Stop accepting and finish. `last` says whether this process is the last
+   holder of the listening socket (a real shutdown) or one of several (a
+   worker retired by a reload, whose successors accept on the same socket). */
+static void drain(mz_http_server *s, void (*closed)(mz_http_server *), int last) {
   if (s->draining) return;
-  if (s->observe_peer) mz_http_server_drain(s->observe_peer, peer_closed);
+  /* the observe listener is this worker's own (SO_REUSEPORT): its queue is
+     nobody else's, so it is taken in even when retiring */
+  if (s->observe_peer) drain(s->observe_peer, peer_closed, 1);
   s->draining = 1;
   s->closed = closed;
   uv_timer_init(s->loop, &s->drain_timer);
@@ -988,11 +1006,13 @@ void mz_http_server_drain(mz_http_server *s, void (*closed)(mz_http_server *)) {
   uv_timer_start(&s->drain_timer, drain_deadline, s->limits.drain_timeout_ms, 0);
   uv_unref((uv_handle_t *)&s->drain_timer);
   uv_timer_stop(&s->accept_timer);
-  /* The kernel has completed the handshake of whatever waits in the
-     backlog, and closing the listener would reset those connections: take
-     them in first; they are answered like any idle connection below. */
   if (s->listen_fd >= 0) {
-    for (int i = 0; i < 65536; i++) {
+    /* The kernel has completed the handshake of whatever waits in the
+       backlog, and closing the last copy of the listener would reset those
+       connections: the last holder takes them in first; they are answered
+       like any idle connection below. A retiring worker leaves them to
+       the workers that replace it (they run the new code). */
+    for (int i = 0; last && i < 65536; i++) {
       int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd >= 0) conn_open(s, fd);
       else if (errno != EINTR && errno != ECONNABORTED) break; /* EAGAIN: empty; EMFILE: no room */
@@ -1002,12 +1022,21 @@ void mz_http_server_drain(mz_http_server *s, void (*closed)(mz_http_server *)) {
   }
   for (mz_http_conn *c = s->conns, *next; c; c = next) {
     next = c->next;
+    int idle = c->state == MZ_CONN_IDLE && !c->writing && !c->out.len && c->in.len == c->in_off;
     /* Idle connections get a last moment: one accepted just now may have its
        request in the socket, unread; it is answered (with Connection: close)
-       rather than dropped. Busy ones close after their response. */
+       rather than dropped. A retiring worker waits longer for a connection
+       that has not sent its first request yet: its client connected to us
+       and will send it (the header timeout, within the drain deadline);
+       nobody else can answer it. Busy ones close after their response. */
     if (c->ws) mz__ws_go_away(c);
-    else if (c->state == MZ_CONN_IDLE && !c->writing && !c->out.len && c->in.len == c->in_off) arm(c, 100);
+    else if (idle && !last && !c->requests) continue;
+    else if (idle) arm(c, 100);
     else c->close_after = 1;
   }
   server_maybe_closed(s); /* a server that never listened and has no connections */
 }
+
+void mz_http_server_drain(mz_http_server *s, void (*closed)(mz_http_server *)) { drain(s, closed, 1); }
+
+void mz_http_server_retire(mz_http_server *s, void (*closed)(mz_http_server *)) { drain(s, closed, 0); }

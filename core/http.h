@@ -29,7 +29,9 @@ typedef struct mz_http_limits {
   uint64_t drain_timeout_ms;  /* graceful shutdown deadline */
   size_t max_output;          /* unsent bytes before the connection stops reading */
   size_t ws_buffer;           /* input all of a worker's WebSockets may hold in
-                                 unfinished messages: past it a socket closes with 1013 */
+                                 unfinished messages: past it a socket closes with 1013;
+                                 and, apart, the output they may hold unsent: past it a
+                                 socket that is behind closes with 1008 */
 } mz_http_limits;
 
 typedef struct mz_http_conn mz_http_conn;
@@ -50,6 +52,10 @@ struct mz_http_server {
                               carrying it is cached under the "shared" scope */
   mz_http_conn *conns; /* every open connection, for draining */
   size_t nconns;
+  size_t ws_held; /* input the WebSockets hold against limits.ws_buffer (ws.c) */
+  size_t ws_out_held; /* output they hold unsent, against the same figure (ws.c) */
+  uint64_t ws_busy_logged_at; /* loop time of the last 1013 "budget is full" line */
+  uint64_t ws_busy_closes;    /* 1013 closes since then */
   int draining;
   uint64_t accept_logged_at; /* loop time of the last "out of descriptors" line */
   uint64_t accept_errors;    /* failed accepts since then */
@@ -115,5 +121,14 @@ int mz_http_server_open(mz_http_server *s, int fd);
  * the server's own handles included, is closed.
  */
 void mz_http_server_drain(mz_http_server *s, void (*closed)(mz_http_server *));
+
+/**
+ * Drain as one of several holders of the listening socket (a worker retired
+ * by a rolling reload): stop accepting without taking the kernel's backlog,
+ * which the other holders serve, and answer the connections already taken,
+ * waiting for the first request of a fresh one (up to the header timeout,
+ * within limits.drain_timeout_ms). `closed` as for mz_http_server_drain.
+ */
+void mz_http_server_retire(mz_http_server *s, void (*closed)(mz_http_server *));
 
 #endif

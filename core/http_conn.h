@@ -79,6 +79,7 @@ struct mz_http_conn {
   int writing;
   int reading;
   int close_after;   /* close once the output is flushed */
+  unsigned requests; /* requests begun on this connection (0: a fresh one) */
   int closing;       /* handles are closing */
   int open_handles;
   int task_running;
@@ -160,6 +161,14 @@ int mz__ws_accept_key(const char *key, size_t n, char out[29]);
 void mz__ws_start(mz_http_conn *c, mz_host *host, uint64_t id);
 void mz__ws_process(mz_http_conn *c);
 void mz__ws_closed(mz_http_conn *c);
+/** The connection's unsent output changed (a write went out): recount it. */
+void mz__ws_output_changed(mz_http_conn *c);
+/**
+ * The handshake's task ended with 101 on a connection that closed meanwhile:
+ * Lua registered socket c->req.ws_id, which will never start; send the
+ * server's host that socket's "close" event, as mz__ws_closed does.
+ */
+void mz__ws_abandoned(mz_http_conn *c);
 void mz__ws_go_away(mz_http_conn *c);
 
 #endif

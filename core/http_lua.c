@@ -215,6 +215,8 @@ static void task_done(mz_task *t, lua_State *co, int ok) {
       fprintf(stderr, "mizan [error] request task failed: %s\n", lua_tostring(co, -1));
       mz__http_write_error(c, 500, "internal_error", "internal error");
     }
+  } else if (ok && c->req.ws_id && lua_tointeger(co, 1) == 101) {
+    mz__ws_abandoned(c); /* Lua took the socket in; it must hear it is gone */
   }
   mz_task_release(t);
   mz__http_request_done(c);

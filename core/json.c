@@ -7,6 +7,7 @@
  * \u escape must not leave a lone surrogate.
  */
 #include "json.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <lauxlib.h>
@@ -65,31 +66,6 @@ static int dec_fail(json_dec *d, const char *what) {
 
 static void dec_ws(json_dec *d) {
   while (d->p < d->end && (*d->p == ' ' || *d->p == '\n' || *d->p == '\r' || *d->p == '\t')) d->p++;
-}
-
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 if invalid. */
-static int utf8_seq(const unsigned char *p, const unsigned char *end) {
-  unsigned c = p[0];
-  if (c < 0x80) return 1;
-  if (c < 0xC2) return 0;
-  if (c < 0xE0) {
-    if (end - p < 2 || (p[1] & 0xC0) != 0x80) return 0;
-    return 2;
-  }
-  if (c < 0xF0) {
-    if (end - p < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) return 0;
-    if (c == 0xE0 && p[1] < 0xA0) return 0; /* overlong */
-    if (c == 0xED && p[1] >= 0xA0) return 0; /* UTF-16 surrogate */
-    return 3;
-  }
-  if (c < 0xF5) {
-    if (end - p < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
-      return 0;
-    if (c == 0xF0 && p[1] < 0x90) return 0; /* overlong */
-    if (c == 0xF4 && p[1] >= 0x90) return 0; /* past U+10FFFF */
-    return 4;
-  }
-  return 0;
 }
 
 static int hex4(const unsigned char *p, unsigned *out) {
@@ -175,7 +151,7 @@ static int dec_string(json_dec *d) {
       }
       continue;
     }
-    int n = utf8_seq(p, end);
+    int n = mz_utf8_seq(p, (size_t)(end - p));
     if (!n) { d->p = p; return dec_fail(d, "invalid UTF-8"); }
     memcpy(sb->data + sb->len, p, (size_t)n);
     sb->len += (size_t)n;
@@ -458,7 +434,7 @@ static int enc_string(json_enc *e, const char *str, size_t n) {
     if (s == end) break;
     unsigned c = *s;
     if (c >= 0x80) {
-      int k = utf8_seq(s, end);
+      int k = mz_utf8_seq(s, (size_t)(end - s));
       if (!k) return enc_fail(e, "cannot encode a string that is not valid UTF-8", NULL);
       memcpy(w, s, (size_t)k);
       w += k;

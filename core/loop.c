@@ -1,12 +1,14 @@
 /* mz_loop: see loop.h. */
 #include "loop.h"
 
+#include "master.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 typedef struct {
-  uv_signal_t sigint, sigterm;
+  uv_signal_t sigint, sigterm, retire;
   uv_timer_t closer; /* after the drain: waits for the host's last task */
   mz_http_server *srv;
   int signals, ticks;
@@ -29,6 +31,7 @@ static void drained(mz_http_server *srv) {
   serve_state *st = srv->loop->data;
   uv_close((uv_handle_t *)&st->sigint, NULL);
   uv_close((uv_handle_t *)&st->sigterm, NULL);
+  uv_close((uv_handle_t *)&st->retire, NULL);
   /* outbound connections would keep the loop alive: the host retires, then
      its resources close (host.h); a mizan dev reaper does the same for the
      older states */
@@ -55,6 +58,17 @@ static void on_signal(uv_signal_t *h, int signum) {
   mz_http_server_drain(st->srv, drained);
 }
 
+/* The master replaced this worker in a rolling reload: finish what we hold
+   and leave the listening socket's queue to our successors. A SIGTERM
+   afterwards (the whole service stopping) finds the drain under way. */
+static void on_retire(uv_signal_t *h, int signum) {
+  serve_state *st = h->data;
+  (void)signum;
+  if (st->srv->draining) return;
+  fprintf(stderr, "mizan: retired by a reload, finishing (%zu connection(s) open)\n", st->srv->nconns);
+  mz_http_server_retire(st->srv, drained);
+}
+
 int mz_loop_serve(mz_http_server *srv) {
   serve_state st = {.srv = srv};
   uv_loop_t *loop = srv->loop;
@@ -62,9 +76,11 @@ int mz_loop_serve(mz_http_server *srv) {
   signal(SIGPIPE, SIG_IGN);
   uv_signal_init(loop, &st.sigint);
   uv_signal_init(loop, &st.sigterm);
-  st.sigint.data = st.sigterm.data = &st;
+  uv_signal_init(loop, &st.retire);
+  st.sigint.data = st.sigterm.data = st.retire.data = &st;
   uv_signal_start(&st.sigint, on_signal, SIGINT);
   uv_signal_start(&st.sigterm, on_signal, SIGTERM);
+  uv_signal_start(&st.retire, on_retire, MZ_MASTER_RETIRE_SIGNAL);
   uv_run(loop, UV_RUN_DEFAULT);
   fprintf(stderr, "mizan: stopped\n");
   return 0;

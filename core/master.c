@@ -140,7 +140,7 @@ int mz_master_run(const mz_master_opts *o) {
             continue;
           }
           if (slots[i].pid > 0 && nretiring < MAX_WORKERS * 2) {
-            kill(slots[i].pid, SIGTERM);
+            kill(slots[i].pid, MZ_MASTER_RETIRE_SIGNAL);
             retiring[nretiring++] = slots[i].pid;
           }
           slots[i].pid = fresh;

@@ -5,7 +5,8 @@
  * inherit it; it runs no event loop and no Lua. It respawns a worker that
  * dies (with backoff), drains them all on SIGTERM/SIGINT and exits 0, and on
  * SIGHUP replaces them one at a time: a new worker is started and ready
- * before the old one is asked to drain, so no request is dropped.
+ * before the old one is retired (MZ_MASTER_RETIRE_SIGNAL), so no request
+ * is dropped.
  *
  * All workers accept on one inherited socket rather than on SO_REUSEPORT
  * sockets of their own: when a worker closes an SO_REUSEPORT socket, the
@@ -14,6 +15,14 @@
  */
 #ifndef MZ_MASTER_H
 #define MZ_MASTER_H
+
+#include <signal.h>
+
+/* Sent to a worker that a reload replaces. Not SIGTERM: a worker told to
+   stop with the whole service takes the listening socket's backlog before
+   closing it (else those connections are reset), but a retiring one must
+   leave that queue to the workers running the new code. */
+#define MZ_MASTER_RETIRE_SIGNAL SIGUSR2
 
 typedef struct mz_master_opts {
   int workers;

@@ -178,3 +178,12 @@ void mz_observe_metrics(mz_buf *out, size_t open_connections) {
                 "mizan_reloads_total %llu\n",
                 open_connections, (unsigned long long)obs.reloads);
 }
+
+void mz_observe_ws_metrics(mz_buf *out, size_t input_bytes, size_t output_bytes) {
+  mz_buf_printf(out,
+                "# HELP mizan_websocket_input_bytes Input the WebSockets hold in unfinished messages.\n"
+                "# TYPE mizan_websocket_input_bytes gauge\nmizan_websocket_input_bytes %zu\n"
+                "# HELP mizan_websocket_output_bytes Output the WebSockets hold unsent.\n"
+                "# TYPE mizan_websocket_output_bytes gauge\nmizan_websocket_output_bytes %zu\n",
+                input_bytes, output_bytes);
+}

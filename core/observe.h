@@ -35,5 +35,8 @@ void mz_observe_response(const mz_observe_event *e);
 void mz_observe_reloaded(void);
 /** Append the Prometheus text of this process's metrics. */
 void mz_observe_metrics(mz_buf *out, size_t open_connections);
+/** Append the WebSocket buffer gauges: input held in unfinished messages
+    and output not yet sent, by all of this worker's sockets. */
+void mz_observe_ws_metrics(mz_buf *out, size_t input_bytes, size_t output_bytes);
 
 #endif

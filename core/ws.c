@@ -44,7 +44,8 @@ typedef struct mz_ws_registry mz_ws_registry;
 struct mz_ws {
   uint64_t id;
   mz_ws_decoder dec; /* frames in, messages out (ws_frame.c) */
-  size_t held;      /* input bytes counted against the worker's budget */
+  size_t held;      /* input bytes counted in srv->ws_held */
+  size_t out_held;  /* unsent output counted in srv->ws_out_held */
   int close_sent;
   uint64_t last_seen; /* uv_now when a frame last arrived */
   uv_timer_t pinger;
@@ -167,10 +168,29 @@ static int frame_header(char *h, int opcode, size_t n) {
   return 10;
 }
 
-/* Queue a frame; a client that does not read past the limit is dropped. */
+/* The output budget: what a worker's WebSockets hold unsent, all together,
+   may reach limits.ws_buffer (the input budget's figure, counted apart).
+   A socket whose client reads keeps next to nothing unsent (the kernel
+   takes it), so once the worker is past the figure, a socket that is still
+   behind with its earlier output is the one dropped: a broadcast to many
+   clients that stopped reading cannot multiply into unbounded memory. A
+   socket that is caught up still takes its frame, so the overshoot is at
+   most one frame per socket, and that socket is then behind itself. */
+void mz__ws_output_changed(mz_http_conn *c) {
+  mz_ws *w = c->ws;
+  if (!w) return;
+  size_t now = c->out.len + c->wbuf.len;
+  c->srv->ws_out_held = c->srv->ws_out_held - w->out_held + now;
+  w->out_held = now;
+}
+
+/* Queue a frame; a client that does not read is dropped: past its own
+   limit, or while behind when the worker's output budget is full. */
 static int send_frame(mz_http_conn *c, int opcode, const char *p, size_t n) {
   if (c->closing || !c->ws || c->ws->close_sent) return -1;
-  if (c->out.len + c->wbuf.len + n > MAX_OUTPUT) {
+  mz_http_server *s = c->srv;
+  size_t pending = c->out.len + c->wbuf.len;
+  if (pending + n > MAX_OUTPUT || (pending && s->ws_out_held + n > s->limits.ws_buffer)) {
     fprintf(stderr, "mizan [info] closing websocket %llu: it does not read (1008)\n",
             (unsigned long long)c->ws->id);
     c->ws->close_sent = 1;
@@ -180,6 +200,7 @@ static int send_frame(mz_http_conn *c, int opcode, const char *p, size_t n) {
   char h[10];
   int hl = frame_header(h, opcode, n);
   if (mz_buf_append(&c->out, h, (size_t)hl) || mz_buf_append(&c->out, p, n)) return -1;
+  mz__ws_output_changed(c);
   return 0;
 }
 
@@ -235,30 +256,30 @@ static void ws_task_done(mz_task *t, lua_State *co, int ok) {
   mz__ws_process(c);
 }
 
-/* The input budget: every WebSocket of this worker (one loop per process)
+/* The input budget: every WebSocket of one server (one per worker loop)
    together may hold limits.ws_buffer bytes of input that is not a whole
-   message yet: the unfinished message plus the buffered bytes of the frame
-   being read (its whole announced size once its header is in, so that one
-   header is enough to refuse it). Buffers grow geometrically, so the memory
-   behind the budget is at most about twice that, plus one read each. */
-static size_t ws_held; /* the sum of every socket's `held` */
+   message yet: the unfinished message plus the input buffered and not yet
+   consumed. Only bytes that arrived count: a frame header announcing a
+   large payload costs its 14 bytes, not the payload it promises (a header
+   over the message limit is refused by mz_ws_frame_header, as 1009).
+   Buffers grow geometrically, so the memory behind the budget is at most
+   about twice that, plus one read each. */
 
 /* What this socket holds against the budget now: its unfinished message
-   and its buffered input, counting a frame whose header is in at its
-   announced size. */
+   and its buffered, unconsumed input. */
 static size_t committed(mz_http_conn *c) {
   mz_ws_decoder *d = &c->ws->dec;
-  size_t in = c->in.len - c->in_off;
-  return (d->msg_opcode ? d->msg.len : 0) + (d->pending > in ? d->pending : in);
+  return (d->msg_opcode ? d->msg.len : 0) + (c->in.len - c->in_off);
 }
 
-/* Record what this socket holds now; 0, or -1 when that takes the worker
-   past its budget (what it held before stays counted until it closes). */
+/* Record what this socket holds now; 0, or -1 when that takes the server
+   past its budget (what it held before stays counted until it fails). */
 static int account(mz_http_conn *c, int check) {
   mz_ws *w = c->ws;
-  size_t now = committed(c), others = ws_held - w->held, budget = c->srv->limits.ws_buffer;
+  mz_http_server *s = c->srv;
+  size_t now = committed(c), others = s->ws_held - w->held, budget = s->limits.ws_buffer;
   if (check && now > w->held && (others > budget || now > budget - others)) return -1;
-  ws_held = others + now;
+  s->ws_held = others + now;
   w->held = now;
   return 0;
 }
@@ -266,7 +287,7 @@ static int account(mz_http_conn *c, int check) {
 /* The socket holds nothing any more (it failed or closed). */
 static void release(mz_http_conn *c) {
   mz_ws *w = c->ws;
-  ws_held -= w->held;
+  c->srv->ws_held -= w->held;
   w->held = 0;
 }
 
@@ -281,10 +302,21 @@ static void fail(mz_http_conn *c, int code, const char *why) {
   release(c);
 }
 
-/* 1013, not 1009: the message may be fine; the worker is full for now. */
+/* 1013, not 1009: the message may be fine; the server is full for now.
+   One log line per 10 s at most: a flood of sockets must not flood the log. */
 static void over_budget(mz_http_conn *c) {
-  fprintf(stderr, "mizan [warn] closing websocket %llu: the worker's WebSocket input budget (%zu bytes) is full (1013)\n",
-          (unsigned long long)c->ws->id, c->srv->limits.ws_buffer);
+  mz_http_server *s = c->srv;
+  uint64_t now = uv_now(s->loop);
+  s->ws_busy_closes++;
+  if (!s->ws_busy_logged_at || now - s->ws_busy_logged_at >= 10000) {
+    fprintf(stderr, "mizan [warn] closing websocket %llu: the worker's WebSocket input budget (%zu bytes) is full (1013)",
+            (unsigned long long)c->ws->id, s->limits.ws_buffer);
+    if (s->ws_busy_closes > 1)
+      fprintf(stderr, " (%llu more since the last report)", (unsigned long long)s->ws_busy_closes - 1);
+    fputc('\n', stderr);
+    s->ws_busy_logged_at = now;
+    s->ws_busy_closes = 0;
+  }
   fail(c, 1013, "server busy: try again later");
 }
 
@@ -297,7 +329,7 @@ void mz__ws_process(mz_http_conn *c) {
     if (avail && ev.kind == MZ_WS_ERROR) return fail(c, ev.code, ev.why);
     if (!used) {
       if (!avail) w->dec.pending = 0;
-      /* wait for the rest of the frame: the bytes it will take count now */
+      /* wait for the rest of the frame: the bytes it has so far count */
       if (account(c, 1)) return over_budget(c);
       break;
     }
@@ -416,29 +448,43 @@ static void close_event_drop(mz_resource *r) {
   uv_close((uv_handle_t *)&e->timer, close_event_freed);
 }
 
-/* The connection is closing: forget the socket, and tell its host's Lua on
-   the next loop turn (never from inside whatever Lua call closed it). */
+/* Tell `h`'s Lua that socket `id` is gone, on the next loop turn (never
+   from inside whatever Lua call closed it). The pending event is one of
+   h's resources: if h closes first, it is dropped, never delivered. */
+static void close_event_send(uv_loop_t *loop, mz_host *h, uint64_t id) {
+  if (h->ws_ref == LUA_NOREF) return;
+  close_event *e = calloc(1, sizeof *e);
+  if (!e) return;
+  e->host = h;
+  e->id = id;
+  e->res.close = close_event_drop;
+  uv_timer_init(loop, &e->timer);
+  e->timer.data = e;
+  uv_timer_start(&e->timer, close_event_fired, 0, 0);
+  mz_host_own(h, &e->res);
+}
+
+/* The connection is closing: forget the socket, and tell its host's Lua. */
 void mz__ws_closed(mz_http_conn *c) {
   mz_ws *w = c->ws;
   if (!w) return;
   mz_ws_registry *reg = w->reg;
   unregister(w);
   release(c);
+  c->srv->ws_out_held -= w->out_held;
+  w->out_held = 0;
   c->ws = NULL;
   uv_timer_stop(&w->pinger);
   uv_close((uv_handle_t *)&w->pinger, pinger_closed);
   if (!reg) return; /* detached: its host is closing */
-  mz_host *h = reg->host;
-  if (h->ws_ref == LUA_NOREF) return;
-  close_event *e = calloc(1, sizeof *e);
-  if (!e) return;
-  e->host = h;
-  e->id = w->id;
-  e->res.close = close_event_drop;
-  uv_timer_init(c->srv->loop, &e->timer);
-  e->timer.data = e;
-  uv_timer_start(&e->timer, close_event_fired, 0, 0);
-  mz_host_own(h, &e->res);
+  close_event_send(c->srv->loop, reg->host, w->id);
+}
+
+/* The upgrade's connection closed while Lua decided: the host whose task
+   took the socket in (the one that ran the request) must hear it is gone. */
+void mz__ws_abandoned(mz_http_conn *c) {
+  mz_host *h = c->task.host ? c->task.host : c->srv->host;
+  if (c->req.ws_id) close_event_send(c->srv->loop, h, c->req.ws_id);
 }
 
 /* ------------------------------------------------------------ Lua: mizan.ws */

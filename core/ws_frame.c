@@ -11,36 +11,6 @@ void mz_ws_decoder_init(mz_ws_decoder *d, size_t max_message) {
 
 void mz_ws_decoder_free(mz_ws_decoder *d) { mz_buf_free(&d->msg); }
 
-/* Feed bytes to the UTF-8 state (RFC 3629: no overlongs, no surrogates, at
-   most U+10FFFF). 0, or -1 at the first byte that cannot be valid. */
-static int utf8_feed(uint8_t *need, uint8_t *lo, uint8_t *hi, const unsigned char *p, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    unsigned c = p[i];
-    if (*need == 0) {
-      if (c < 0x80) continue;
-      if (c >= 0xC2 && c <= 0xDF) *need = 1, *lo = 0x80, *hi = 0xBF;
-      else if (c == 0xE0) *need = 2, *lo = 0xA0, *hi = 0xBF;
-      else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) *need = 2, *lo = 0x80, *hi = 0xBF;
-      else if (c == 0xED) *need = 2, *lo = 0x80, *hi = 0x9F;
-      else if (c == 0xF0) *need = 3, *lo = 0x90, *hi = 0xBF;
-      else if (c >= 0xF1 && c <= 0xF3) *need = 3, *lo = 0x80, *hi = 0xBF;
-      else if (c == 0xF4) *need = 3, *lo = 0x80, *hi = 0x8F;
-      else return -1;
-    } else {
-      if (c < *lo || c > *hi) return -1;
-      (*need)--;
-      *lo = 0x80;
-      *hi = 0xBF;
-    }
-  }
-  return 0;
-}
-
-int mz_ws_utf8_check(const unsigned char *p, size_t n) {
-  uint8_t need = 0, lo = 0, hi = 0;
-  return utf8_feed(&need, &lo, &hi, p, n) || need ? -1 : 0;
-}
-
 int mz_ws_frame_header(const mz_ws_decoder *d, const unsigned char *p, size_t n, mz_ws_frame *f) {
   if (n < 2) return 0;
   int fin = p[0] & 0x80, rsv = p[0] & 0x70, opcode = p[0] & 0x0F, masked = p[1] & 0x80;
@@ -99,7 +69,7 @@ static void close_event(const unsigned char *p, size_t n, mz_ws_event *ev) {
     ev->why = "bad close code";
     return;
   }
-  if (mz_ws_utf8_check(p + 2, n - 2)) {
+  if (mz_utf8_check(p + 2, n - 2)) {
     ev->code = 1007;
     ev->why = "bad close reason";
     return;
@@ -149,13 +119,13 @@ size_t mz_ws_decode(mz_ws_decoder *d, unsigned char *p, size_t n, mz_ws_event *e
   if (f.opcode) { /* a new message: forget the last one */
     d->msg_opcode = f.opcode;
     d->msg.len = 0;
-    d->need = 0;
+    d->utf8 = (mz_utf8_state){0, 0, 0};
   }
-  if (utf8_feed(&d->need, &d->lo, &d->hi, data, f.len)) return refuse(ev, 1007, "invalid UTF-8");
-  if (mz_buf_append(&d->msg, data, f.len)) return refuse(ev, 1009, "out of memory");
+  if (mz_utf8_feed(&d->utf8, data, f.len)) return refuse(ev, 1007, "invalid UTF-8");
+  if (mz_buf_append(&d->msg, data, f.len)) return refuse(ev, 1011, "out of memory"); /* ours, not the peer's: 1011 */
   if (!f.fin) return total;
   d->msg_opcode = 0;
-  if (d->need) return refuse(ev, 1007, "invalid UTF-8");
+  if (d->utf8.need) return refuse(ev, 1007, "invalid UTF-8");
   ev->kind = MZ_WS_TEXT;
   ev->data = d->msg.data ? d->msg.data : "";
   ev->len = d->msg.len;

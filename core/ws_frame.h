@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "utf8.h"
 
 /* The largest message limit a decoder accepts: lengths stay far from any wrap. */
 #define MZ_WS_MAX_LIMIT ((size_t)1 << 40)
@@ -26,7 +27,7 @@
 typedef struct mz_ws_decoder {
   mz_buf msg;           /* the data message being assembled */
   int msg_opcode;       /* 0 none, 1 text (binary is refused at its header) */
-  uint8_t need, lo, hi; /* incremental UTF-8 state across fragments */
+  mz_utf8_state utf8;   /* UTF-8 across the message's fragments */
   size_t max_message;   /* payload bytes one message may have */
   size_t pending;       /* after a 0 return: the whole size of the frame whose
                            header is in, 0 when not even the header is */
@@ -78,8 +79,5 @@ int mz_ws_frame_header(const mz_ws_decoder *d, const unsigned char *p, size_t n,
  * MZ_WS_ERROR, that the input is refused and must not be fed again.
  */
 size_t mz_ws_decode(mz_ws_decoder *d, unsigned char *p, size_t n, mz_ws_event *ev);
-
-/** 0 if p[0..n) is whole, valid UTF-8, -1 otherwise. */
-int mz_ws_utf8_check(const unsigned char *p, size_t n);
 
 #endif

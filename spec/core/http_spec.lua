@@ -413,14 +413,7 @@ describe("graceful drain", function()
   end
 end)
 
--- Until `check()` is true, polling; false when `timeout` seconds pass first.
-local function wait_until(check, timeout)
-  for _ = 1, (timeout or 10) * 50 do
-    if check() then return true end
-    kit.sleep(0.02)
-  end
-  return check()
-end
+local wait_until = require("helpers").wait_until
 
 -- `mizan serve` in a shell that sets the descriptor limits first.
 local function serve_with_limits(ulimits, env)

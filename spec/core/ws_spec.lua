@@ -280,6 +280,15 @@ describe("WebSocket input budget", function()
     assert.equals(1013, extra:read_close())
     extra:close()
     assert.matches("WebSocket input budget %(1000000 bytes%) is full", srv:log())
+    -- the next ones are refused too, and the log says so once, not once per socket
+    for _ = 1, 3 do
+      local more = assert(testing.websocket(srv.port))
+      more:send_frame(1, '{"type":"subscribe","id":"' .. ("x"):rep(PART), { fin = false })
+      assert.equals(1013, more:read_close())
+      more:close()
+    end
+    local _, lines = srv:log():gsub("WebSocket input budget", "")
+    assert.equals(1, lines)
     for i = 1, 3 do finish_message(held[i], "s" .. i) end
     -- finished messages hold nothing: the room is there again
     local later = assert(testing.websocket(srv.port))
@@ -287,5 +296,79 @@ describe("WebSocket input budget", function()
     finish_message(later, "late")
     later:close()
     for i = 1, 3 do held[i]:close() end
+  end)
+end)
+
+describe("WebSocket input budget counts bytes that arrived", function()
+  -- room for three whole 1 MiB messages and a little more
+  local srv
+  setup(function() srv = testing.server(APP, { env = { MIZAN_WS_BUFFER = tostring(3 * 1048576 + 1000) } }) end)
+  teardown(function() srv:stop() end)
+
+  it("a frame header announcing 1 MiB costs its 14 bytes, not the megabyte it promises", function()
+    local held = {}
+    for i = 1, 3 do
+      held[i] = assert(testing.websocket(srv.port))
+      -- a text frame, fin, masked (zero mask), 64-bit length 1 MiB, and no payload ever
+      held[i]:send_raw(string.char(0x81, 0x80 + 127, 0, 0, 0, 0, 0, 0x10, 0, 0) .. "\0\0\0\0")
+    end
+    require("mizan.testkit").sleep(0.3) -- the headers are in (had they cost 3 MiB, the next socket is refused)
+    local legit = assert(testing.websocket(srv.port))
+    local msg = subscribe_frame(("x"):rep(20000))
+    legit:send_frame(1, msg:sub(1, 100), { fin = false })
+    legit:send_frame(0, msg:sub(101), { fin = true })
+    local r = assert(legit:read_json())
+    assert.same({ "subscribed", ("x"):rep(20000) }, { r.type, r.id })
+    legit:close()
+    for i = 1, 3 do held[i]:close() end
+  end)
+end)
+
+describe("WebSocket output budget", function()
+  -- 1 MB for the unsent output of every socket of the worker together.
+  -- Sleepers subscribe and never read; a reader reads everything. Once the
+  -- kernel's buffers toward the sleepers are full, their output waits in the
+  -- server; past the budget the sleepers must go (1008), long before each
+  -- reaches its own 4 MiB limit, and the reader must not notice.
+  local srv
+  setup(function() srv = testing.server(APP, { env = { MIZAN_WS_BUFFER = "1000000" } }) end)
+  teardown(function() srv:stop() end)
+
+  local function gauge(name)
+    local text = srv:request("GET", "/api/mizan/metrics").body
+    return tonumber(text:match("\n" .. name .. " (%d+)"))
+  end
+
+  local function news_socket()
+    local ws = assert(testing.websocket(srv.port))
+    ws:send_json { type = "subscribe", id = 1, channel = "news" }
+    assert.equals("subscribed", assert(ws:read_json()).type)
+    return ws
+  end
+
+  it("drops the clients that stopped reading once the worker holds too much, never growing past it", function()
+    local SLEEPERS, PIECE = 5, 100000
+    local sleepers, reader = {}, news_socket()
+    for i = 1, SLEEPERS do sleepers[i] = news_socket() end
+    local headline = ("n"):rep(PIECE)
+    local peak, sent = 0, 0
+    local function dropped() return select(2, srv:log():gsub("it does not read %(1008%)", "")) end
+    -- enough to fill the kernel's buffers many times over, unless the
+    -- sleepers are gone first
+    while dropped() < SLEEPERS and sent < 400 do
+      assert.equals(200, srv:call("publish", { headline = headline }).status)
+      sent = sent + 1
+      local got = assert(reader:read_json(10), "the reader gets every message")
+      assert.equals(PIECE, #got.data.headline)
+      peak = math.max(peak, gauge("mizan_websocket_output_bytes"))
+    end
+    assert.equals(SLEEPERS, dropped(), ("after %d messages"):format(sent))
+    -- one frame past the budget per socket at most, never a sleeper's 4 MiB
+    assert.is_true(peak <= 1000000 + (SLEEPERS + 1) * (PIECE + 100), "peak " .. peak)
+    assert.is_true(h.wait_until(function() return gauge("mizan_websocket_output_bytes") == 0 end))
+    assert.equals(200, srv:call("publish", { headline = "after" }).status)
+    assert.equals("after", assert(reader:read_json(10)).data.headline)
+    reader:close()
+    for _, ws in ipairs(sleepers) do ws:close() end
   end)
 end)

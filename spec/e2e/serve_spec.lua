@@ -32,6 +32,15 @@ describe("mizan serve", function()
     assert.matches("openssl rand %-hex 32", tostring(err))
   end)
 
+  it("refuses to start, without crashing, when the storage check raises a non-string error", function()
+    -- the check reaches the database through mizan.db: an app may have replaced it
+    local dir = h.app_dir(h.read("spec/apps/reload/app.lua")
+      .. '\nrequire("mizan.db").probe = function() error(setmetatable({}, {})) end\n')
+    local ok, err = pcall(testing.server, dir, { command = "serve" })
+    assert.is_false(ok)
+    assert.matches("refusing to start: %(error object is not a string%)", tostring(err))
+  end)
+
   it("runs MIZAN_WORKERS workers and respawns one that is killed", function()
     local srv = testing.server(app_copy(), { command = "serve", env = { MIZAN_WORKERS = "2" } })
     assert.is_true(h.wait_until(function() return #children(srv.pid) == 2 end))
@@ -90,6 +99,39 @@ describe("mizan serve", function()
     assert.is_true(h.wait_until(function() return srv:log():find("reload done", 1, true) ~= nil end))
     for _ = 1, 10 do assert.equals("v2", srv:call("version", {}, { method = "GET" }).json.result) end
     srv:stop()
+  end)
+
+  it("answers every connection made before a reload, whose request comes after the old worker retired", function()
+    local dir = app_copy()
+    local srv = testing.server(dir, { command = "serve", env = { MIZAN_WORKERS = "1" } })
+    local old = children(srv.pid)[1]
+    -- connected, not a word said yet: taken by the old worker
+    local conns = {}
+    for i = 1, 4 do conns[i] = srv:connect() end
+    assert.equals(200, srv:call("version", {}, { method = "GET" }).status) -- it accepted the ones before
+    kit.kill(old, "STOP")
+    set_version(dir, "v2")
+    kit.kill(srv.pid, "HUP")
+    assert.is_true(h.wait_until(function() return srv:log():find("reload done", 1, true) ~= nil end))
+    local fresh
+    for _, pid in ipairs(children(srv.pid)) do if pid ~= old then fresh = pid end end
+    assert.is_truthy(fresh)
+    -- both workers stopped: these wait in the queue of the shared socket
+    kit.kill(fresh, "STOP")
+    for i = 5, 8 do conns[i] = srv:connect() end
+    kit.kill(old, "CONT") -- it retires now, with connections of its own and the queue before it
+    kit.sleep(0.5)
+    kit.kill(fresh, "CONT")
+    for i = 1, 8 do
+      conns[i]:send(testing.request_bytes("GET", "/api/mizan/call/version/"))
+      local res = conns[i]:read_response { timeout = 10 }
+      assert.is_truthy(res, "connection " .. i .. " was answered")
+      assert.equals(200, res.status)
+      conns[i]:close()
+    end
+    assert.equals("v2", srv:call("version", {}, { method = "GET" }).json.result)
+    assert.is_true(h.wait_until(function() return #children(srv.pid) == 1 end), "the old worker finished")
+    assert.equals(0, (srv:stop()))
   end)
 
   it("keeps the old workers when the new code does not load", function()

@@ -27,4 +27,30 @@ describe("mizan.utf8", function()
     assert.equals("caf\195\169 %ED%A0%80!", utf8.printable("caf\195\169 \237\160\128!"))
     for _, s in ipairs(invalid) do assert.is_truthy(json.encode(utf8.printable(s))) end
   end)
+
+  it("agrees with the JSON codec on every string of up to four bytes around the boundaries", function()
+    -- one validator (core/utf8.c) serves both: this holds them to it
+    local edges = { 0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xE1,
+                    0xEC, 0xED, 0xEE, 0xEF, 0xF0, 0xF1, 0xF3, 0xF4, 0xF5, 0xFF }
+    local char, disagree = string.char, 0
+    local function check(s)
+      local v = utf8.valid(s)
+      if v ~= (json.encode(s) ~= nil) then disagree = disagree + 1 end
+      -- raw control characters are not JSON string text, whatever their encoding
+      if not s:find("%c") and v ~= (json.decode('"' .. s .. '"') ~= nil) then disagree = disagree + 1 end
+      local p = utf8.printable(s)
+      if not utf8.valid(p) or (v and p ~= s) then disagree = disagree + 1 end
+    end
+    for _, a in ipairs(edges) do
+      check(char(a))
+      for _, b in ipairs(edges) do
+        check(char(a, b))
+        for _, c in ipairs(edges) do
+          check(char(a, b, c))
+          if a >= 0xF0 then for _, d in ipairs(edges) do check(char(a, b, c, d)) end end
+        end
+      end
+    end
+    assert.equals(0, disagree)
+  end)
 end)

@@ -81,3 +81,7 @@ mizan.register(client { input = { open = T.boolean } } (function(req, args)
   return true
 end), "set_gate")
 mizan.register(client { query = true } (function() return gate.waiting end), "gate_waiting")
+-- How many sockets the channels layer holds (specs check that none leak).
+mizan.register(client { query = true } (function() return require("mizan.channels").stats().sockets end), "socket_count")
+-- A large answer: a client that does not read it keeps the server writing.
+mizan.register(client { query = true, input = { n = T.integer } } (function(req, args) return ("b"):rep(args.n) end), "blob")
