@@ -485,6 +485,30 @@ static int enc_string(json_enc *e, const char *str, size_t n) {
   return 0;
 }
 
+/* C callers (error bodies, the JSON access log) use the same string encoder,
+   so no JSON is put together by hand outside the codec. */
+int mz_json_put_string(mz_buf *out, const char *s, size_t n) {
+  mz_json_ctx ctx;
+  json_enc e = {.ctx = &ctx, .out = out};
+  size_t start = out->len;
+  if (enc_string(&e, s, n)) {
+    out->len = start;
+    return -1;
+  }
+  return 0;
+}
+
+int mz_json_error_body(mz_buf *out, const char *code, const char *message) {
+  size_t start = out->len;
+  if (mz_buf_puts(out, "{\"error\":{\"code\":") || mz_json_put_string(out, code, strlen(code)) ||
+      mz_buf_puts(out, ",\"message\":") || mz_json_put_string(out, message, strlen(message)) ||
+      mz_buf_puts(out, "}}")) {
+    out->len = start;
+    return -1;
+  }
+  return 0;
+}
+
 static int enc_value(json_enc *e, int idx);
 
 /* 1 if the table at idx is tagged with the marker metatable `ref`. */

@@ -71,6 +71,18 @@ int mz_json_encode(mz_json_ctx *ctx, lua_State *L, int idx, mz_buf *out, int fla
 /** Format a double as JSON.stringify would. `out` holds at least 32 bytes. Returns length. */
 int mz_json_format_number(double d, char *out);
 
+/**
+ * Append `s[0..n)` as a JSON string (quotes included) to `out`, which the
+ * caller owns. Returns 0, or -1 (not UTF-8, out of memory) with `out` as it was.
+ */
+int mz_json_put_string(mz_buf *out, const char *s, size_t n);
+
+/**
+ * Append the DESIGN §2 error body {"error":{"code":..,"message":..}} for two
+ * NUL-terminated strings. Returns 0, or -1 with `out` as it was.
+ */
+int mz_json_error_body(mz_buf *out, const char *code, const char *message);
+
 /** Register the `mizan.json` Lua module's functions into the table on top of the stack. */
 void mz_json_open(lua_State *L);
 
