@@ -11,6 +11,7 @@
  */
 #include "observe.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,18 +121,23 @@ static void count(const char *name, size_t name_len, int status, double seconds)
   obs.count++;
 }
 
-/* A path as a JSON string, by the codec; a path that is not UTF-8 is shown
-   with its bytes above 0x7f as %XX, as it came on the wire. */
-static void put_json_path(mz_buf *b, const char *s, size_t n) {
-  if (mz_json_put_string(b, s, n) == 0) return;
+/* The path as a JSON string member; a path that is not UTF-8 is shown with
+   its bytes above 0x7f as %XX, as they came on the wire. */
+static void put_path(mz_json_writer *w, const char *s, size_t n) {
   mz_buf tmp;
   mz_buf_init(&tmp);
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c >= 0x80) mz_buf_printf(&tmp, "%%%02X", c);
-    else mz_buf_putc(&tmp, (char)c);
+  mz_buf probe;
+  mz_buf_init(&probe);
+  int utf8 = mz_json_put_string(&probe, s, n) == 0;
+  mz_buf_free(&probe);
+  if (!utf8) {
+    for (size_t i = 0; i < n; i++) {
+      unsigned char c = (unsigned char)s[i];
+      if (c >= 0x80) mz_buf_printf(&tmp, "%%%02X", c);
+      else mz_buf_putc(&tmp, (char)c);
+    }
   }
-  mz_json_put_string(b, tmp.data ? tmp.data : "", tmp.len);
+  mz_json_w_string(w, "path", utf8 ? s : (tmp.data ? tmp.data : ""), utf8 ? n : tmp.len);
   mz_buf_free(&tmp);
 }
 
@@ -149,10 +155,17 @@ void mz_observe_response(const mz_observe_event *e) {
     char ts[32];
     gmtime_r(&now, &tm);
     strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    mz_buf_printf(&obs.out, "{\"time\":\"%s\",\"method\":\"%s\",\"path\":", ts, e->method);
-    put_json_path(&obs.out, e->path, e->path_len);
-    mz_buf_printf(&obs.out, ",\"status\":%d,\"bytes\":%zu,\"ms\":%.3f,\"cache\":\"%s\",\"ip\":\"%s\"}\n", e->status,
-                  e->bytes, seconds * 1000, cache, e->ip);
+    mz_json_writer w;
+    mz_json_w_begin(&w, &obs.out);
+    mz_json_w_string(&w, "time", ts, strlen(ts));
+    mz_json_w_string(&w, "method", e->method, strlen(e->method));
+    put_path(&w, e->path, e->path_len);
+    mz_json_w_number(&w, "status", e->status);
+    mz_json_w_number(&w, "bytes", (double)e->bytes);
+    mz_json_w_number(&w, "ms", floor(seconds * 1e6 + 0.5) / 1000);
+    mz_json_w_string(&w, "cache", cache, strlen(cache));
+    mz_json_w_string(&w, "ip", e->ip, strlen(e->ip));
+    if (mz_json_w_end(&w) == 0) mz_buf_putc(&obs.out, '\n');
   }
   if (obs.out.len > FLUSH_BYTES) flush_now();
 }
