@@ -124,4 +124,22 @@ mizan.register(mizan.client { query = true } (function() return 1 end), "one")
     assert.matches('mizan_requests_total{function="short",status="200"} 2', body, 1, true)
     assert.is_nil(body:find("(other)", 1, true))
   end)
+
+  it("answers a cache hit from C with exactly the bytes Lua sent", function()
+    local srv = testing.server("spec/apps/cached")
+    local function lua_requests() return srv:call("calls", {}, { method = "GET" }).json.result.stats.requests end
+    for _, path in ipairs { "/api/mizan/ctx/public/", "/api/mizan/call/headline/", "/api/mizan/ctx/items/?id=1" } do
+      local first = srv:request("GET", path) -- a miss: Lua answers and records the alias
+      local before = lua_requests()
+      local again = srv:request("GET", path)
+      assert.equals(before + 1, lua_requests(), path .. " was not answered by C") -- only the "calls" call itself
+      assert.equals(200, again.status)
+      assert.equals(first.body, again.body, path)
+      assert.equals(first.headers["content-type"], again.headers["content-type"])
+    end
+    local metrics = srv:request("GET", "/api/mizan/metrics").body
+    srv:stop()
+    assert.matches('mizan_requests_total{function="public",status="200"} 2', metrics, 1, true)
+    assert.matches('mizan_requests_total{function="items",status="200"} 2', metrics, 1, true)
+  end)
 end)
