@@ -28,7 +28,8 @@ function M.stage(req, dev)
   end
   request.wrap(req)
   for _, fname in ipairs(group.functions) do
-    auth.check(registry.functions[fname], req, dev, ("function '%s' (context '%s')"):format(fname, group.name))
+    local spec = registry.functions[fname]
+    if spec.auth ~= nil then auth.check(spec, req, dev, ("function '%s' (context '%s')"):format(fname, group.name)) end
   end
   local params = args_of.query(req)
   local argsets = args_of.of_context(group, registry.functions, params)

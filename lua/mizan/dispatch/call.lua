@@ -123,7 +123,7 @@ function M.stage(req, dev)
   local params = args_of.query(req)
   if spec.kind == "mutation" and req.method == "POST" then csrf.check(req, "request may not call a mutation") end
   request.wrap(req)
-  auth.check(spec, req, dev, ("function '%s'"):format(name))
+  if spec.auth ~= nil then auth.check(spec, req, dev, ("function '%s'"):format(name)) end
   local args = args_of.of_call(spec, req, params)
 
   local raw_query = req.query
