@@ -127,6 +127,35 @@ static int on_header_value_complete(llhttp_t *p) {
   return header_store(c);
 }
 
+/* Chunk extensions ("1;name=value") carry nothing we use either; they are
+   dropped, and counted against the head limit too, so a body cannot stream
+   unbounded bytes that no body limit sees. */
+static int on_chunk_extension(llhttp_t *p, const char *at, size_t n) {
+  mz_http_req *r = &conn_of(p)->req;
+  r->chunk_ext_len += n;
+  if (r->chunk_ext_len > conn_of(p)->srv->limits.max_head) {
+    r->status = 413;
+    r->err_code = "payload_too_large";
+    r->err_msg = "the request's chunk extensions are larger than the limit";
+    return -1;
+  }
+  return 0;
+}
+
+/* A chunk announced bigger than what the body may still take is refused at
+   its size line, not after its bytes were read. */
+static int on_chunk_header(llhttp_t *p) {
+  mz_http_conn *c = conn_of(p);
+  mz_http_req *r = &c->req;
+  if (p->content_length > c->srv->limits.max_body - r->body.len) {
+    r->status = 413;
+    r->err_code = "payload_too_large";
+    r->err_msg = "the request body is larger than the limit";
+    return -1;
+  }
+  return 0;
+}
+
 static void arm(mz_http_conn *c, uint64_t ms);
 static void timer_fired(uv_timer_t *t);
 
@@ -834,6 +863,9 @@ int mz_http_server_init(mz_http_server *s, uv_loop_t *loop, mz_host *host,
   parser_settings.on_header_value_complete = on_header_value_complete;
   parser_settings.on_headers_complete = on_headers_complete;
   parser_settings.on_body = on_body;
+  parser_settings.on_chunk_header = on_chunk_header;
+  parser_settings.on_chunk_extension_name = on_chunk_extension;
+  parser_settings.on_chunk_extension_value = on_chunk_extension;
   parser_settings.on_message_complete = on_message_complete;
   int r = uv_timer_init(loop, &s->date_timer);
   if (r) return r;

@@ -36,6 +36,7 @@ typedef struct mz_http_req {
   int expect_continue;
   size_t head_len;     /* bytes of the head, for the limit trailers count against */
   size_t trailer_len;  /* bytes of trailer fields seen (they are not kept) */
+  size_t chunk_ext_len; /* bytes of chunk extensions seen (not kept either) */
   int in_trailers;     /* the head is done: header callbacks now mean trailers */
   int status;          /* set when the parser must answer with an error */
   const char *err_code;

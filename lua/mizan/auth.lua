@@ -206,9 +206,16 @@ function M.register_builtins(mizan)
       core.log("error", ("login throttle: the store failed (%s): %s"):format(tostring(tkind), tostring(terr)))
       error(errors.raised("unavailable", "signing in is unavailable right now; try again shortly"), 0)
     end
-    local row = M.find(args.username)
-    -- the same work whether or not the user exists
-    local ok = M.check_password(args.password, row and row.password or dummy_hash())
+    -- the same work whether or not the user exists; only a wrong password
+    -- keeps its attempt: a failure of ours (the database is down) gives it back
+    local found, row, ok = pcall(function()
+      local r = M.find(args.username)
+      return r, M.check_password(args.password, r and r.password or dummy_hash())
+    end)
+    if not found then
+      throttle.release(token)
+      error(row, 0)
+    end
     if not (row and ok and row.is_active == 1) then
       mizan.error("validation_error", "Please enter a correct username and password.",
                   { __all__ = { "Please enter a correct username and password." } })

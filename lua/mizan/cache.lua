@@ -119,7 +119,7 @@ end
 -- The tasks of the mutations running now -> false, or the error of a purge
 -- of theirs that failed: a mutation whose purge failed must not answer as if
 -- it had succeeded, even when app code ignored what mizan.cache.purge said.
-local watched = {}
+local watched = setmetatable({}, { __mode = "k" }) -- a task that died takes its note along
 
 local function current_task()
   local ok, task = pcall(core.current_task)

@@ -51,15 +51,17 @@ function M.new(cfg)
       trouble("purge retry", err)
       return false
     end
-    owed, dirty = {}, false
+    -- only what was sent is paid: a purge that failed while this one was on
+    -- its way (another connection) stays owed, with the epoch bump it needs
+    for i = 2, #keys do owed[keys[i]] = nil end
+    dirty = next(owed) ~= nil
     core.log("info", "cache: a purge had failed while redis was away; it is done now, and every older entry is dropped")
     return true
   end
 
   local function repair_loop()
     while dirty do
-      if repay(purger) then break end
-      core.sleep(0.1, true)
+      if not repay(purger) then core.sleep(0.1, true) end
     end
     repairing = false
   end

@@ -221,8 +221,14 @@ function handlers.subscribe(sock, msg)
   if sock.subs[sub] then return reply_error(sock.id, sub, "validation_error", "this subscription id is in use") end
   local params, errs = types.validate(spec.params, msg.params == nil and {} or msg.params)
   if errs then return reply_error(sock.id, sub, "validation_error", "the params are not valid", errs) end
-  local group = admit(sock, sub, spec, params)
-  if not group then return end
+  -- authorize may yield: decide again if the socket's identity changed
+  -- meanwhile (a logout), so nothing is admitted for a user who has left
+  local group, gen
+  repeat
+    gen = sock.gen
+    group = admit(sock, sub, spec, params)
+    if not group or sockets[sock.id] ~= sock then return end
+  until sock.gen == gen
   if sock.subs[sub] then return reply_error(sock.id, sub, "validation_error", "this subscription id is in use") end
   sock.subs[sub] = { channel = spec.name, params = params, group = group }
   join(sock, sub, group)
@@ -272,14 +278,17 @@ local per_user -- defined with the invalidation push below
 -- one ends with its error frame then an unsubscribed frame; one whose group
 -- changed moves.
 local function reauthorize(sock)
-  local ids = {}
+  local ids, gen = {}, sock.gen
   for sub in pairs(sock.subs) do ids[#ids + 1] = sub end
   for _, sub in ipairs(ids) do
     local s = sock.subs[sub]
-    -- authorize may yield: the socket may have closed or unsubscribed meanwhile
+    -- authorize may yield: the socket may have closed or unsubscribed
+    -- meanwhile; and once its identity changed again, the pass that change
+    -- started decides, not this one
+    if sock.gen ~= gen then return end
     if s and sockets[sock.id] == sock then
       local group = admit(sock, sub, registry.channels[s.channel], s.params)
-      if sock.subs[sub] == s then
+      if sock.subs[sub] == s and sock.gen == gen then
         if not group then
           leave(sock, sub)
           send_to(sock.id, { type = "unsubscribed", id = sub })
@@ -298,6 +307,7 @@ end
 local function drop_session(sock)
   local had_user = sock.user ~= nil
   sock.user, sock.session, sock.session_id, sock.expires = nil, nil, nil, nil
+  sock.gen = sock.gen + 1
   -- the client's "global" data (its current user) is stale now
   if had_user and sock.invalidations and registry.contexts.global and per_user("global") then
     send_to(sock.id, { type = "invalidate", invalidate = json.array { "global" } })
@@ -355,8 +365,10 @@ local function revalidate(sock)
   if rec and rec.u == uid and (uid == nil or user) then
     -- a store that rounds (Redis: whole seconds) must not make the sweep spin
     sock.session, sock.expires = rec.d, math.max(tonumber(expires_or_err) or 0, core.now() + 1)
+    sock.checked = core.now()
     if user and user_changed(sock.user, user) then
       sock.user = user
+      sock.gen = sock.gen + 1
       reauthorize(sock)
     end
     return true
@@ -367,33 +379,52 @@ local function revalidate(sock)
 end
 
 -- Sockets with a session are checked again when it would expire (a client
--- that only listens sends nothing that would reveal it). One task per
--- process, running only while such sockets exist; it wakes at the soonest
--- expiry, and at least every 30 seconds.
+-- that only listens sends nothing that would reveal it), and at least every
+-- RECHECK seconds: an "ended" event can be lost (Redis pub/sub delivers at
+-- most once; instances may share only the session store), and then the
+-- store is the only witness. One task per process, running only while such
+-- sockets exist. The interval: a quarter of the session lifetime, at most
+-- a minute, so an ended session's socket never outlives it by more.
 local sweeping, retired = false, false
+
+local function recheck() return math.min(60, session.ttl() / 4) end
+
+-- When `sock` is next due for a check.
+local function due_at(sock) return math.min(sock.expires, sock.checked + recheck()) end
+
+local function sweep_once()
+  local now, due, soonest = core.now(), {}, nil
+  for _, sock in pairs(sockets) do
+    if sock.session_id and sock.expires then
+      local at = due_at(sock)
+      if at <= now then due[#due + 1] = sock
+      elseif not soonest or at < soonest then soonest = at end
+    end
+  end
+  for _, sock in ipairs(due) do
+    if sockets[sock.id] == sock then
+      -- an app's user loader may raise: one socket's failure never ends the sweep
+      local pok, ok, err = pcall(revalidate, sock)
+      if not pok or ok == nil then
+        core.log("warn", "channels: cannot check a socket's session: " .. tostring(pok and err or ok))
+        sock.checked = now - recheck() + 1 -- try again soon, never in a tight loop
+        sock.expires = math.max(sock.expires or 0, now + 1)
+      end
+    end
+  end
+  if #due > 0 then return 0 end
+  return soonest and math.max(soonest - now, 0.05)
+end
 
 local function sweep()
   while not retired do
-    local now, due, soonest = core.now(), {}, nil
-    for _, sock in pairs(sockets) do
-      if sock.session_id and sock.expires then
-        if sock.expires <= now then due[#due + 1] = sock
-        elseif not soonest or sock.expires < soonest then soonest = sock.expires end
-      end
+    local ok, wait = pcall(sweep_once)
+    if not ok then
+      core.log("error", "channels: the session sweep failed: " .. tostring(wait))
+      wait = 1
     end
-    for _, sock in ipairs(due) do
-      if sockets[sock.id] == sock then
-        local ok, err = revalidate(sock)
-        if ok == nil then
-          core.log("warn", "channels: cannot check a socket's session: " .. tostring(err))
-          sock.expires = now + 1 -- try again soon, never in a tight loop
-        end
-      end
-    end
-    if #due == 0 then
-      if not soonest then break end
-      core.sleep(math.min(math.max(soonest - now, 0.05), 30), true)
-    end
+    if not wait then break end
+    if wait > 0 then core.sleep(wait, true) end
   end
   sweeping = false
 end
@@ -445,7 +476,7 @@ end
 -- the request's user and session (its id, and when it expires).
 function M.opened(id, user, session_data, session_id, expires)
   local sock = { id = id, user = user, session = session_data, session_id = session_id, expires = expires,
-                 subs = {}, invalidations = false }
+                 checked = core.now(), gen = 0, subs = {}, invalidations = false }
   sockets[id] = sock
   if session_id then watch_expiry(sock) end
 end

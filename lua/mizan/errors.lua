@@ -65,6 +65,16 @@ function M.raised(code, message, fields, headers, extra)
                       Raised)
 end
 
+--- Raise 503 unavailable for a call that may have had effects: what it
+-- invalidated (the X-Mizan-Invalidate header, and the body's "invalidate"
+-- list) goes with the error, so the caller still refetches what it can.
+function M.fail_unavailable(message, body, headers)
+  local invalidate = headers and headers["X-Mizan-Invalidate"]
+  if not invalidate then M.fail("unavailable", message) end
+  M.fail("unavailable", message, nil, { ["X-Mizan-Invalidate"] = invalidate },
+         type(body) == "table" and { invalidate = body.invalidate } or nil)
+end
+
 --- Raise a protocol error (never returns).
 function M.fail(code, message, fields, headers, extra) error(M.raised(code, message, fields, headers, extra), 0) end
 function M.is_raised(v) return getmetatable(v) == Raised end

@@ -117,7 +117,7 @@ function M.load(app_dir, mode, overrides)
   end
   require("mizan.db").configure(cfg.database:sub(8))
   require("mizan.session").configure(cfg)
-  require("mizan.throttle").configure(cfg)
+  require("mizan.throttle").configure() -- after the sessions: it uses their store
   loaded_cfg = cfg
   require("mizan.cache").configure(cfg, reg)
   local channels = require "mizan.channels"

@@ -73,7 +73,7 @@ end
 local function redis_store(url)
   local redis = require "mizan.redis"
   local client = redis.open(url, 0.5)
-  local s = {}
+  local s = { client = client }
   function s.get(id)
     local text, err = redis.call(client, "GET", "mizan:s:" .. id)
     if text == nil then return nil, nil, err end -- false is Redis's nil: no such session
@@ -96,6 +96,14 @@ function M.configure(cfg)
   secure_always = cfg.session_secure == true
   store = cfg.sessions and cfg.sessions:find("^redis://") and redis_store(cfg.sessions) or sqlite_store
 end
+
+--- The sessions' Redis client (MIZAN_SESSIONS=redis://...), or nil when
+-- sessions live in SQLite: what else must be shared exactly as widely as
+-- the sessions (the sign-in budget) keeps it there too.
+function M.redis() return store.client end
+
+--- How long a session lives without being used (seconds).
+function M.ttl() return ttl end
 
 --- on_end(fn): fn(id) is called when a session ends by logout or by the
 -- rotation of a login, after its record is gone from the store. The

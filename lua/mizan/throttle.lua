@@ -111,9 +111,8 @@ end
 return { 1 }
 ]]
 
-local function redis_store(url)
+local function redis_store(client)
   local redis = require "mizan.redis"
-  local client = redis.open(url, 0.5)
   local s = {}
   function s.reserve(keys)
     local member = assert(crypto.random_hex(16))
@@ -139,9 +138,11 @@ end
 
 ---------------------------------------------------------------- the API
 
-function M.configure(cfg)
+-- After mizan.session is configured: the counters go where the sessions are.
+function M.configure()
   sqlite_ready = false
-  store = cfg.sessions and cfg.sessions:find("^redis://") and redis_store(cfg.sessions) or sqlite_store
+  local client = require("mizan.session").redis()
+  store = client and redis_store(client) or sqlite_store
 end
 
 --- Where the counters live: "redis" or "sqlite".

@@ -225,6 +225,39 @@ describe("HTTP core", function()
       c:close()
     end)
 
+    it("counts chunk extensions against the head limit: 413 while they arrive", function()
+      local c = srv:connect()
+      c:send("POST /api/mizan/call/whoami/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" ..
+             "Transfer-Encoding: chunked\r\n\r\n1;")
+      -- one extension of twice the head limit that never ends: only a server
+      -- that counts as the bytes arrive can answer
+      c:send(("a"):rep(16 * 1024))
+      c:send(("a"):rep(16 * 1024))
+      local res = assert(c:read_response())
+      assert_error(res, 413, "payload_too_large")
+      assert.equals("close", res.headers.connection)
+      c:close()
+      assert.equals(200, srv:request("GET", "/api/mizan/call/fast/").status)
+    end)
+
+    it("accepts small chunk extensions", function()
+      local c = srv:connect()
+      c:send("POST /api/mizan/call/whoami/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" ..
+             "Transfer-Encoding: chunked\r\n\r\n2;name=value\r\n{}\r\n0\r\n\r\n")
+      local res = assert(c:read_response())
+      assert.equals(200, res.status)
+      c:close()
+    end)
+
+    it("refuses a chunk announced over the body limit at its size line", function()
+      local c = srv:connect()
+      c:send("POST /api/mizan/call/whoami/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" ..
+             "Transfer-Encoding: chunked\r\n\r\n800000000\r\n")
+      local res = assert(c:read_response()) -- no data follows: the size alone must be enough
+      assert_error(res, 413, "payload_too_large")
+      c:close()
+    end)
+
     it("accepts a body just under the limit", function()
       local data = ("y"):rep(1024 * 1024 - 20)
       local body = json.encode { data = data }

@@ -11,15 +11,6 @@ local h = require "helpers"
 local APP = "spec/apps/auth"
 local assert_error = h.assert_error
 
-local function wait_for(cond, seconds)
-  local deadline = core.monotonic() + (seconds or 10)
-  while core.monotonic() < deadline do
-    if cond() then return true end
-    kit.sleep(0.05)
-  end
-  return false
-end
-
 local function signup(srv, username, password)
   local agent = srv:agent()
   local res = agent:call("auth.signup", { username = username, password = password })
@@ -79,7 +70,7 @@ local function budget_holds(env)
   -- a rolling reload starts new workers: they see the same budget
   local reloads = select(2, srv:log():gsub("reload done", ""))
   kit.kill(srv.pid, "HUP")
-  assert.is_true(wait_for(function() return select(2, srv:log():gsub("reload done", "")) > reloads end, 30))
+  assert.is_true(h.wait_until(function() return select(2, srv:log():gsub("reload done", "")) > reloads end, 30))
   for _ = 1, 4 do assert_error(login(srv, "victim", "the right password"), 429, "rate_limited") end
   srv:stop()
 end
@@ -117,6 +108,21 @@ describe("login throttling", function()
     signup(srv, "regular", "the right password")
     for _ = 1, 8 do assert.equals(200, login(srv, "regular", "the right password").status) end
     srv:stop()
+  end)
+
+  it("gives back the attempt of a sign-in that our database failed: an outage locks nobody out", function()
+    local redis = testing.redis()
+    local srv = testing.server(APP, { env = { MIZAN_SESSIONS = redis:url(0) } })
+    signup(srv, "outage", "the right password")
+    local path = srv.env.MIZAN_DATABASE:sub(8)
+    sql(path, "ALTER TABLE mizan_users RENAME TO mizan_users_away")
+    sql(path, "CREATE VIEW mizan_users AS SELECT 1 AS placeholder")
+    for _ = 1, 7 do assert_error(login(srv, "outage", "the right password"), 500, "internal_error") end
+    sql(path, "DROP VIEW mizan_users")
+    sql(path, "ALTER TABLE mizan_users_away RENAME TO mizan_users")
+    assert.equals(200, login(srv, "outage", "the right password").status)
+    srv:stop()
+    redis:stop()
   end)
 
   it("fails closed (503) when the Redis counters cannot be reached", function()
@@ -201,7 +207,7 @@ describe("a session store that fails", function()
     assert_error(out, 503, "unavailable") -- the session could not be ended: say so
     assert.is_nil(out.headers["set-cookie"])
     kit.kill(redis.pid, "CONT")
-    assert.is_true(wait_for(function() return whoami(srv, agent).status == 200 end, 15))
+    assert.is_true(h.wait_until(function() return whoami(srv, agent).status == 200 end, 15))
     assert.equals("frozen", whoami(srv, agent).json.result.me)
     srv:stop()
     redis:stop()
@@ -220,6 +226,19 @@ describe("a session store that fails", function()
     sql(path, "ALTER TABLE mizan_sessions_away RENAME TO mizan_sessions")
     assert.equals("sqlfail", whoami(srv, agent).json.result.me)
     srv:stop()
+  end)
+  it("keeps a mutation's invalidation when its session cannot be saved afterwards", function()
+    local redis = testing.redis()
+    local srv = testing.server(APP, { env = { MIZAN_SESSIONS = redis:url(0) } })
+    redis:kill("KILL") -- no cookie: nothing to load; the new session's save fails
+    local res = srv:call("session_set_mine", { key = "k", value = "v" })
+    local err = assert_error(res, 503, "unavailable")
+    assert.is_nil(res.headers["set-cookie"])
+    assert.equals("mine", res.headers["x-mizan-invalidate"])
+    assert.same({ "mine" }, res.json.invalidate)
+    assert.is_string(err.message)
+    srv:stop()
+    redis:stop()
   end)
 end)
 
@@ -251,7 +270,7 @@ describe("database failures", function()
     local li = login(srv, "before", "the right password") -- its session cannot be written either
     assert_error(li, 503, "unavailable")
     assert.is_nil(li.headers["set-cookie"])
-    assert.is_true(wait_for(function() return srv:log():find("was removed or replaced while serving", 1, true) ~= nil end))
+    assert.is_true(h.wait_until(function() return srv:log():find("was removed or replaced while serving", 1, true) ~= nil end))
     srv:stop()
   end)
 

@@ -275,6 +275,21 @@ describe("a socket follows its session", function()
     setup(function() srv = testing.server(APP) end)
     teardown(function() srv:stop() end)
 
+    it("decides a subscribe again when the session ends while authorize is still deciding it", function()
+      local ivan = signed_up(srv, "ivan")
+      assert.equals(200, srv:call("set_gate", { open = false }).status)
+      local ws = open(srv.port, ivan.cookie)
+      ws:send_json { type = "subscribe", id = 1, channel = "gated" }
+      assert.is_true(h.wait_until(function() return srv:call("gate_waiting", {}).json.result == 1 end))
+      assert.equals(200, ivan:call("auth.logout", {}).status) -- authorize saw ivan; ivan is gone now
+      assert.equals(200, srv:call("set_gate", { open = true }).status)
+      local r = ws:read_json(10)
+      assert.equals("error", r and r.type, json.encode(r))
+      assert.equals("unauthenticated", r.error.code)
+      assert.is_nil((ws:read_json(0.3)), "never subscribed for a user who left")
+      ws:close()
+    end)
+
     it("after a logout over HTTP: its members-only subscription ends, and it is anonymous", function()
       local alice = signed_up(srv, "alice")
       local ws = open(srv.port, alice.cookie)
@@ -431,6 +446,31 @@ describe("a socket follows its session", function()
     ws:send_json { type = "send", id = 2, data = { text = "who am i" } }
     assert_revoked(ws, 1)
     assert.same({ type = "message", id = 2, data = { text = "who am i", author = "anon" } }, ws:read_json())
+    ws:close()
+    a:stop()
+    b:stop()
+    redis:stop()
+  end)
+
+  it("checks the store again by itself: a listen-only socket leaves a session that ended elsewhere", function()
+    -- as above, but the socket sends nothing: the sweep looks at the store
+    -- every quarter of the session lifetime (here 5 s of 20), well before
+    -- the session would have expired
+    local redis = testing.redis()
+    local env = { MIZAN_SESSIONS = redis:url(0), MIZAN_SECRET = "shared", MIZAN_SESSION_TTL = "20" }
+    local a = testing.server(APP, { env = env })
+    local b = testing.server(APP, { env = env })
+    local hal = signed_up(a, "hal")
+    local ws = open(a.port, hal.cookie)
+    assert.equals("subscribed", subscribe(ws, 1, "chat", { room = "private" }).type)
+    local res = b:call("auth.logout", {}, { headers = { ["Content-Type"] = "application/json",
+                                                         Cookie = "mizan_session=" .. hal.cookie } })
+    assert.equals(200, res.status)
+    local frame = ws:read_json(12)
+    assert.is_table(frame, "the socket heard nothing within 12 s")
+    assert.equals("error", frame.type)
+    assert.equals(1, frame.id)
+    assert.same({ type = "unsubscribed", id = 1 }, ws:read_json())
     ws:close()
     a:stop()
     b:stop()

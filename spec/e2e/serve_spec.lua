@@ -13,15 +13,6 @@ local function children(pid)
   return out
 end
 
-local function wait_for(cond, seconds)
-  local deadline = require("mizan.core").monotonic() + (seconds or 10)
-  while require("mizan.core").monotonic() < deadline do
-    if cond() then return true end
-    kit.sleep(0.05)
-  end
-  return false
-end
-
 -- A copy of the reload fixture, so a spec can rewrite its code.
 local function app_copy(version)
   local src = h.read("spec/apps/reload/app.lua")
@@ -43,12 +34,12 @@ describe("mizan serve", function()
 
   it("runs MIZAN_WORKERS workers and respawns one that is killed", function()
     local srv = testing.server(app_copy(), { command = "serve", env = { MIZAN_WORKERS = "2" } })
-    assert.is_true(wait_for(function() return #children(srv.pid) == 2 end))
+    assert.is_true(h.wait_until(function() return #children(srv.pid) == 2 end))
     local victims = children(srv.pid)
     kit.kill(victims[1], "KILL")
     -- the other worker keeps serving meanwhile
     for _ = 1, 20 do assert.equals("v1", srv:call("version", {}, { method = "GET" }).json.result) end
-    assert.is_true(wait_for(function()
+    assert.is_true(h.wait_until(function()
       local now = children(srv.pid)
       return #now == 2 and now[1] ~= victims[1] and now[2] ~= victims[1]
     end), "a new worker took its place")
@@ -96,7 +87,7 @@ describe("mizan serve", function()
     end
     assert.is_true(seen_v2, "the new code serves")
     assert.equals(0, failures)
-    assert.is_true(wait_for(function() return srv:log():find("reload done", 1, true) ~= nil end))
+    assert.is_true(h.wait_until(function() return srv:log():find("reload done", 1, true) ~= nil end))
     for _ = 1, 10 do assert.equals("v2", srv:call("version", {}, { method = "GET" }).json.result) end
     srv:stop()
   end)
@@ -106,7 +97,7 @@ describe("mizan serve", function()
     local srv = testing.server(dir, { command = "serve", env = { MIZAN_WORKERS = "2" } })
     h.write(dir .. "/app.lua", "this is not lua")
     kit.kill(srv.pid, "HUP")
-    assert.is_true(wait_for(function() return srv:log():find("the new code does not load", 1, true) ~= nil end))
+    assert.is_true(h.wait_until(function() return srv:log():find("the new code does not load", 1, true) ~= nil end))
     for _ = 1, 10 do assert.equals("v1", srv:call("version", {}, { method = "GET" }).json.result) end
     assert.equals(0, (srv:stop()))
   end)

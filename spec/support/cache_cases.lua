@@ -1,21 +1,11 @@
 -- Origin cache scenarios that the memory and the Redis specs both run
 -- against a server of spec/apps/cached.
 local testing = require "mizan.testing"
-local kit = require "mizan.testkit"
-local core = require "mizan.core"
 local assert = require "luassert"
 
 local M = {}
 
---- Poll `cond` until it holds, for at most `timeout` seconds. Returns whether it held.
-function M.wait_until(cond, timeout)
-  local deadline = core.monotonic() + (timeout or 10)
-  repeat
-    if cond() then return true end
-    kit.sleep(0.01)
-  until core.monotonic() > deadline
-  return false
-end
+M.wait_until = require("helpers").wait_until
 
 local function get(srv, name)
   local res = srv:call(name, {}, { method = "GET" })

@@ -16,6 +16,19 @@ function M.upstream_shared()
   if lfs.attributes(root .. "/DESIGN.md", "mode") == "file" then return root end
 end
 
+--- The one polling helper of the specs: call `cond` until it returns a true
+-- value, for at most `timeout` seconds (10 by default). Returns whether it
+-- held. A bound turns a hang into a failure; never use it to time anything.
+function M.wait_until(cond, timeout)
+  local core, kit = require "mizan.core", require "mizan.testkit"
+  local deadline = core.monotonic() + (timeout or 10)
+  repeat
+    if cond() then return true end
+    kit.sleep(0.01)
+  until core.monotonic() > deadline
+  return cond() and true or false
+end
+
 function M.read(path)
   local f = assert(io.open(path, "rb"))
   local s = f:read("*a")

@@ -87,15 +87,12 @@ end
 
 -- A mutation whose purge may not have reached the cache must not answer as
 -- if all were done: its effects are committed, but other instances may still
--- serve what it changed. So 503 unavailable, keeping what it invalidated
--- (header and body) so the caller refetches what it can.
+-- serve what it changed.
 local function purge_failed(spec, body, headers, err)
   core.log("error", ("function '%s': its effects are committed but its cache purge failed: %s")
     :format(spec.name, tostring(err)))
-  errors.fail("unavailable", "the mutation's effects are committed, but the cache could not be purged: "
-    .. "what it changed may read stale until the cache recovers",
-    nil, { ["X-Mizan-Invalidate"] = headers and headers["X-Mizan-Invalidate"] },
-    type(body) == "table" and { invalidate = body.invalidate } or nil)
+  errors.fail_unavailable("the mutation's effects are committed, but the cache could not be purged: "
+    .. "what it changed may read stale until the cache recovers", body, headers)
 end
 
 -- Run a non-cached function and shape its answer; a mutation's carries its

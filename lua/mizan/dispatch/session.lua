@@ -10,9 +10,11 @@ local M = {}
 
 -- The session store or the user table could not answer: that is no
 -- logout. 503, and no Set-Cookie, so a valid cookie survives the outage.
-local function store_down(err)
+-- After a call ran (its session could not be saved), what it invalidated
+-- still goes with the answer.
+local function store_down(err, body, headers)
   core.log("error", "session store: " .. tostring(err))
-  errors.fail("unavailable", "sessions are unavailable right now; try again shortly")
+  errors.fail_unavailable("sessions are unavailable right now; try again shortly", body, headers)
 end
 
 -- Headers with Set-Cookie added, without touching a shared table.
@@ -44,7 +46,10 @@ function M.around(fn, req, dev)
   M.identify(req)
   local ok, status, body, headers = pcall(fn, req, dev)
   local cookie, cerr = session.commit(req)
-  if cerr then store_down(cerr) end
+  if cerr then
+    if not ok and errors.is_raised(status) then store_down(cerr, status.extra, status.headers) end
+    store_down(cerr, body, headers)
+  end
   if not ok then
     if cookie and errors.is_raised(status) then status.headers = with_cookie(status.headers, cookie) end
     error(status, 0)

@@ -22,6 +22,12 @@ mizan.register(client { input = { key = T.string, value = T.string } } (function
   return true
 end), "session_set")
 
+-- a mutation with effects that also writes the session
+mizan.register(client { affects = "mine", input = { key = T.string, value = T.string } } (function(req, args)
+  req.session[args.key] = args.value
+  return true
+end), "session_set_mine")
+
 mizan.register(client { query = true, input = { key = T.string } } (function(req, args)
   return req.session[args.key] or mizan.null
 end), "session_get")

@@ -62,3 +62,22 @@ mizan.channel "staff" {
   authorize = function(ctx) return ctx.user ~= nil and ctx.user.is_staff, "staff only" end,
   group = function() return "staff" end,
 }
+
+-- A members-only channel whose authorize waits on a gate the spec opens:
+-- a logout can land while a subscribe is being decided (no timing involved).
+local gate = { open = false, waiting = 0 }
+mizan.channel "gated" {
+  authorize = function(ctx)
+    local member = ctx.user ~= nil
+    gate.waiting = gate.waiting + 1
+    while not gate.open do mizan.sleep(0.005) end
+    gate.waiting = gate.waiting - 1
+    return member, "members only" -- decided for who asked, as an authorize doing I/O would
+  end,
+  group = function() return "gated" end,
+}
+mizan.register(client { input = { open = T.boolean } } (function(req, args)
+  gate.open = args.open
+  return true
+end), "set_gate")
+mizan.register(client { query = true } (function() return gate.waiting end), "gate_waiting")
