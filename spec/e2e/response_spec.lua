@@ -3,17 +3,8 @@
 -- answer, and metrics labels only from registered names.
 local testing = require "mizan.testing"
 local json = require "mizan.json"
-local kit = require "mizan.testkit"
 local lfs = require "lfs"
 local h = require "helpers"
-
-local function eventually(fn)
-  for _ = 1, 200 do
-    local v = fn()
-    if v then return v end
-    kit.sleep(0.05)
-  end
-end
 
 describe("the response contract", function()
   it("logs a slow miss as a miss, though another request hit meanwhile", function()
@@ -29,10 +20,10 @@ describe("the response contract", function()
     local res = assert(slow:read_response())
     slow:close()
     assert.equals(200, res.status)
-    local out = eventually(function()
-      local s = srv:stdout()
-      return s:find("POST /api/mizan/call/slow_cached/", 1, true) and s
-    end)
+    assert.is_true(h.wait_until(function()
+      return srv:stdout():find("POST /api/mizan/call/slow_cached/", 1, true) ~= nil
+    end))
+    local out = srv:stdout()
     srv:stop()
     assert.matches("POST /api/mizan/call/short/ 200 %d+B [%d.]+ms cache=hit\n", out)
     assert.matches("POST /api/mizan/call/slow_cached/ 200 %d+B [%d.]+ms cache=miss\n", out)
