@@ -21,6 +21,13 @@ local function lower_is_ctype(k) return type(k) == "string" and #k == 12 and k:l
 --- The record for an answer: status, body (a table to encode as JSON, a
 -- string sent as it is, or nil) and headers (a map) of `req`.
 function M.record(req, status, body, headers)
+  if headers == nil and type(body) == "table" then -- the common answer: JSON, no headers
+    local text = json.encode(body)
+    if text then
+      return { status = status, body = text, headers = JSON_HEADERS, cache = rawget(req, "_cache"),
+               label = rawget(req, "_label") }
+    end
+  end
   if status == 101 then return UPGRADE end
   local ctype
   if headers then
