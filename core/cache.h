@@ -16,9 +16,9 @@
  * so two tags may share one: that over-purges, which is allowed.
  *
  * The fast path: after Lua answered a GET from the cache, it records an
- * alias (route, name, raw query, scope) -> entry keys, and C answers the same
- * GET later from those entries without entering Lua, as long as every entry
- * is present and fresh.
+ * alias (route, name, raw query, scope) -> entry keys and the bytes around
+ * them, and C answers the same GET later by concatenating those bytes and
+ * entries without entering Lua, as long as every entry is present and fresh.
  */
 #ifndef MZ_CACHE_H
 #define MZ_CACHE_H
@@ -85,17 +85,22 @@ void mz_cache_clear(mz_cache *c);
 
 /**
  * The fast path. `alias` names a request (route, name, raw query, scope);
- * the entries are `n` keys, each with the JSON member name under which its
- * value goes (NULL for a call, which answers {"result": value}).
+ * the entries are `n` keys, and `segs` holds n + 1 byte strings (lengths in
+ * `seg_lens`), the envelope Lua gives: the answer's body is exactly
+ * segs[0] value[0] segs[1] ... value[n-1] segs[n], so C formats nothing.
+ * `label` is the registered name the answer counts under in the metrics.
+ * Everything is copied. Returns 0, or -1 (out of memory, no keys).
  */
 int mz_cache_alias_set(mz_cache *c, const char *alias, size_t alias_len, size_t n, const char **keys,
-                       const char **members);
+                       const char **segs, const size_t *seg_lens, const char *label, size_t label_len);
 
 /**
- * Answer `alias` from the cache: appends the JSON body to `out` and returns
- * 1 when every entry is a fresh hit; 0 otherwise (nothing appended).
+ * Answer `alias` from the cache: appends the body to `out`, points *label
+ * at the alias's label (valid until the next alias change), and returns 1
+ * when every entry is a fresh hit; 0 otherwise (nothing appended).
  */
-int mz_cache_alias_answer(mz_cache *c, const char *alias, size_t alias_len, mz_buf *out);
+int mz_cache_alias_answer(mz_cache *c, const char *alias, size_t alias_len, mz_buf *out, const char **label,
+                          size_t *label_len);
 
 mz_cache_stats *mz_cache_stats_of(mz_cache *c);
 

@@ -119,28 +119,37 @@ static int l_store(lua_State *L) {
   return 1;
 }
 
-/* alias(name, keys, members|nil) */
+/* alias(name, keys, segments, label): segments are #keys + 1 strings, the
+   bytes around the entries' values (see mz_cache_alias_set). */
 static int l_alias(lua_State *L) {
-  size_t len;
+  size_t len, label_len;
   const char *name = luaL_checklstring(L, 1, &len);
   luaL_checktype(L, 2, LUA_TTABLE);
+  luaL_checktype(L, 3, LUA_TTABLE);
+  const char *label = luaL_checklstring(L, 4, &label_len);
   size_t n = lua_objlen(L, 2);
   if (n < 1 || n > MAX_SLOTS) return luaL_argerror(L, 2, "1 to 64 keys");
-  const char *keys[MAX_SLOTS], *members[MAX_SLOTS];
-  int has_members = lua_istable(L, 3);
+  if (lua_objlen(L, 3) != n + 1) return luaL_argerror(L, 3, "one segment more than keys");
+  const char *keys[MAX_SLOTS], *segs[MAX_SLOTS + 1];
+  size_t seg_lens[MAX_SLOTS + 1];
   for (size_t i = 0; i < n; i++) {
     lua_rawgeti(L, 2, (int)i + 1);
     keys[i] = check_key(L, lua_gettop(L)); /* anchored by the keys table */
     lua_pop(L, 1);
-    members[i] = NULL;
-    if (has_members) {
-      lua_rawgeti(L, 3, (int)i + 1);
-      members[i] = luaL_checkstring(L, -1);
-      lua_pop(L, 1);
-    }
   }
-  mz_cache_alias_set(need(L), name, len, n, keys, members);
-  return 0;
+  for (size_t i = 0; i <= n; i++) {
+    lua_rawgeti(L, 3, (int)i + 1);
+    if (lua_type(L, -1) != LUA_TSTRING) return luaL_argerror(L, 3, "segments are strings");
+    segs[i] = lua_tolstring(L, -1, &seg_lens[i]); /* anchored by the segments table */
+    lua_pop(L, 1);
+  }
+  if (mz_cache_alias_set(need(L), name, len, n, keys, segs, seg_lens, label, label_len)) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "out of memory");
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  return 1;
 }
 
 /* key(secret, name, params, scope|nil) -> hex key | nil, err: canonical

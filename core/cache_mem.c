@@ -31,12 +31,17 @@ typedef struct entry {
   char key[65];
 } entry;
 
+/* An alias: its name, the entry keys, and n + 1 byte segments Lua gave (the
+   envelope): the body is seg[0] value[0] seg[1] ... value[n-1] seg[n]. */
 typedef struct alias {
   struct alias *hnext;
   size_t len, n;
   char *name;
   char (*keys)[65];
-  char **members;
+  const char **segs;
+  size_t *seg_lens;
+  char *label;
+  size_t label_len;
 } alias;
 
 struct mz_cache {
@@ -245,10 +250,7 @@ int mz_cache_store(mz_cache *c, const char *key, const char *value, size_t len, 
 
 /* ------------------------------------------------------------ aliases */
 
-static void alias_free(alias *a) {
-  for (size_t i = 0; i < a->n; i++) free(a->members[i]);
-  free(a);
-}
+static void alias_free(alias *a) { free(a); }
 
 static void aliases_clear(mz_cache *c) {
   for (size_t i = 0; i < c->nabuckets; i++) {
@@ -277,7 +279,7 @@ static alias *alias_find(mz_cache *c, const char *name, size_t len) {
 }
 
 int mz_cache_alias_set(mz_cache *c, const char *name, size_t len, size_t n, const char **keys,
-                       const char **members) {
+                       const char **segs, const size_t *seg_lens, const char *label, size_t label_len) {
   if (n == 0) return -1;
   alias **pp = alias_bucket(c, name, len);
   for (alias **q = pp; *q; q = &(*q)->hnext) {
@@ -291,20 +293,32 @@ int mz_cache_alias_set(mz_cache *c, const char *name, size_t len, size_t n, cons
   }
   /* a bounded map: when full, start over (aliases are only a shortcut) */
   if (c->naliases >= MZ_ALIAS_MAX) aliases_clear(c);
-  /* one allocation: the pointer array first (it needs the alignment), then
-     the keys, then the name */
-  alias *a = calloc(1, sizeof *a + n * sizeof(char *) + n * 65 + len + 1);
+  size_t bytes = 0;
+  for (size_t i = 0; i <= n; i++) bytes += seg_lens[i];
+  /* one allocation: the pointer and length arrays first (they need the
+     alignment), then the keys, the name, the label and the segments */
+  alias *a = calloc(1, sizeof *a + (n + 1) * (sizeof(char *) + sizeof(size_t)) + n * 65 + len + label_len + bytes);
   if (!a) return -1;
-  a->members = (char **)(a + 1);
-  a->keys = (char(*)[65])(a->members + n);
+  a->segs = (const char **)(a + 1);
+  a->seg_lens = (size_t *)(a->segs + n + 1);
+  a->keys = (char(*)[65])(a->seg_lens + n + 1);
   a->name = (char *)(a->keys + n);
+  a->label = a->name + len;
+  char *w = a->label + label_len;
   memcpy(a->name, name, len);
   a->len = len;
+  memcpy(a->label, label, label_len);
+  a->label_len = label_len;
   a->n = n;
   for (size_t i = 0; i < n; i++) {
     memcpy(a->keys[i], keys[i], 64);
     a->keys[i][64] = 0;
-    a->members[i] = members && members[i] ? strdup(members[i]) : NULL;
+  }
+  for (size_t i = 0; i <= n; i++) {
+    memcpy(w, segs[i], seg_lens[i]);
+    a->segs[i] = w;
+    a->seg_lens[i] = seg_lens[i];
+    w += seg_lens[i];
   }
   a->hnext = *pp;
   *pp = a;
@@ -312,29 +326,25 @@ int mz_cache_alias_set(mz_cache *c, const char *name, size_t len, size_t n, cons
   return 0;
 }
 
-/* A JSON string for a member name; names are function names (safe bytes). */
-static int put_member(mz_buf *out, const char *m) {
-  return mz_buf_putc(out, '"') || mz_buf_puts(out, m) || mz_buf_append(out, "\":", 2);
-}
-
-int mz_cache_alias_answer(mz_cache *c, const char *name, size_t len, mz_buf *out) {
+int mz_cache_alias_answer(mz_cache *c, const char *name, size_t len, mz_buf *out, const char **label,
+                          size_t *label_len) {
   alias *a = alias_find(c, name, len);
   if (!a) return 0;
   size_t start = out->len;
-  int ok = mz_buf_append(out, a->members[0] ? "{" : "{\"result\":", a->members[0] ? 1 : 10) == 0;
+  int ok = mz_buf_append(out, a->segs[0], a->seg_lens[0]) == 0;
   for (size_t i = 0; ok && i < a->n; i++) {
     const char *v;
     size_t vn;
-    if (!mz_cache_lookup(c, a->keys[i], &v, &vn)) ok = 0;
-    else if (i && mz_buf_putc(out, ',')) ok = 0;
-    else if (a->members[i] && put_member(out, a->members[i])) ok = 0;
-    else if (mz_buf_append(out, v, vn)) ok = 0;
+    if (!mz_cache_lookup(c, a->keys[i], &v, &vn) || mz_buf_append(out, v, vn) ||
+        mz_buf_append(out, a->segs[i + 1], a->seg_lens[i + 1]))
+      ok = 0;
   }
-  if (ok && mz_buf_putc(out, '}')) ok = 0;
   if (!ok) {
     out->len = start;
     return 0;
   }
   c->stats.fast_hits++;
+  *label = a->label;
+  *label_len = a->label_len;
   return 1;
 }

@@ -498,7 +498,7 @@ static int try_cache(mz_http_conn *c, const char *route, size_t route_len, const
   memcpy(w, scope, scope_len);
   mz_buf *body = &c->srv->scratch;
   body->len = 0;
-  if (!mz_cache_alias_answer(cache, buf, n, body)) return 0;
+  if (!mz_cache_alias_answer(cache, buf, n, body, &r->label, &r->label_len)) return 0;
   r->cache = 'h';
   mz__http_write_response(c, 200, "application/json", body->data, body->len, NULL, 0);
   mz__http_request_done(c);
@@ -558,9 +558,8 @@ static int upgrade_checks(mz_http_conn *c) {
     mz__http_write_error(c, 400, "bad_request", "a WebSocket handshake is a GET");
   } else if (!ver || strcmp(ver->value, "13") != 0) {
     c->close_after = 1;
-    mz__http_write_response(c, 426, "application/json",
-                            "{\"error\":{\"code\":\"bad_request\",\"message\":\"only WebSocket version 13\"}}", 71,
-                            "Sec-WebSocket-Version: 13\r\n", 27);
+    mz__http_write_error_with(c, 426, "bad_request", "only WebSocket version 13", "Sec-WebSocket-Version: 13\r\n",
+                              27);
   } else if (!key || key->value_len != 24) {
     mz__http_write_error(c, 400, "bad_request", "a WebSocket handshake needs a Sec-WebSocket-Key");
   } else {
@@ -604,12 +603,10 @@ static void dispatch(mz_http_conn *c) {
         mz__http_request_done(c);
         return;
       }
-      if (st == 2) { /* an HTML page: Lua computes the global context for this user */
-        r->ssr = 1;
-        r->label = "page";
-        r->label_len = 4;
+      if (st == 2) { /* an HTML page: Lua answers it, with this user's global context */
+        r->page = 1;
         c->in_dispatch = 1;
-        mz__http_dispatch_lua(c, "ssr", 3, NULL, 0);
+        mz__http_dispatch_lua(c, NULL, 0, NULL, 0);
         c->in_dispatch = 0;
         return;
       }
@@ -630,8 +627,10 @@ static void dispatch(mz_http_conn *c) {
     name_len = (size_t)(end - name);
     if (name[name_len - 1] == '/') name_len--; /* the trailing slash is optional */
   }
-  r->label = name ? name : route;
-  r->label_len = name ? name_len : route_len;
+  /* never a label from the URL: Lua's record names the registered function
+     or context; what it does not name counts under one fixed label */
+  r->label = "(unknown)";
+  r->label_len = 9;
   int observe = (route_len == 7 && !memcmp(route, "metrics", 7)) || (route_len == 6 && !memcmp(route, "health", 6));
   if (s->observe_only && !observe) {
     mz__http_write_error(c, 404, "not_found", "this address serves only health and metrics");
@@ -642,6 +641,8 @@ static void dispatch(mz_http_conn *c) {
     if (!upgrade_checks(c)) return;
   }
   if (route_len == 7 && !memcmp(route, "metrics", 7) && !name) {
+    r->label = "metrics";
+    r->label_len = 7;
     if (s->metrics) answer_metrics(c);
     else mz__http_write_error(c, 404, "not_found", "metrics are switched off here");
     mz__http_request_done(c);

@@ -43,9 +43,11 @@ typedef struct mz_http_req {
   const char *err_msg;
   uint64_t start_ns;   /* when its head was complete, for the access log */
   uint64_t ws_id;      /* a WebSocket upgrade: the socket's id, given before Lua decides */
-  int ssr;             /* an HTML page waiting for Lua's SSR data (the page is in body) */
-  const char *label;   /* the function, context or route, for metrics */
+  int page;            /* an HTML page from static_dir, read into body, for Lua to answer */
+  const char *label;   /* the metrics label: a registered name or a fixed word, never
+                          bytes of the URL (set by whoever answers; see observe.h) */
   size_t label_len;
+  const char *cache_control; /* the answer's Cache-Control; NULL is no-store */
   char cache;          /* 'h' or 'm' when answered through the cache */
 } mz_http_req;
 
@@ -125,15 +127,24 @@ int mz__http_req_check(mz_http_conn *c);
 int mz__http_write_response(mz_http_conn *c, int status, const char *ctype, const char *body,
                             size_t body_len, const char *extra, size_t extra_len);
 
-/** Append a JSON error response `{"error":{"code":..,"message":..}}`. */
+/** Append a JSON error response `{"error":{"code":..,"message":..}}` (the
+    body comes from the codec). */
 void mz__http_write_error(mz_http_conn *c, int status, const char *code, const char *message);
+/** The same with extra "Name: value\r\n" header lines. */
+void mz__http_write_error_with(mz_http_conn *c, int status, const char *code, const char *message,
+                              const char *extra, size_t extra_len);
 
 /** The reason phrase for a status code. */
 const char *mz__http_reason(int status);
 
 /* http_lua.c */
 
-/** Run the request as a task; mz__http_task_done writes the answer. */
+/**
+ * Run the request as a task of the server's host: the host's request handler
+ * gets the request table and returns one response record (see http_lua.c),
+ * which is written when the task ends. `route` and `name` are NULL when
+ * absent (an HTML page from static_dir has neither: req.page is set).
+ */
 void mz__http_dispatch_lua(mz_http_conn *c, const char *route, size_t route_len, const char *name,
                            size_t name_len);
 
@@ -151,9 +162,8 @@ void mz__http_task_ended(mz_http_conn *c);
 
 /* static.c */
 /** Answer a path from static_dir: 0 not ours, 1 answered, 2 an HTML page read into
-    req.body that needs its SSR data from Lua (then mz__static_html). */
+    req.body, which Lua answers (it adds the SSR data: see mizan.dispatch.ssr). */
 int mz__static_answer(mz_http_conn *c, const char *path, size_t path_len);
-void mz__static_html(mz_http_conn *c, const char *ssr, size_t ssr_len);
 
 /* ws.c */
 uint64_t mz__ws_reserve_id(void);

@@ -1,8 +1,20 @@
 /*
- * The bridge between a parsed request and the Lua handler: builds the request
- * table on the task's coroutine, and turns the handler's (status, body,
- * headers) into bytes. Header names and values coming from Lua are checked
- * here, so an app can never split a response with CR or LF.
+ * The bridge between a parsed request and Lua: ONE entry point, the host's
+ * request handler, called on the task's coroutine with the request table,
+ * which returns ONE response record (mizan.dispatch.respond makes it):
+ *
+ *   { status  = 100..599,
+ *     body    = "bytes" or nil       -- sent as they are: Lua encoded them
+ *     headers = { "Name", "value", ... } or nil  -- a flat list
+ *     cache   = "hit" | "miss" | nil -- for the access log
+ *     upgrade = true or nil          -- accept the WebSocket handshake (101)
+ *     label   = "name" or nil }      -- the metrics label: a registered name
+ *
+ * Nothing else travels between them: no pseudo-headers, no pseudo-routes.
+ * The request table has method, path, query, headers, body, ip,
+ * http_version, and when present route, name, ws_id, and page (an HTML page
+ * from static_dir, for Lua to answer). Header names and values coming from
+ * Lua are checked here, so an app can never split a response with CR or LF.
  */
 #include <lauxlib.h>
 #include <stdio.h>
@@ -59,6 +71,10 @@ static void push_req(lua_State *co, mz_http_conn *c, const char *route, size_t r
     lua_pushnumber(co, (lua_Number)r->ws_id);
     lua_setfield(co, -2, "ws_id");
   }
+  if (r->page) {
+    lua_pushboolean(co, 1);
+    lua_setfield(co, -2, "page");
+  }
 }
 
 /* Lua accepted a WebSocket handshake (status 101): answer it, and switch
@@ -110,15 +126,18 @@ static int core_owned(const char *name, size_t n) {
   return 0;
 }
 
-/* Append "Name: value\r\n" for every entry of the table at `idx`, and find the
-   content type. Returns 0, or -1 with `err` set. */
-static char c_cache; /* set by collect_headers from ":cache" */
-
-static int collect_headers(lua_State *co, int idx, mz_buf *extra, const char **ctype,
-                           const char **err) {
-  lua_pushnil(co);
-  while (lua_next(co, idx)) {
+/* Append "Name: value\r\n" for every pair of the flat list at `idx`, and find
+   the content type. Returns 0, or -1 with `err` set. */
+static int collect_headers(lua_State *co, int idx, mz_buf *extra, const char **ctype, const char **err) {
+  int n = (int)lua_objlen(co, idx);
+  if (n % 2) {
+    *err = "response headers must be a list of name, value pairs";
+    return -1;
+  }
+  for (int i = 1; i < n; i += 2) {
     size_t kn, vn;
+    lua_rawgeti(co, idx, i);
+    lua_rawgeti(co, idx, i + 1);
     if (lua_type(co, -2) != LUA_TSTRING || (lua_type(co, -1) != LUA_TSTRING && lua_type(co, -1) != LUA_TNUMBER)) {
       lua_pop(co, 2);
       *err = "response headers must map strings to strings";
@@ -126,82 +145,66 @@ static int collect_headers(lua_State *co, int idx, mz_buf *extra, const char **c
     }
     const char *k = lua_tolstring(co, -2, &kn);
     const char *v = lua_tolstring(co, -1, &vn);
-    if (kn && k[0] == ':') { /* a note from Lua to the core, never sent: ":cache" = "hit" | "miss" */
-      if (kn == 6 && !memcmp(k, ":cache", 6) && vn) c_cache = v[0];
-      lua_pop(co, 1);
-      continue;
-    }
+    lua_pop(co, 2); /* both stay anchored by the list */
     if (!is_token(k, kn) || !is_field_value(v, vn)) {
-      lua_pop(co, 2);
       *err = "response header name or value has forbidden characters";
       return -1;
     }
-    if (kn == 12 && strncasecmp(k, "content-type", 12) == 0 && lua_type(co, -1) == LUA_TSTRING)
-      *ctype = v; /* a string anchored by the table */
-    if (!core_owned(k, kn)) {
-      if (mz_buf_append(extra, k, kn) || mz_buf_append(extra, ": ", 2) ||
-          mz_buf_append(extra, v, vn) || mz_buf_append(extra, "\r\n", 2)) {
-        lua_pop(co, 2);
+    if (kn == 12 && strncasecmp(k, "content-type", 12) == 0) {
+      *ctype = v;
+    } else if (!core_owned(k, kn)) {
+      if (mz_buf_append(extra, k, kn) || mz_buf_append(extra, ": ", 2) || mz_buf_append(extra, v, vn) ||
+          mz_buf_append(extra, "\r\n", 2)) {
         *err = "out of memory";
         return -1;
       }
     }
-    lua_pop(co, 1);
   }
   return 0;
 }
 
-/* Write the answer left on the coroutine: status, body (table or string), headers. */
-static void write_lua_response(mz_http_conn *c, lua_State *co) {
-  mz_http_server *s = c->srv;
-  int status = (int)lua_tointeger(co, 1);
-  if (c->req.ssr) { /* Lua's answer for a page: the SSR data, escaped for a script tag */
-    size_t n = 0;
-    const char *data = lua_type(co, 2) == LUA_TSTRING ? lua_tolstring(co, 2, &n) : "null";
-    if (!n) n = 4;
-    mz__static_html(c, data, n);
-    return;
+/* Write the response record at index 1 of the coroutine. */
+static void write_record(mz_http_conn *c, lua_State *co) {
+  mz_http_req *r = &c->req;
+  const char *err = NULL, *ctype = NULL, *body = NULL;
+  size_t body_len = 0;
+  mz_buf extra;
+  mz_buf_init(&extra);
+  int status = 0;
+  if (!lua_istable(co, 1)) {
+    err = "the handler returned no response record";
+    goto done;
   }
-  if (status == 101) {
+  lua_getfield(co, 1, "label"); /* 2: anchored on the stack until the answer is written */
+  if (lua_type(co, 2) == LUA_TSTRING) r->label = lua_tolstring(co, 2, &r->label_len);
+  lua_getfield(co, 1, "cache"); /* 3 */
+  if (lua_type(co, 3) == LUA_TSTRING) r->cache = lua_tostring(co, 3)[0] == 'h' ? 'h' : 'm';
+  lua_getfield(co, 1, "upgrade"); /* 4 */
+  if (lua_toboolean(co, 4)) {
     write_upgrade(c);
     return;
   }
-  const char *err = NULL;
-  const char *ctype = NULL;
-  mz_buf *body = &s->scratch;
-  mz_buf extra;
-  mz_buf_init(&extra);
-  body->len = 0;
-  if (status < 200 || status > 599) err = "the handler returned an invalid status";
-  c_cache = 0;
-  if (!err && lua_istable(co, 3) && collect_headers(co, 3, &extra, &ctype, &err)) {}
-  c->req.cache = c_cache;
-  if (!err) {
-    int bt = lua_type(co, 2);
-    if (bt == LUA_TTABLE) {
-      /* the task's own host: after a reload, in-flight tasks belong to the old state */
-      mz_json_ctx *json = c->task.host->json;
-      if (mz_json_encode(json, co, 2, body, 0)) err = json->err;
-      else if (!ctype) ctype = "application/json";
-    } else if (bt == LUA_TSTRING) {
-      size_t n;
-      const char *p = lua_tolstring(co, 2, &n);
-      if (mz_buf_append(body, p, n)) err = "out of memory";
-      if (!ctype) ctype = "text/plain; charset=utf-8";
-    } else if (bt != LUA_TNIL && bt != LUA_TNONE) {
-      err = "the handler returned a body that is neither a table nor a string";
-    }
+  lua_getfield(co, 1, "status"); /* 5 */
+  status = (int)lua_tointeger(co, 5);
+  if (status < 200 || status > 599) {
+    err = "the handler returned an invalid status";
+    goto done;
   }
+  lua_getfield(co, 1, "body"); /* 6 */
+  if (lua_type(co, 6) == LUA_TSTRING) body = lua_tolstring(co, 6, &body_len);
+  else if (!lua_isnil(co, 6)) err = "the response body is not a string";
+  lua_getfield(co, 1, "headers"); /* 7 */
+  if (!err && lua_istable(co, 7)) collect_headers(co, 7, &extra, &ctype, &err);
+done:
   if (err) {
     fprintf(stderr, "mizan [error] %s %.*s: cannot send the response: %s\n",
-            llhttp_method_name((llhttp_method_t)c->req.method), (int)c->req.url_len, c->req.url, err);
+            llhttp_method_name((llhttp_method_t)r->method), (int)r->url_len, r->url, err);
     mz__http_write_error(c, 500, "internal_error", "the response could not be encoded");
   } else {
-    mz__http_write_response(c, status, ctype ? ctype : "application/json", body->data, body->len,
-                            extra.data, extra.len);
+    mz__http_write_response(c, status, ctype ? ctype : "application/json", body ? body : "", body_len, extra.data,
+                            extra.len);
   }
   mz_buf_free(&extra);
-  if (body->cap > (1u << 20)) mz_buf_free(body);
 }
 
 static void task_done(mz_task *t, lua_State *co, int ok) {
@@ -209,7 +212,7 @@ static void task_done(mz_task *t, lua_State *co, int ok) {
   c->task_running = 0;
   if (!c->closing) {
     if (ok) {
-      write_lua_response(c, co);
+      write_record(c, co);
     } else {
       /* the Lua side catches handler errors; this is a framework bug */
       fprintf(stderr, "mizan [error] request task failed: %s\n", lua_tostring(co, -1));

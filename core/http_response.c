@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "http_conn.h"
+#include "json.h"
 #include "observe.h"
 
 const char *mz__http_reason(int status) {
@@ -75,8 +76,10 @@ int mz__http_write_response(mz_http_conn *c, int status, const char *ctype, cons
   int has_body = status_has_body(status);
   if (!has_body) body_len = 0;
   size_t ctype_len = has_body ? strlen(ctype) : 0;
-  /* 256 covers the fixed parts: status line, Date, lengths, Cache-Control, Connection */
-  if (mz_buf_reserve(o, 256 + ctype_len + extra_len + (r->is_head ? 0 : body_len))) {
+  const char *cc = r->cache_control ? r->cache_control : "no-store";
+  size_t cc_len = strlen(cc);
+  /* 256 covers the fixed parts: status line, Date, lengths, Connection */
+  if (mz_buf_reserve(o, 256 + ctype_len + cc_len + extra_len + (r->is_head ? 0 : body_len))) {
     /* out of memory: no answer can be written, so end the connection rather
        than leave the client waiting for one */
     fprintf(stderr, "mizan [error] out of memory writing a %d response to %s\n", status, c->ip);
@@ -99,7 +102,10 @@ int mz__http_write_response(mz_http_conn *c, int status, const char *ctype, cons
     w = put_uint(w, body_len);
     PUT_LIT(w, "\r\n");
   }
-  PUT_LIT(w, "Cache-Control: no-store\r\n");
+  PUT_LIT(w, "Cache-Control: ");
+  memcpy(w, cc, cc_len);
+  w += cc_len;
+  PUT_LIT(w, "\r\n");
   if (!keep) PUT_LIT(w, "Connection: close\r\n");
   else if (r->http_minor == 0) PUT_LIT(w, "Connection: keep-alive\r\n");
   if (extra_len) {
@@ -124,10 +130,15 @@ int mz__http_write_response(mz_http_conn *c, int status, const char *ctype, cons
   return 0;
 }
 
+void mz__http_write_error_with(mz_http_conn *c, int status, const char *code, const char *message,
+                              const char *extra, size_t extra_len) {
+  mz_buf body;
+  mz_buf_init(&body);
+  if (mz_json_error_body(&body, code, message)) body.len = 0;
+  mz__http_write_response(c, status, "application/json", body.data ? body.data : "", body.len, extra, extra_len);
+  mz_buf_free(&body);
+}
+
 void mz__http_write_error(mz_http_conn *c, int status, const char *code, const char *message) {
-  char body[512];
-  /* code and message are our own constants: no escaping is needed */
-  int n = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, message);
-  if (n < 0 || (size_t)n >= sizeof body) n = 0;
-  mz__http_write_response(c, status, "application/json", body, (size_t)n, NULL, 0);
+  mz__http_write_error_with(c, status, code, message, NULL, 0);
 }

@@ -461,6 +461,75 @@ static int enc_string(json_enc *e, const char *str, size_t n) {
   return 0;
 }
 
+/* C callers (error bodies, the JSON access log) use the same string encoder,
+   so no JSON is put together by hand outside the codec. */
+int mz_json_put_string(mz_buf *out, const char *s, size_t n) {
+  mz_json_ctx ctx;
+  json_enc e = {.ctx = &ctx, .out = out};
+  size_t start = out->len;
+  if (enc_string(&e, s, n)) {
+    out->len = start;
+    return -1;
+  }
+  return 0;
+}
+
+static void w_key(mz_json_writer *w, const char *key) {
+  if (w->failed) return;
+  if ((w->first[w->depth] ? 0 : mz_buf_putc(w->out, ',')) || mz_json_put_string(w->out, key, strlen(key)) ||
+      mz_buf_putc(w->out, ':'))
+    w->failed = 1;
+  w->first[w->depth] = 0;
+}
+
+void mz_json_w_begin(mz_json_writer *w, mz_buf *out) {
+  *w = (mz_json_writer){.out = out, .start = out->len};
+  w->first[0] = 1;
+  if (mz_buf_putc(out, '{')) w->failed = 1;
+}
+
+void mz_json_w_string(mz_json_writer *w, const char *key, const char *s, size_t n) {
+  w_key(w, key);
+  if (!w->failed && mz_json_put_string(w->out, s, n)) w->failed = 1;
+}
+
+void mz_json_w_number(mz_json_writer *w, const char *key, double v) {
+  char num[32];
+  w_key(w, key);
+  if (!w->failed && mz_buf_append(w->out, num, (size_t)mz_json_format_number(v, num))) w->failed = 1;
+}
+
+void mz_json_w_object(mz_json_writer *w, const char *key) {
+  w_key(w, key);
+  if (w->depth + 1 >= (int)sizeof w->first) w->failed = 1;
+  if (w->failed || mz_buf_putc(w->out, '{')) {
+    w->failed = 1;
+    return;
+  }
+  w->first[++w->depth] = 1;
+}
+
+void mz_json_w_close(mz_json_writer *w) {
+  if (w->failed || w->depth == 0 || mz_buf_putc(w->out, '}')) w->failed = 1;
+  else w->depth--;
+}
+
+int mz_json_w_end(mz_json_writer *w) {
+  if (!w->failed && (w->depth != 0 || mz_buf_putc(w->out, '}'))) w->failed = 1;
+  if (w->failed) w->out->len = w->start;
+  return w->failed ? -1 : 0;
+}
+
+int mz_json_error_body(mz_buf *out, const char *code, const char *message) {
+  mz_json_writer w;
+  mz_json_w_begin(&w, out);
+  mz_json_w_object(&w, "error");
+  mz_json_w_string(&w, "code", code, strlen(code));
+  mz_json_w_string(&w, "message", message, strlen(message));
+  mz_json_w_close(&w);
+  return mz_json_w_end(&w);
+}
+
 static int enc_value(json_enc *e, int idx);
 
 /* 1 if the table at idx is tagged with the marker metatable `ref`. */

@@ -71,6 +71,38 @@ int mz_json_encode(mz_json_ctx *ctx, lua_State *L, int idx, mz_buf *out, int fla
 /** Format a double as JSON.stringify would. `out` holds at least 32 bytes. Returns length. */
 int mz_json_format_number(double d, char *out);
 
+/**
+ * Append `s[0..n)` as a JSON string (quotes included) to `out`, which the
+ * caller owns. Returns 0, or -1 (not UTF-8, out of memory) with `out` as it was.
+ */
+int mz_json_put_string(mz_buf *out, const char *s, size_t n);
+
+/**
+ * A JSON object written from C by the codec (error bodies, the access log),
+ * so nothing in core/ puts JSON together by hand: begin, members (strings,
+ * numbers, nested objects), end. A failure (not UTF-8, out of memory) is
+ * sticky; mz_json_w_end then returns -1 and leaves `out` as it was.
+ */
+typedef struct mz_json_writer {
+  mz_buf *out;
+  size_t start;
+  int depth, failed;
+  char first[8]; /* per open object: no member written yet */
+} mz_json_writer;
+
+void mz_json_w_begin(mz_json_writer *w, mz_buf *out);
+void mz_json_w_string(mz_json_writer *w, const char *key, const char *s, size_t n);
+void mz_json_w_number(mz_json_writer *w, const char *key, double v);
+void mz_json_w_object(mz_json_writer *w, const char *key);
+void mz_json_w_close(mz_json_writer *w);
+int mz_json_w_end(mz_json_writer *w);
+
+/**
+ * Append the DESIGN §2 error body {"error":{"code":..,"message":..}} for two
+ * NUL-terminated strings. Returns 0, or -1 with `out` as it was.
+ */
+int mz_json_error_body(mz_buf *out, const char *code, const char *message);
+
 /** Register the `mizan.json` Lua module's functions into the table on top of the stack. */
 void mz_json_open(lua_State *L);
 

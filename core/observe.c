@@ -11,6 +11,7 @@
  */
 #include "observe.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,15 +19,19 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "json.h"
 
-#define MAX_SERIES 512
 #define FLUSH_BYTES 16384
 
 static const double BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
 #define NBUCKETS (sizeof BUCKETS / sizeof BUCKETS[0])
 
+/* One series per (label, status). Labels are registered names or fixed
+   words (never bytes of a URL: see http_conn.h), so the table is as large as
+   the app, and it grows: no real series is ever folded away. */
 typedef struct {
-  char name[96];
+  char *name;
+  size_t name_len;
   int status;
   uint64_t count;
 } series;
@@ -36,9 +41,9 @@ static struct {
   mz_buf out;
   uv_timer_t flush;
   int timer_on;
-  series s[MAX_SERIES];
-  int ns;
-  uint64_t other; /* requests once the series table is full */
+  series *s;
+  int ns, cap;
+  uint64_t other; /* requests no series could be made for (out of memory) */
   uint64_t bucket[NBUCKETS + 1];
   double sum;
   uint64_t count;
@@ -81,21 +86,32 @@ void mz_observe_close(void) {
 
 void mz_observe_reloaded(void) { obs.reloads++; }
 
+static series *series_add(const char *name, size_t name_len, int status) {
+  if (obs.ns == obs.cap) {
+    int cap = obs.cap ? obs.cap * 2 : 64;
+    series *grown = realloc(obs.s, (size_t)cap * sizeof *grown);
+    if (!grown) return NULL;
+    obs.s = grown;
+    obs.cap = cap;
+  }
+  char *copy = malloc(name_len + 1);
+  if (!copy) return NULL;
+  memcpy(copy, name, name_len);
+  copy[name_len] = 0;
+  series *hit = &obs.s[obs.ns++];
+  *hit = (series){.name = copy, .name_len = name_len, .status = status};
+  return hit;
+}
+
 static void count(const char *name, size_t name_len, int status, double seconds) {
-  if (name_len >= sizeof obs.s[0].name) name_len = sizeof obs.s[0].name - 1;
   series *hit = NULL;
   for (int i = 0; i < obs.ns; i++) {
-    if (obs.s[i].status == status && strncmp(obs.s[i].name, name, name_len) == 0 && !obs.s[i].name[name_len]) {
+    if (obs.s[i].status == status && obs.s[i].name_len == name_len && memcmp(obs.s[i].name, name, name_len) == 0) {
       hit = &obs.s[i];
       break;
     }
   }
-  if (!hit && obs.ns < MAX_SERIES) {
-    hit = &obs.s[obs.ns++];
-    memcpy(hit->name, name, name_len);
-    hit->name[name_len] = 0;
-    hit->status = status;
-  }
+  if (!hit) hit = series_add(name, name_len, status);
   if (hit) hit->count++;
   else obs.other++;
   size_t b = 0;
@@ -105,14 +121,24 @@ static void count(const char *name, size_t name_len, int status, double seconds)
   obs.count++;
 }
 
-/* JSON string contents for a path: escape what JSON needs. */
-static void put_json_text(mz_buf *b, const char *s, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c == '"' || c == '\\') mz_buf_putc(b, '\\'), mz_buf_putc(b, (char)c);
-    else if (c < 0x20) mz_buf_printf(b, "\\u%04x", c);
-    else mz_buf_putc(b, (char)c);
+/* The path as a JSON string member; a path that is not UTF-8 is shown with
+   its bytes above 0x7f as %XX, as they came on the wire. */
+static void put_path(mz_json_writer *w, const char *s, size_t n) {
+  mz_buf tmp;
+  mz_buf_init(&tmp);
+  mz_buf probe;
+  mz_buf_init(&probe);
+  int utf8 = mz_json_put_string(&probe, s, n) == 0;
+  mz_buf_free(&probe);
+  if (!utf8) {
+    for (size_t i = 0; i < n; i++) {
+      unsigned char c = (unsigned char)s[i];
+      if (c >= 0x80) mz_buf_printf(&tmp, "%%%02X", c);
+      else mz_buf_putc(&tmp, (char)c);
+    }
   }
+  mz_json_w_string(w, "path", utf8 ? s : (tmp.data ? tmp.data : ""), utf8 ? n : tmp.len);
+  mz_buf_free(&tmp);
 }
 
 void mz_observe_response(const mz_observe_event *e) {
@@ -129,10 +155,17 @@ void mz_observe_response(const mz_observe_event *e) {
     char ts[32];
     gmtime_r(&now, &tm);
     strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    mz_buf_printf(&obs.out, "{\"time\":\"%s\",\"method\":\"%s\",\"path\":\"", ts, e->method);
-    put_json_text(&obs.out, e->path, e->path_len);
-    mz_buf_printf(&obs.out, "\",\"status\":%d,\"bytes\":%zu,\"ms\":%.3f,\"cache\":\"%s\",\"ip\":\"%s\"}\n", e->status,
-                  e->bytes, seconds * 1000, cache, e->ip);
+    mz_json_writer w;
+    mz_json_w_begin(&w, &obs.out);
+    mz_json_w_string(&w, "time", ts, strlen(ts));
+    mz_json_w_string(&w, "method", e->method, strlen(e->method));
+    put_path(&w, e->path, e->path_len);
+    mz_json_w_number(&w, "status", e->status);
+    mz_json_w_number(&w, "bytes", (double)e->bytes);
+    mz_json_w_number(&w, "ms", floor(seconds * 1e6 + 0.5) / 1000);
+    mz_json_w_string(&w, "cache", cache, strlen(cache));
+    mz_json_w_string(&w, "ip", e->ip, strlen(e->ip));
+    if (mz_json_w_end(&w) == 0) mz_buf_putc(&obs.out, '\n');
   }
   if (obs.out.len > FLUSH_BYTES) flush_now();
 }

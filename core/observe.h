@@ -16,7 +16,8 @@ typedef struct {
   const char *method;
   const char *path;
   size_t path_len;
-  const char *name; /* the function or context, or the route, for metrics */
+  const char *name; /* the metrics label: a registered function or context name, or a fixed
+                       word ("(unknown)", "page", "-"): never bytes of the URL */
   size_t name_len;
   int status;
   size_t bytes;

@@ -7,9 +7,14 @@
  * escapes it. Folders serve their index.html. ETags are weak (size and
  * mtime) and If-None-Match gives 304.
  *
- * HTML pages get the global context bundle of the requesting user injected
- * as window.__MIZAN_SSR_DATA__ (computed by Lua, escaped there): the page is
- * read here and answered once Lua has the data (see http_lua.c).
+ * Caching: an asset is sent `Cache-Control: no-cache` with its ETag, so the
+ * browser keeps it and revalidates it (a 304 costs no body); a file whose
+ * name carries a content hash, as Vite emits (assets/index-4f3a9c1b.js), can
+ * never change under that name, so it is kept a year, immutable.
+ *
+ * HTML pages carry per-user data: the page is read here and Lua answers it,
+ * with the global context of the requesting user injected as
+ * window.__MIZAN_SSR_DATA__ and no-store (see mizan.dispatch.ssr).
  */
 #include <errno.h>
 #include <limits.h>
@@ -37,6 +42,27 @@ static const char *type_of(const char *path) {
     for (int i = 0; TYPES[i].ext; i++)
       if (!strcasecmp(dot, TYPES[i].ext)) return TYPES[i].type;
   return "application/octet-stream";
+}
+
+/* A content hash in a file name: 8 characters of [A-Za-z0-9_-] right before
+   the extension, after a '-' or '.', with a digit among them (Vite's default
+   [name]-[hash].ext). A word ("my-template.js") has no digit: taking one for
+   a hash would pin a changing file for a year, while missing a hash only
+   costs a revalidation. */
+static int hashed_name(const char *path) {
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  const char *dot = strrchr(base, '.');
+  if (!dot || dot - base < 10) return 0;
+  const char *h = dot - 8;
+  if (h[-1] != '-' && h[-1] != '.') return 0;
+  int digit = 0;
+  for (const char *p = h; p < dot; p++) {
+    unsigned char ch = (unsigned char)*p;
+    if (ch >= '0' && ch <= '9') digit = 1;
+    else if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_' || ch == '-')) return 0;
+  }
+  return digit;
 }
 
 static int hexval(char ch) {
@@ -95,6 +121,7 @@ int mz__static_answer(mz_http_conn *c, const char *path, size_t path_len) {
   snprintf(etag, sizeof etag, "W/\"%llx-%llx\"", (unsigned long long)st.st_size, (unsigned long long)st.st_mtime);
   const char *type = type_of(real);
   int html = !strncmp(type, "text/html", 9);
+  if (!html) r->cache_control = hashed_name(real) ? "public, max-age=31536000, immutable" : "no-cache";
   if (!html) {
     for (int i = 0; i < r->nheaders; i++) {
       if (!strcmp(r->headers[i].name, "if-none-match") && strstr(r->headers[i].value, etag)) {
@@ -106,7 +133,10 @@ int mz__static_answer(mz_http_conn *c, const char *path, size_t path_len) {
     }
   }
   FILE *f = fopen(real, "rb");
-  if (!f) return 0;
+  if (!f) {
+    r->cache_control = NULL; /* the 404 that follows is no asset */
+    return 0;
+  }
   /* a page waits for Lua (which may yield), so it is read into the
      request's own buffer; other files are answered at once */
   mz_buf *body = html ? &r->body : &s->static_buf;
@@ -114,30 +144,9 @@ int mz__static_answer(mz_http_conn *c, const char *path, size_t path_len) {
   if (mz_buf_reserve(body, (size_t)st.st_size) == 0 && fread(body->data, 1, (size_t)st.st_size, f) == (size_t)st.st_size)
     body->len = (size_t)st.st_size;
   fclose(f);
-  if (html) return 2; /* the caller asks Lua for the SSR data, then calls mz__static_html */
+  if (html) return 2; /* the caller hands the page to Lua */
   char extra[96];
   int n = snprintf(extra, sizeof extra, "ETag: %s\r\n", etag);
   mz__http_write_response(c, 200, type, body->data, body->len, extra, (size_t)n);
   return 1;
-}
-
-void mz__static_html(mz_http_conn *c, const char *ssr, size_t ssr_len) {
-  mz_buf *page = &c->req.body;
-  mz_buf out;
-  mz_buf_init(&out);
-  /* before </head> if there is one, else at the very start */
-  const char *at = NULL;
-  for (size_t i = 0; page->data && i + 7 <= page->len; i++) {
-    if (!strncasecmp(page->data + i, "</head>", 7)) {
-      at = page->data + i;
-      break;
-    }
-  }
-  size_t head = at ? (size_t)(at - page->data) : 0;
-  int ok = mz_buf_append(&out, page->data, head) == 0 &&
-           mz_buf_puts(&out, "<script>window.__MIZAN_SSR_DATA__=") == 0 && mz_buf_append(&out, ssr, ssr_len) == 0 &&
-           mz_buf_puts(&out, ";</script>") == 0 && mz_buf_append(&out, page->data + head, page->len - head) == 0;
-  if (ok) mz__http_write_response(c, 200, "text/html; charset=utf-8", out.data, out.len, NULL, 0);
-  else mz__http_write_error(c, 500, "internal_error", "out of memory");
-  mz_buf_free(&out);
 }

@@ -144,32 +144,6 @@ end
 
 ---------------------------------------------------------------- predicates
 
---- Check a function's auth requirement. nil when allowed; otherwise the
--- error response's status, body, headers. `run(what, fn, req)` runs app code
--- safely: true, results or false, status, body, headers.
-function M.check(requirement, req, run, what)
-  if requirement == nil then return nil end
-  local user = req.user
-  if requirement == true then
-    if not user then return errors.response("unauthenticated", "sign in first") end
-    return nil
-  elseif requirement == "staff" or requirement == "superuser" then
-    if not user then return errors.response("unauthenticated", "sign in first") end
-    local ok = user.is_superuser or (requirement == "staff" and user.is_staff)
-    if not ok then return errors.response("forbidden", ("only %s users may do this"):format(requirement)) end
-    return nil
-  end
-  local ok, verdict, b, h = run(what .. " (auth predicate)", function(r)
-    local allowed, message = requirement(r)
-    return { allowed = allowed, message = message }
-  end, req)
-  if not ok then return verdict, b, h end -- the predicate itself failed: its 500
-  if verdict.allowed then return nil end
-  local message = verdict.message
-  if not user then return errors.response("unauthenticated", message or "sign in first") end
-  return errors.response("forbidden", message or "you may not do this")
-end
-
 --- How x-mizan-functions shows a requirement: never a function body.
 function M.export(requirement)
   if requirement == nil then return false end

@@ -248,20 +248,20 @@ local function encode(spec, result)
 end
 
 --- Get the JSON text of `spec`'s result for `args`, from the cache or by
--- calling `run()`, which returns true, result or false, status, body, headers.
--- Returns true, json_text, key (the key only when the text is cached), or
--- false, status, body, headers.
+-- calling `run()`, which returns true, result or false, err (a raised
+-- protocol error value). Returns true, json_text, key (the key only when the
+-- text is cached), state ("hit" or "miss": the caller keeps it with its
+-- request, since other requests run while this one yields); or false, err.
 function M.fetch(spec, req, args, run)
   local policy = spec.cache
   local scope = not policy.shared and M.scope(req) or nil
   local key = M.key(spec.name, args, scope)
   local tags = M.entry_tags(spec, args)
   local hit, versions = backend.lookup(key, tags) -- versions: taken before the value is computed
-  M.last = hit and "hit" or "miss" -- for the access log; read before anything yields
-  if hit then return true, hit, key end
+  if hit then return true, hit, key, "hit" end
   local leader, ok, a, b, c, d = single_flight(key, versions, function()
-    local ok, result, b2, c2 = run()
-    if not ok then return false, result, b2, c2 end
+    local ok, result = run()
+    if not ok then return false, result end
     local text = encode(spec, result)
     -- fail closed: a shared entry that read who is asking is not shared,
     -- and a scoped one is stored only under the scope whose data it saw
@@ -282,16 +282,16 @@ function M.fetch(spec, req, args, run)
   end)
   if not ok then -- a Lua error in the cache layer itself
     core.log("error", ("function '%s': the cache failed: %s"):format(spec.name, tostring(a)))
-    return false, errors.response("internal_error", "internal error")
+    return false, errors.raised("internal_error", "internal error")
   end
-  if not a then return false, b, c, d end
+  if not a then return false, b end
   if c then -- personal: the leader's result is the leader's alone
-    if leader then return true, b end
-    local ok2, result, b2, c2 = run()
-    if not ok2 then return false, result, b2, c2 end
-    return true, encode(spec, result)
+    if leader then return true, b, nil, "miss" end
+    local ok2, result = run()
+    if not ok2 then return false, result end
+    return true, encode(spec, result), nil, "miss"
   end
-  return true, b, key
+  return true, b, key, "miss"
 end
 
 --- The state of the backends, for GET health: nil when all is well, or a
@@ -309,8 +309,10 @@ end
 -- recorded for callers without a session (its entries are of the "anon"
 -- scope, which never holds session data: see left_scope), and for everyone
 -- when every entry in it is shared; never when a function checks auth (C
--- does not run predicates).
-function M.alias(route, name, raw_query, req, specs, keys, members)
+-- does not run predicates). `segments` are the bytes around the entries'
+-- values in the answer (one more than keys), so C sends exactly what Lua
+-- did; `label` is the registered name for the metrics.
+function M.alias(route, name, raw_query, req, specs, keys, segments, label)
   if not backend.fast_path then return end
   local all_shared = true
   for _, spec in ipairs(specs) do
@@ -318,8 +320,8 @@ function M.alias(route, name, raw_query, req, specs, keys, members)
     all_shared = all_shared and spec.cache.shared
   end
   local anonymous = rawget(req, "_user") == nil and rawget(req, "_session_id") == nil
-  if anonymous then cc.alias(table.concat({ route, name, raw_query, "anon" }, "\0"), keys, members) end
-  if all_shared then cc.alias(table.concat({ route, name, raw_query, "shared" }, "\0"), keys, members) end
+  if anonymous then cc.alias(table.concat({ route, name, raw_query, "anon" }, "\0"), keys, segments, label) end
+  if all_shared then cc.alias(table.concat({ route, name, raw_query, "shared" }, "\0"), keys, segments, label) end
 end
 
 function M.stats() return cc.stats() end

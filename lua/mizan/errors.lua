@@ -57,9 +57,26 @@ Raised.__index = Raised
 Raised.__tostring = function(e) return ("%s: %s"):format(e.code, e.message) end
 
 --- An error value that a handler raises to answer with a protocol error.
-function M.raised(code, message, fields, headers)
-  return setmetatable({ code = code, message = message or code, fields = fields, headers = headers }, Raised)
+-- `extra` holds members added to the answer's body beside "error" (a failed
+-- purge keeps its "invalidate"). mizan.dispatch.respond is the one place
+-- that turns such a value into an answer.
+function M.raised(code, message, fields, headers, extra)
+  return setmetatable({ code = code, message = message or code, fields = fields, headers = headers, extra = extra },
+                      Raised)
 end
+
+--- Raise 503 unavailable for a call that may have had effects: what it
+-- invalidated (the X-Mizan-Invalidate header, and the body's "invalidate"
+-- list) goes with the error, so the caller still refetches what it can.
+function M.fail_unavailable(message, body, headers)
+  local invalidate = headers and headers["X-Mizan-Invalidate"]
+  if not invalidate then M.fail("unavailable", message) end
+  M.fail("unavailable", message, nil, { ["X-Mizan-Invalidate"] = invalidate },
+         type(body) == "table" and { invalidate = body.invalidate } or nil)
+end
+
+--- Raise a protocol error (never returns).
+function M.fail(code, message, fields, headers, extra) error(M.raised(code, message, fields, headers, extra), 0) end
 function M.is_raised(v) return getmetatable(v) == Raised end
 
 return M

@@ -34,16 +34,18 @@ local function in_process(self, req)
   req.ip = req.ip or "127.0.0.1"
   req.query = req.query or ""
   req.body = req.body or ""
-  local ok, status, body, headers = core.run(self.handler, req)
-  if not ok then error(status, 2) end
-  -- round-trip through the codec, as a client over HTTP would see it
-  if type(body) == "table" then
-    local text = assert(json.encode(body))
-    body = json.decode(text)
-  elseif type(body) == "string" and headers and (headers["Content-Type"] or ""):find("application/json", 1, true) then
+  local ok, rec = core.run(self.handler, req)
+  if not ok then error(rec, 2) end
+  -- the response record C would write (mizan.dispatch.respond), read as a
+  -- client over HTTP would see it
+  local headers = {}
+  local list = rec.headers or {}
+  for i = 1, #list, 2 do headers[list[i]] = list[i + 1] end
+  local body = rec.body
+  if type(body) == "string" and (headers["Content-Type"] or ""):find("application/json", 1, true) then
     body = assert(json.decode(body))
   end
-  return { status = status, body = body, headers = headers or {} }
+  return { status = rec.upgrade and 101 or rec.status, body = body, headers = headers, cache = rec.cache }
 end
 
 --- app:call(name, args, opts) with POST; opts.method = "GET" sends args as a

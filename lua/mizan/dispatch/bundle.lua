@@ -1,0 +1,78 @@
+-- mizan.dispatch.bundle: ctx/<name>/, a context read as one unit. Every
+-- function's auth is checked first (any refusal refuses it all), then the
+-- params are validated for all, then each function answers (from the cache
+-- when it is cached); the bundle is their JSON side by side.
+local json = require "mizan.json"
+local errors = require "mizan.errors"
+local cache = require "mizan.cache"
+local request = require "mizan.dispatch.request"
+local auth = require "mizan.dispatch.auth"
+local args_of = require "mizan.dispatch.args"
+local call = require "mizan.dispatch.call"
+
+local M = {}
+
+local registry
+function M.configure(reg) registry = reg end
+
+local JSON = { ["Content-Type"] = "application/json" } -- read only, shared
+
+--- The bundle stage (inside the session stage).
+function M.stage(req, dev)
+  local name, shown = args_of.route_name(req)
+  local group = name and registry.contexts[name]
+  if not group then errors.fail("not_found", ("no context named '%s'"):format(name or shown)) end
+  request.set(req, "_label", group.name)
+  if req.method ~= "GET" and req.method ~= "HEAD" then
+    errors.fail("method_not_allowed", ("context '%s' is read with GET"):format(group.name), nil, { Allow = "GET, HEAD" })
+  end
+  request.wrap(req)
+  for _, fname in ipairs(group.functions) do
+    local spec = registry.functions[fname]
+    if spec.auth ~= nil then auth.check(spec, req, dev, ("function '%s' (context '%s')"):format(fname, group.name)) end
+  end
+  local params = args_of.query(req)
+  local argsets = args_of.of_context(group, registry.functions, params)
+
+  local raw_query = req.query
+  request.prepare(req, params)
+  -- A context is one unit of data: any function's error is the bundle's.
+  -- Each function is cached on its own. The bytes around the values (the
+  -- envelope) are built once, for this answer and for the fast-path alias.
+  local n = #group.functions
+  local segs, values, keys, all_cached, any_miss = {}, {}, {}, true, false
+  for i, fname in ipairs(group.functions) do
+    local spec = registry.functions[fname]
+    local what = ("function '%s' (context '%s')"):format(fname, group.name)
+    local runner = call.for_cache(spec, req, argsets[fname], dev, what)
+    local ok, text, key, state
+    if spec.cache then
+      ok, text, key, state = cache.fetch(spec, req, argsets[fname], runner)
+      if state == "miss" then any_miss = true end
+    else
+      ok, text = runner()
+      if ok then text = assert(json.encode(text)) end
+    end
+    if not ok then error(text, 0) end
+    keys[i] = key
+    all_cached = all_cached and key ~= nil
+    segs[i] = (i == 1 and "{" or ",") .. json.encode(fname) .. ":"
+    values[i] = text
+  end
+  segs[n + 1] = "}"
+  local parts = {}
+  for i = 1, n do
+    parts[2 * i - 1] = segs[i]
+    parts[2 * i] = values[i]
+  end
+  parts[2 * n + 1] = segs[n + 1]
+  if all_cached then
+    request.set(req, "_cache", any_miss and "miss" or "hit")
+    local specs = {}
+    for i, fname in ipairs(group.functions) do specs[i] = registry.functions[fname] end
+    cache.alias("ctx", req.name, raw_query, req, specs, keys, segs, group.name)
+  end
+  return 200, table.concat(parts), JSON
+end
+
+return M

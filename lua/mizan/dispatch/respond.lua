@@ -1,0 +1,84 @@
+-- mizan.dispatch.respond: the one place an answer becomes the response
+-- record C writes (core/http_lua.c has its definition), and the one place a
+-- raised protocol error becomes an answer.
+--
+--   { status = 200, body = "bytes" | nil, headers = { "Name", "value", ... } | nil,
+--     cache = "hit" | "miss" | nil, upgrade = true | nil, label = "name" | nil }
+local core = require "mizan.core"
+local json = require "mizan.json"
+local errors = require "mizan.errors"
+
+local M = {}
+
+local broken -- the error of a failed reload (mizan dev), or nil
+function M.set_broken(err) broken = err end
+
+local JSON_HEADERS = { "Content-Type", "application/json" } -- read only, shared
+local UPGRADE = { upgrade = true, label = "ws" }
+
+local function lower_is_ctype(k) return type(k) == "string" and #k == 12 and k:lower() == "content-type" end
+
+--- The record for an answer: status, body (a table to encode as JSON, a
+-- string sent as it is, or nil) and headers (a map) of `req`.
+function M.record(req, status, body, headers)
+  if headers == nil and type(body) == "table" then -- the common answer: JSON, no headers
+    local text = json.encode(body)
+    if text then
+      return { status = status, body = text, headers = JSON_HEADERS, cache = rawget(req, "_cache"),
+               label = rawget(req, "_label") }
+    end
+  end
+  if status == 101 then return UPGRADE end
+  local ctype
+  if headers then
+    for k, v in pairs(headers) do
+      if lower_is_ctype(k) then ctype = v end
+    end
+  end
+  if type(body) == "table" then
+    local text, err = json.encode(body)
+    if not text then
+      core.log("error", ("%s %s: cannot send the response: %s"):format(req.method, req.path, err))
+      return M.error(req, errors.raised("internal_error", "the response could not be encoded"))
+    end
+    body = text
+    ctype = ctype or "application/json"
+  elseif type(body) == "string" then
+    ctype = ctype or "text/plain; charset=utf-8"
+  elseif body ~= nil then
+    core.log("error", ("%s %s: the handler returned a body that is neither a table nor a string")
+      :format(req.method, req.path))
+    return M.error(req, errors.raised("internal_error", "the response could not be encoded"))
+  end
+  local list
+  if ctype == "application/json" and (headers == nil or next(headers) == nil
+                                      or (next(headers, next(headers)) == nil and lower_is_ctype(next(headers)))) then
+    list = JSON_HEADERS
+  else
+    list = {}
+    if ctype then list[1], list[2] = "Content-Type", ctype end
+    for k, v in pairs(headers or {}) do
+      if not lower_is_ctype(k) then
+        list[#list + 1] = k
+        list[#list + 1] = v
+      end
+    end
+  end
+  return { status = status, body = body, headers = list, cache = rawget(req, "_cache"),
+           label = rawget(req, "_label") }
+end
+
+--- The record for a raised protocol error `e`. While the app is broken
+-- (a failed reload in dev), every 500 says why.
+function M.error(req, e)
+  local status, body, headers = errors.response(e.code, e.message, e.fields, e.headers)
+  if e.extra then
+    for k, v in pairs(e.extra) do body[k] = v end
+  end
+  if broken and status == 500 then
+    body.error.message = body.error.message .. "\n\nThe app failed to reload; the previous code is serving:\n" .. broken
+  end
+  return M.record(req, status, body, headers)
+end
+
+return M
