@@ -207,6 +207,15 @@ done:
   mz_buf_free(&extra);
 }
 
+/* Does the record at index 1 accept a WebSocket upgrade? */
+static int record_upgrades(lua_State *co) {
+  if (!lua_istable(co, 1)) return 0;
+  lua_getfield(co, 1, "upgrade");
+  int yes = lua_toboolean(co, -1);
+  lua_pop(co, 1);
+  return yes;
+}
+
 static void task_done(mz_task *t, lua_State *co, int ok) {
   mz_http_conn *c = t->data;
   c->task_running = 0;
@@ -218,7 +227,7 @@ static void task_done(mz_task *t, lua_State *co, int ok) {
       fprintf(stderr, "mizan [error] request task failed: %s\n", lua_tostring(co, -1));
       mz__http_write_error(c, 500, "internal_error", "internal error");
     }
-  } else if (ok && c->req.ws_id && lua_tointeger(co, 1) == 101) {
+  } else if (ok && c->req.ws_id && record_upgrades(co)) {
     mz__ws_abandoned(c); /* Lua took the socket in; it must hear it is gone */
   }
   mz_task_release(t);
