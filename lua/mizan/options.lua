@@ -153,7 +153,7 @@ M.list = {
     doc = "seconds a graceful shutdown waits for requests in flight" },
   { name = "limits.ws_buffer", type = "number", env = "MIZAN_WS_BUFFER", default = 64 * 1024 * 1024, c = "ws_buffer",
     must = "must be a positive number", check = bytes(),
-    doc = "bytes of unfinished WebSocket messages a worker holds (then 1013)" },
+    doc = "bytes of unfinished WebSocket input a worker holds (then 1013), and apart, of unsent output (then 1008)" },
 }
 
 M.by_name = {}
