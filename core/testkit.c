@@ -254,22 +254,32 @@ static int l_fork(lua_State *L) {
   return 1;
 }
 
-/* free_port() -> a TCP port on 127.0.0.1 that nothing listens on right now */
-static int l_free_port(lua_State *L) {
+/* A TCP socket bound to a fresh port on 127.0.0.1 (listening when
+   backlog > 0): the descriptor, with the port in *port; or -errno. */
+static int bind_loopback(int backlog, int *port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return fail_errno(L);
+  if (fd < 0) return -errno;
   struct sockaddr_in sa;
   memset(&sa, 0, sizeof sa);
   sa.sin_family = AF_INET;
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t sl = sizeof sa;
-  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || (backlog > 0 && listen(fd, backlog) < 0) ||
+      getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
     int e = errno;
     close(fd);
-    return fail(L, strerror(e));
+    return -e;
   }
+  *port = ntohs(sa.sin_port);
+  return fd;
+}
+
+/* free_port() -> a TCP port on 127.0.0.1 that nothing listens on right now */
+static int l_free_port(lua_State *L) {
+  int port, fd = bind_loopback(0, &port);
+  if (fd < 0) return fail(L, strerror(-fd));
   close(fd);
-  lua_pushinteger(L, ntohs(sa.sin_port));
+  lua_pushinteger(L, port);
   return 1;
 }
 
@@ -355,19 +365,8 @@ static void proxy_loop(int lfd, int target) {
    process; kill(pid, "KILL") and wait(pid) end it sooner. */
 static int l_proxy(lua_State *L) {
   int target = (int)luaL_checkinteger(L, 1);
-  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (lfd < 0) return fail_errno(L);
-  struct sockaddr_in sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t sl = sizeof sa;
-  if (bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 64) < 0 ||
-      getsockname(lfd, (struct sockaddr *)&sa, &sl) < 0) {
-    int e = errno;
-    close(lfd);
-    return fail(L, strerror(e));
-  }
+  int port, lfd = bind_loopback(64, &port);
+  if (lfd < 0) return fail(L, strerror(-lfd));
   pid_t parent = getpid();
   fflush(NULL);
   pid_t pid = fork();
@@ -384,7 +383,7 @@ static int l_proxy(lua_State *L) {
   }
   close(lfd);
   lua_pushinteger(L, pid);
-  lua_pushinteger(L, ntohs(sa.sin_port));
+  lua_pushinteger(L, port);
   return 2;
 }
 
