@@ -108,6 +108,37 @@ describe("origin cache (memory)", function()
   end)
 end)
 
+describe("origin cache single-flight of an error", function()
+  local srv
+  setup(function() srv = testing.server(APP) end)
+  teardown(function() srv:stop() end)
+
+  local function misses()
+    return tonumber(srv:request("GET", "/api/mizan/metrics").body:match("\nmizan_cache_misses_total (%d+)"))
+  end
+
+  it("never gives one caller's Set-Cookie to another that shared its error", function()
+    local h = require "helpers"
+    assert.equals(200, srv:call("set_missing_gate", { open = false }).status)
+    local before = misses()
+    -- A's cookie is forged: its answer clears it. B sends none.
+    local a, b = srv:connect(), srv:connect()
+    a:send(testing.request_bytes("GET", "/api/mizan/call/gated_missing/", { "Cookie: mizan_session=forged.0000" }))
+    assert.is_true(h.wait_until(function() return srv:call("set_missing_gate", { open = false }).json.result == 1 end))
+    b:send(testing.request_bytes("GET", "/api/mizan/call/gated_missing/"))
+    -- B looked the key up and waits on A's computation (one miss each, one call)
+    assert.is_true(h.wait_until(function() return misses() >= before + 2 end))
+    assert.equals(1, srv:call("set_missing_gate", { open = true }).json.result)
+    local ra, rb = assert(a:read_response()), assert(b:read_response())
+    assert.equals(404, ra.status)
+    assert.matches("Max%-Age=0", ra.headers["set-cookie"] or "", 1, false)
+    assert.equals(404, rb.status)
+    assert.is_nil(rb.headers["set-cookie"], "B got A's Set-Cookie")
+    a:close()
+    b:close()
+  end)
+end)
+
 describe("origin cache budget", function()
   it("evicts least recently used entries to stay within MIZAN_CACHE_SIZE", function()
     local srv = testing.server(APP, { env = { MIZAN_CACHE_SIZE = tostring(1024 * 1024) } })

@@ -51,7 +51,12 @@ function M.around(fn, req, dev)
     store_down(cerr, body, headers)
   end
   if not ok then
-    if cookie and errors.is_raised(status) then status.headers = with_cookie(status.headers, cookie) end
+    -- a raised error may be shared (single-flight hands the leader's to
+    -- every waiter): the cookie goes on a copy, never on the shared value
+    if cookie and errors.is_raised(status) then
+      status = errors.raised(status.code, status.message, status.fields, with_cookie(status.headers, cookie),
+                             status.extra)
+    end
     error(status, 0)
   end
   return status, body, with_cookie(headers, cookie)

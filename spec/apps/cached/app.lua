@@ -127,3 +127,18 @@ mizan.register(client { input = { id = T.integer, body = T.string }, affects = "
   assert(db.exec("INSERT OR REPLACE INTO cache_notes (id, body) VALUES (?, ?)", args.id, args.body))
   return true
 end), "set_note")
+
+-- A shared cached query that fails, once its gate opens: concurrent callers
+-- share the leader's error (single-flight), and nothing of one caller's
+-- answer (its Set-Cookie) may reach another.
+local egate = { open = false, waiting = 0 }
+mizan.register(client { query = true, cache = { ttl = 60, shared = true } } (function()
+  egate.waiting = egate.waiting + 1
+  while not egate.open do mizan.sleep(0.005) end
+  egate.waiting = egate.waiting - 1
+  mizan.error("not_found", "nothing here")
+end), "gated_missing")
+mizan.register(client { input = { open = T.boolean } } (function(req, args)
+  egate.open = args.open
+  return egate.waiting
+end), "set_missing_gate")
