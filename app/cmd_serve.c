@@ -119,7 +119,8 @@ typedef struct {
 
 /* Close old states once their last task is done (host.h: a retired host
    closes when h->tasks == 0). While the server drains, their resources go
-   at once, so that none keeps the loop alive. */
+   once no connection is left (their requests in flight finish first, as on
+   the current host), so that none keeps the loop alive. */
 static void reap(uv_timer_t *t) {
   reloader *rl = t->data;
   for (int i = 0; i < rl->nretiring;) {
@@ -129,7 +130,7 @@ static void reap(uv_timer_t *t) {
       free(h);
       rl->retiring[i] = rl->retiring[--rl->nretiring];
     } else {
-      if (rl->srv->draining) mz_host_release(h);
+      if (rl->srv->draining && rl->srv->nconns == 0) mz_host_release(h);
       i++;
     }
   }

@@ -114,7 +114,13 @@ static int l_publish(lua_State *L) {
   size_t n;
   const char *p = luaL_checklstring(L, 1, &n);
   bus *b = bus_of(mz_host_from(L));
-  if (!b) return luaL_error(L, "the bus is not open");
+  if (!b) {
+    /* never opened, or closed when this host retired (a request of replaced
+       code still finishing): a runtime failure, not misuse */
+    lua_pushnil(L);
+    lua_pushliteral(L, "the workers' bus is not open (this code may have been replaced by a reload)");
+    return 2;
+  }
   DIR *d = opendir(b->dir);
   if (!d) {
     lua_pushnil(L);

@@ -5,7 +5,7 @@
  *   1. mz_host_load() runs the Lua side's `mizan.host.load(app_dir, mode)`,
  *      which loads the app and returns the request handler and the config.
  *   2. Every request is a task: a coroutine that runs the handler on one
- *      request table and returns (status, body, headers).
+ *      request table and returns one response record (core/http_lua.c).
  *   3. Lua waits on the loop by calling a C function (mizan.sleep, Redis)
  *      that arms a libuv handle and yields; the handle's callback resumes
  *      the task.
@@ -189,8 +189,6 @@ void mz_task_resume(mz_task *t, int nargs);
 
 /** Give the coroutine back (to the pool when it can be reused). */
 void mz_task_release(mz_task *t);
-
-/** The config table C reads, in one call: mz_host_config (config.h). */
 
 /** Hand the host the app archive a built executable carries (kept, not copied). */
 void mz_host_set_embedded_app(const char *data, size_t len);

@@ -141,9 +141,18 @@ int mz__static_answer(mz_http_conn *c, const char *path, size_t path_len) {
      request's own buffer; other files are answered at once */
   mz_buf *body = html ? &r->body : &s->static_buf;
   body->len = 0;
-  if (mz_buf_reserve(body, (size_t)st.st_size) == 0 && fread(body->data, 1, (size_t)st.st_size, f) == (size_t)st.st_size)
-    body->len = (size_t)st.st_size;
+  int whole = mz_buf_reserve(body, (size_t)st.st_size) == 0 &&
+              fread(body->data, 1, (size_t)st.st_size, f) == (size_t)st.st_size;
   fclose(f);
+  if (!whole) {
+    /* out of memory, or the file changed under us (a build rewriting it):
+       never an empty 200 that a browser would keep */
+    body->len = 0;
+    r->cache_control = NULL;
+    mz__http_write_error(c, 500, "internal_error", "the file could not be read");
+    return 1;
+  }
+  body->len = (size_t)st.st_size;
   if (html) return 2; /* the caller hands the page to Lua */
   char extra[96];
   int n = snprintf(extra, sizeof extra, "ETag: %s\r\n", etag);

@@ -129,7 +129,7 @@ end
 local function sign(id) return crypto.hmac_sha256_hex(secret, "session\n" .. id) end
 
 --- The session id in a Cookie header, if present and correctly signed.
--- Returns id, or nil and whether a (bad) mizan_session cookie was there.
+-- Returns id, or nil and whether a (bad) session cookie (option session_cookie) was there.
 function M.read_cookie(header)
   if not header then return nil, false end
   local value = (";" .. header):match(";%s*" .. NAME:gsub("%-", "%%-") .. "=([^;%s]*)")

@@ -163,6 +163,20 @@ describe("mizan dev across reloads, with the workers' bus", function()
       assert.is_true(wait_until(function() return get(srv, "version") == "bus" .. i end, 30))
       assert.is_true(wait_until(function() return sockets() == 1 end), sockets() .. " bus sockets")
     end
+    -- a call in flight on a state that a reload retires still broadcasts
+    -- without failing: the bus went with that state, the call goes on
+    local gate = os.tmpname()
+    os.remove(gate)
+    local c = srv:connect()
+    c:send(testing.request_bytes("POST", "/api/mizan/call/publish_at_gate/", { "Content-Type: application/json" },
+                                 json.encode { gate = gate, headline = "late" }))
+    set_version(dir, "bus-last")
+    assert.is_true(wait_until(function() return get(srv, "version") == "bus-last" end, 30))
+    h.write(gate, "")
+    local res = assert(c:read_response())
+    assert.equals(200, res.status, res.body)
+    c:close()
+    os.remove(gate)
     assert.equals(0, (srv:stop()))
     assert.equals(0, sockets())
     os.remove(bus)

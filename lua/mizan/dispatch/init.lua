@@ -29,6 +29,7 @@ local call = require "mizan.dispatch.call"
 local bundle = require "mizan.dispatch.bundle"
 local upgrade = require "mizan.dispatch.upgrade"
 local ssr = require "mizan.dispatch.ssr"
+local run = require "mizan.dispatch.run"
 
 local M = {}
 
@@ -65,11 +66,8 @@ end
 M.client_ip = client_ip
 
 -- A raised protocol error passes through; anything else is a framework bug,
--- kept with its traceback for the log.
-local function on_error(e)
-  if errors.is_raised(e) then return e end
-  return { traceback = debug.traceback(tostring(e), 2) }
-end
+-- kept with its traceback for the log (the same handler app code runs under).
+local on_error = run.on_error
 
 --- Build the request handler for a loaded registry.
 function M.new(reg, cfg, mode)

@@ -16,6 +16,7 @@ local function on_error(e)
   if errors.is_raised(e) then return e end
   return { traceback = debug.traceback(tostring(e), 2) }
 end
+M.on_error = on_error
 
 local function failed(what, dev, e)
   if errors.is_raised(e) then return e end

@@ -22,3 +22,14 @@ mizan.channel "news" {
 mizan.register(client { input = { headline = T.string } } (function(req, args)
   return mizan.channels.send("news", {}, { headline = args.headline, version = VERSION })
 end), "publish")
+
+-- A mutation that broadcasts once the spec creates its gate file: a reload
+-- can land while it waits, so it broadcasts from a retired state.
+mizan.register(client { input = { gate = T.string, headline = T.string } } (function(req, args)
+  while true do
+    local f = io.open(args.gate)
+    if f then f:close() break end
+    mizan.sleep(0.01)
+  end
+  return mizan.channels.send("news", {}, { headline = args.headline, version = VERSION })
+end), "publish_at_gate")
