@@ -5,7 +5,7 @@
 bench_setup() {
   scripts/deps.sh bench
   cmake --preset release >/dev/null && cmake --build build -j"$(nproc)" >/dev/null
-  SHARED=spec/shared # the committed copy of shared/ (spec/core/shared_spec.lua keeps it equal)
+  SHARED=spec/shared # the committed copy of shared/ (spec/unit/shared_spec.lua keeps it equal)
   WORK=$(mktemp -d)
   trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"' EXIT
   mkdir -p "$WORK/nginx/logs"

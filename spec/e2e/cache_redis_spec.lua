@@ -4,6 +4,7 @@
 local testing = require "mizan.testing"
 local kit = require "mizan.testkit"
 local cases = require "cache_cases"
+local h = require "helpers"
 
 local APP = "spec/apps/cached"
 
@@ -15,13 +16,7 @@ end
 
 -- Read until two reads in a row agree (the cache works again), bounded.
 local function until_cached(srv, id)
-  for _ = 1, 100 do
-    local a = item(srv, id)
-    local b = item(srv, id)
-    if a.calls == b.calls then return true end
-    kit.sleep(0.05)
-  end
-  return false
+  return h.wait_until(function() return item(srv, id).calls == item(srv, id).calls end)
 end
 
 describe("origin cache (redis)", function()
@@ -98,12 +93,8 @@ describe("origin cache (redis)", function()
     assert.is_true(timeouts < 10, ("%d timeouts"):format(timeouts))
     kit.kill(redis.pid, "CONT")
     -- A retries its failed purge on its own, without any request to A
-    local repaid = false
-    for _ = 1, 100 do
-      if repaid_count() > repaid_before then repaid = true; break end
-      kit.sleep(0.05)
-    end
-    assert.is_true(repaid, "A's purge reached Redis after the freeze")
+    assert.is_true(h.wait_until(function() return repaid_count() > repaid_before end),
+                   "A's purge reached Redis after the freeze")
     -- so B's entry from before the mutation is gone
     assert.is_true(item(b, 3).calls > cached.calls)
     assert.is_true(until_cached(b, 3))
@@ -180,9 +171,9 @@ describe("origin cache (redis): a purge that cannot reach Redis", function()
 
     proxy:thaw()
     -- A pays its debt on its own (its purges and the epoch), then caches again
-    assert.is_true(cases.wait_until(function() return a:log():find("it is done now", 1, true) ~= nil end),
+    assert.is_true(h.wait_until(function() return a:log():find("it is done now", 1, true) ~= nil end),
                    "A's purge reached Redis after the thaw")
-    assert.is_true(cases.wait_until(function()
+    assert.is_true(h.wait_until(function()
       local x, y = note(a, 1), note(a, 1)
       return x.calls == y.calls
     end), "A caches again")

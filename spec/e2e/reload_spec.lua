@@ -7,7 +7,7 @@
 local testing = require "mizan.testing"
 local json = require "mizan.json"
 local h = require "helpers"
-local wait_until = require("cache_cases").wait_until
+local wait_until = require("helpers").wait_until
 
 local function set_version(dir, version)
   local src = h.read(dir .. "/app.lua")

@@ -84,17 +84,15 @@ describe("mizan serve", function()
     assert.equals("v1", srv:call("version", {}, { method = "GET" }).json.result)
     set_version(dir, "v2")
     kit.kill(srv.pid, "HUP")
-    local failures, seen_v2 = 0, false
-    local deadline = require("mizan.core").monotonic() + 10
-    while not seen_v2 and require("mizan.core").monotonic() < deadline do
+    local failures = 0
+    assert.is_true(h.wait_until(function()
       local c = srv:connect()
       c:send(testing.request_bytes("GET", "/api/mizan/call/version/"))
       local res = c:read_response()
       c:close()
       if not res or res.status ~= 200 then failures = failures + 1 end
-      seen_v2 = res and res.json and res.json.result == "v2"
-    end
-    assert.is_true(seen_v2, "the new code serves")
+      return res and res.json and res.json.result == "v2"
+    end), "the new code serves")
     assert.equals(0, failures)
     assert.is_true(h.wait_until(function() return srv:log():find("reload done", 1, true) ~= nil end))
     for _ = 1, 10 do assert.equals("v2", srv:call("version", {}, { method = "GET" }).json.result) end
@@ -119,8 +117,10 @@ describe("mizan serve", function()
     -- both workers stopped: these wait in the queue of the shared socket
     kit.kill(fresh, "STOP")
     for i = 5, 8 do conns[i] = srv:connect() end
+    local function retirements() return select(2, srv:log():gsub("retired by a reload", "")) end
+    local retired_before = retirements()
     kit.kill(old, "CONT") -- it retires now, with connections of its own and the queue before it
-    kit.sleep(0.5)
+    assert.is_true(h.wait_until(function() return retirements() > retired_before end), "the old worker is retiring")
     kit.kill(fresh, "CONT")
     for i = 1, 8 do
       conns[i]:send(testing.request_bytes("GET", "/api/mizan/call/version/"))

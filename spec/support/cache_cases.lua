@@ -5,7 +5,7 @@ local assert = require "luassert"
 
 local M = {}
 
-M.wait_until = require("helpers").wait_until
+local wait_until = require("helpers").wait_until
 
 local function get(srv, name)
   local res = srv:call(name, {}, { method = "GET" })
@@ -22,7 +22,7 @@ function M.no_join_across_a_purge(srv)
   assert.equals(200, srv:call("arm_gate", {}).status)
   local leader = srv:connect()
   leader:send(testing.request_bytes("GET", "/api/mizan/call/gated/"))
-  assert.is_true(M.wait_until(function() return get(srv, "gate_state").waiting == 1 end),
+  assert.is_true(wait_until(function() return get(srv, "gate_state").waiting == 1 end),
                  "the first read is waiting at the gate")
 
   local res = srv:call("set_gated", { value = "new" })

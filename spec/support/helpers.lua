@@ -7,7 +7,7 @@ local M = {}
 
 --- The design contract's data (vectors, conformance suites, the bench peer's
 -- config): the committed copy in spec/shared, so the repository stands alone.
--- spec/core/shared_spec.lua checks it still equals ../shared (MIZAN_SHARED).
+-- spec/unit/shared_spec.lua checks it still equals ../shared (MIZAN_SHARED).
 function M.shared(path) return "spec/shared/" .. path end
 
 --- The upstream shared/ folder beside this repository, or nil when absent.

@@ -4,12 +4,11 @@ local json = require "mizan.json"
 local kit = require "mizan.testkit"
 local h = require "helpers"
 
+-- The first true value of fn, polled with the one wait_until; nil if none came.
 local function eventually(fn)
-  for _ = 1, 100 do
-    local v = fn()
-    if v then return v end
-    kit.sleep(0.05)
-  end
+  local v
+  h.wait_until(function() v = fn(); return v end)
+  return v
 end
 
 describe("observability", function()
@@ -46,6 +45,8 @@ describe("observability", function()
   it("can switch the access log off", function()
     local srv = testing.server("spec/apps/basic", { env = { MIZAN_ACCESS_LOG = "off" } })
     srv:call("echo", { text = "hi" })
+    -- on purpose: an absence cannot be waited for, so a line that would be
+    -- written gets this long to show up
     kit.sleep(0.3)
     assert.equals("", srv:stdout())
     srv:stop()

@@ -481,7 +481,7 @@ mizan.register(mizan.client { query = true } (function() return { fast = true } 
       spinner:send(bytes("POST", "/api/mizan/call/spin/", { "Content-Type: application/json" }, '{"seconds":1.5}'))
       kit.sleep(0.3) -- the spin has started (if not, these are simply served the usual way)
       kit.kill(srv.pid, "TERM")
-      kit.sleep(0.1)
+      kit.sleep(0.1) -- on purpose, as above: the signal is in before these connect (else they are served the usual way)
       local waiting = {}
       for i = 1, 5 do
         waiting[i] = testing.connect(srv.port)
