@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "http_conn.h"
+#include "json.h"
 
 static void push_req(lua_State *co, mz_http_conn *c, const char *route, size_t route_len,
                      const char *name, size_t name_len) {
@@ -191,8 +192,20 @@ static void write_record(mz_http_conn *c, lua_State *co) {
     goto done;
   }
   lua_getfield(co, 1, "body"); /* 6 */
-  if (lua_type(co, 6) == LUA_TSTRING) body = lua_tolstring(co, 6, &body_len);
-  else if (!lua_isnil(co, 6)) err = "the response body is not a string";
+  if (lua_type(co, 6) == LUA_TSTRING) {
+    body = lua_tolstring(co, 6, &body_len);
+  } else if (lua_istable(co, 6)) {
+    /* JSON data: the codec writes it straight into the server's scratch
+       buffer (no Lua string to intern per answer); the task's own host,
+       since after a reload in-flight tasks belong to the old state */
+    mz_buf *out = &c->srv->scratch;
+    mz_json_ctx *json = c->task.host->json;
+    out->len = 0;
+    if (mz_json_encode(json, co, 6, out, 0)) err = json->err;
+    else body = out->data, body_len = out->len;
+  } else if (!lua_isnil(co, 6)) {
+    err = "the response body is not a string";
+  }
   lua_getfield(co, 1, "headers"); /* 7 */
   if (!err && lua_istable(co, 7)) collect_headers(co, 7, &extra, &ctype, &err);
 done:
@@ -205,6 +218,7 @@ done:
                             extra.len);
   }
   mz_buf_free(&extra);
+  if (c->srv->scratch.cap > (1u << 20)) mz_buf_free(&c->srv->scratch); /* one huge answer keeps nothing */
 }
 
 /* Does the record at index 1 accept a WebSocket upgrade? */

@@ -42,7 +42,9 @@ local function in_process(self, req)
   local list = rec.headers or {}
   for i = 1, #list, 2 do headers[list[i]] = list[i + 1] end
   local body = rec.body
-  if type(body) == "string" and (headers["Content-Type"] or ""):find("application/json", 1, true) then
+  if type(body) == "table" then -- JSON data C would encode with the codec
+    body = assert(json.decode(assert(json.encode(body))))
+  elseif type(body) == "string" and (headers["Content-Type"] or ""):find("application/json", 1, true) then
     body = assert(json.decode(body))
   end
   return { status = rec.upgrade and 101 or rec.status, body = body, headers = headers, cache = rec.cache }

@@ -2,8 +2,12 @@
 -- record C writes (core/http_lua.c has its definition), and the one place a
 -- raised protocol error becomes an answer.
 --
---   { status = 200, body = "bytes" | nil, headers = { "Name", "value", ... } | nil,
+--   { status = 200, body = "bytes" | json_data | nil, headers = { "Name", "value", ... } | nil,
 --     cache = "hit" | "miss" | nil, upgrade = true | nil, label = "name" | nil }
+--
+-- A table body is JSON data that C encodes with the codec straight into its
+-- output (the common answer: no Lua string is made for it); a string body
+-- is sent as it is (a cached answer's exact bytes, a raw response).
 local core = require "mizan.core"
 local json = require "mizan.json"
 local errors = require "mizan.errors"
@@ -21,12 +25,9 @@ local function lower_is_ctype(k) return type(k) == "string" and #k == 12 and k:l
 --- The record for an answer: status, body (a table to encode as JSON, a
 -- string sent as it is, or nil) and headers (a map) of `req`.
 function M.record(req, status, body, headers)
-  if headers == nil and type(body) == "table" then -- the common answer: JSON, no headers
-    local text = json.encode(body)
-    if text then
-      return { status = status, body = text, headers = JSON_HEADERS, cache = rawget(req, "_cache"),
-               label = rawget(req, "_label") }
-    end
+  if headers == nil and type(body) == "table" then -- the common answer: JSON data, no headers
+    return { status = status, body = body, headers = JSON_HEADERS, cache = rawget(req, "_cache"),
+             label = rawget(req, "_label") }
   end
   if status == 101 then return UPGRADE end
   local ctype
