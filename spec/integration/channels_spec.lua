@@ -410,72 +410,59 @@ describe("a socket follows its session", function()
     srv:stop()
   end)
 
-  it("when the logout is served by another instance (sessions and channels through Redis)", function()
+  -- Two instances on one redis-server (env(redis) says what they share);
+  -- `name` signs up on A, a socket on A holds a members-only (1) and a
+  -- public (2) subscription, and the logout is served by B. Returns the
+  -- socket, and what stops it all.
+  local function signed_out_elsewhere(name, env)
     local redis = testing.redis()
-    local env = { MIZAN_SESSIONS = redis:url(0), MIZAN_CHANNELS = redis:url(1), MIZAN_SECRET = "shared" }
-    local a = testing.server(APP, { env = env })
-    local b = testing.server(APP, { env = env })
-    local hal = signed_up(a, "hal")
-    local ws = open(a.port, hal.cookie)
+    local e = env(redis)
+    e.MIZAN_SECRET = "shared"
+    local a = testing.server(APP, { env = e })
+    local b = testing.server(APP, { env = e })
+    local agent = signed_up(a, name)
+    local ws = open(a.port, agent.cookie)
     assert.equals("subscribed", subscribe(ws, 1, "chat", { room = "private" }).type)
     assert.equals("subscribed", subscribe(ws, 2, "chat", { room = "lobby" }).type)
     local res = b:call("auth.logout", {}, { headers = { ["Content-Type"] = "application/json",
-                                                         Cookie = "mizan_session=" .. hal.cookie } })
+                                                         Cookie = "mizan_session=" .. agent.cookie } })
     assert.equals(200, res.status)
+    return ws, function()
+      ws:close()
+      a:stop()
+      b:stop()
+      redis:stop()
+    end
+  end
+
+  it("when the logout is served by another instance (sessions and channels through Redis)", function()
+    local ws, stop = signed_out_elsewhere("hal", function(redis)
+      return { MIZAN_SESSIONS = redis:url(0), MIZAN_CHANNELS = redis:url(1) }
+    end)
     assert_revoked(ws, 1) -- told by B, with nothing sent on the socket
     assert_anonymous(ws, 2)
-    ws:close()
-    a:stop()
-    b:stop()
-    redis:stop()
+    stop()
   end)
 
   it("checks the store on every frame: a logout on an instance that shares only the sessions", function()
     -- two instances share the session store (Redis) but no channel relay:
     -- no event can reach A, so only A's own look at the store can tell
-    local redis = testing.redis()
-    local env = { MIZAN_SESSIONS = redis:url(0), MIZAN_SECRET = "shared" }
-    local a = testing.server(APP, { env = env })
-    local b = testing.server(APP, { env = env })
-    local gus = signed_up(a, "gus")
-    local ws = open(a.port, gus.cookie)
-    assert.equals("subscribed", subscribe(ws, 1, "chat", { room = "private" }).type)
-    assert.equals("subscribed", subscribe(ws, 2, "chat", { room = "lobby" }).type)
-    local res = b:call("auth.logout", {}, { headers = { ["Content-Type"] = "application/json",
-                                                         Cookie = "mizan_session=" .. gus.cookie } })
-    assert.equals(200, res.status)
+    local ws, stop = signed_out_elsewhere("gus", function(redis) return { MIZAN_SESSIONS = redis:url(0) } end)
     ws:send_json { type = "send", id = 2, data = { text = "who am i" } }
     assert_revoked(ws, 1)
     assert.same({ type = "message", id = 2, data = { text = "who am i", author = "anon" } }, ws:read_json())
-    ws:close()
-    a:stop()
-    b:stop()
-    redis:stop()
+    stop()
   end)
 
   it("checks the store again by itself: a listen-only socket leaves a session that ended elsewhere", function()
     -- as above, but the socket sends nothing: the sweep looks at the store
-    -- every quarter of the session lifetime (here 5 s of 20), well before
-    -- the session would have expired
-    local redis = testing.redis()
-    local env = { MIZAN_SESSIONS = redis:url(0), MIZAN_SECRET = "shared", MIZAN_SESSION_TTL = "20" }
-    local a = testing.server(APP, { env = env })
-    local b = testing.server(APP, { env = env })
-    local hal = signed_up(a, "hal")
-    local ws = open(a.port, hal.cookie)
-    assert.equals("subscribed", subscribe(ws, 1, "chat", { room = "private" }).type)
-    local res = b:call("auth.logout", {}, { headers = { ["Content-Type"] = "application/json",
-                                                         Cookie = "mizan_session=" .. hal.cookie } })
-    assert.equals(200, res.status)
-    local frame = ws:read_json(12)
-    assert.is_table(frame, "the socket heard nothing within 12 s")
-    assert.equals("error", frame.type)
-    assert.equals(1, frame.id)
-    assert.same({ type = "unsubscribed", id = 1 }, ws:read_json())
-    ws:close()
-    a:stop()
-    b:stop()
-    redis:stop()
+    -- every quarter of the session lifetime (here 5 s of 20); assert_revoked
+    -- waits 15 s at most, before the session would have expired
+    local ws, stop = signed_out_elsewhere("ike", function(redis)
+      return { MIZAN_SESSIONS = redis:url(0), MIZAN_SESSION_TTL = "20" }
+    end)
+    assert_revoked(ws, 1)
+    stop()
   end)
 end)
 
