@@ -31,6 +31,19 @@ local function sql(path, statement)
   return assert(res, err)
 end
 
+-- A view in the users table's place: every worker's next query fails (no
+-- such column), whether or not it has created the table before. mend_users
+-- puts the table back.
+local function break_users(path)
+  sql(path, "ALTER TABLE mizan_users RENAME TO mizan_users_away")
+  sql(path, "CREATE VIEW mizan_users AS SELECT 1 AS placeholder")
+end
+
+local function mend_users(path)
+  sql(path, "DROP VIEW mizan_users")
+  sql(path, "ALTER TABLE mizan_users_away RENAME TO mizan_users")
+end
+
 local function login(srv, username, password, headers)
   local hs = { ["Content-Type"] = "application/json" }
   for k, v in pairs(headers or {}) do hs[k] = v end
@@ -115,11 +128,9 @@ describe("login throttling", function()
     local srv = testing.server(APP, { env = { MIZAN_SESSIONS = redis:url(0) } })
     signup(srv, "outage", "the right password")
     local path = srv.env.MIZAN_DATABASE:sub(8)
-    sql(path, "ALTER TABLE mizan_users RENAME TO mizan_users_away")
-    sql(path, "CREATE VIEW mizan_users AS SELECT 1 AS placeholder")
+    break_users(path)
     for _ = 1, 7 do assert_error(login(srv, "outage", "the right password"), 500, "internal_error") end
-    sql(path, "DROP VIEW mizan_users")
-    sql(path, "ALTER TABLE mizan_users_away RENAME TO mizan_users")
+    mend_users(path)
     assert.equals(200, login(srv, "outage", "the right password").status)
     srv:stop()
     redis:stop()
@@ -246,11 +257,7 @@ describe("database failures", function()
   it("answer sign-up with a generic 500, never SQLite's text", function()
     local srv = testing.server(APP, { command = "serve" })
     signup(srv, "first", "the right password")
-    -- a view in the table's place: every worker's next query fails (no
-    -- such column), whether or not it has created the table before
-    local path = srv.env.MIZAN_DATABASE:sub(8)
-    sql(path, "ALTER TABLE mizan_users RENAME TO mizan_users_away")
-    sql(path, "CREATE VIEW mizan_users AS SELECT 1 AS placeholder")
+    break_users(srv.env.MIZAN_DATABASE:sub(8))
     local res = srv:agent():call("auth.signup", { username = "second", password = "the right password" })
     local err = assert_error(res, 500, "internal_error")
     assert.equals("internal error", err.message)
