@@ -156,13 +156,13 @@ function M.load(req)
     if had then rawset(req, "_clear_cookie", true) end -- tampered: anonymous, and drop it
     return true
   end
-  local rec, expires, err = store.get(id)
-  if err then return nil, err end
-  if type(rec) ~= "table" then
+  local rec, expires_or_err = M.lookup(id)
+  if not rec then
+    if expires_or_err ~= nil then return nil, expires_or_err end -- the store could not answer
     rawset(req, "_clear_cookie", true) -- unknown or expired
     return true
   end
-  local data = type(rec.d) == "table" and rec.d or {}
+  local data, expires = rec.d, expires_or_err
   rawset(req, "_session_id", id)
   rawset(req, "_session", data)
   rawset(req, "_session_text", assert(json.canonical(data)))
