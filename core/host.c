@@ -464,7 +464,7 @@ int mz_host_init(mz_host *h, uv_loop_t *loop, mz_mode mode) {
   memset(h, 0, sizeof *h);
   h->loop = loop;
   h->mode = mode;
-  h->handler_ref = h->config_ref = h->ws_ref = LUA_NOREF;
+  h->handler_ref = h->config_ref = h->ws_ref = h->strings_ref = LUA_NOREF;
   lua_State *L = luaL_newstate();
   if (!L) return -1;
   h->L = L;

@@ -111,6 +111,7 @@ struct mz_host {
   int handler_ref;  /* the request handler returned by mizan.host.load */
   int ws_ref;       /* the WebSocket event handler: (event, id, data) */
   int config_ref;   /* the effective config table */
+  int strings_ref;  /* the strings every request table carries (core/http_lua.c) */
   mz_task *current; /* the task being resumed right now, if any */
   int *pool;        /* refs of finished coroutines ready for reuse */
   int npool, cappool;

@@ -1,14 +1,16 @@
 /*
  * The bridge between a parsed request and Lua: ONE entry point, the host's
  * request handler, called on the task's coroutine with the request table,
- * which returns ONE response record (mizan.dispatch.respond makes it):
+ * which returns ONE response record (mizan.dispatch.respond makes it),
+ * as its return values, read here by position:
  *
- *   { status  = 100..599,
- *     body    = "bytes" or nil       -- sent as they are: Lua encoded them
- *     headers = { "Name", "value", ... } or nil  -- a flat list
- *     cache   = "hit" | "miss" | nil -- for the access log
- *     upgrade = true or nil          -- accept the WebSocket handshake (101)
- *     label   = "name" or nil }      -- the metrics label: a registered name
+ *   1 status   101 (accept the WebSocket handshake) or 200..599
+ *   2 body     "bytes" (sent as they are), JSON data (a table: encoded here
+ *              with the codec), or nil
+ *   3 headers  { "Name", "value", ... }: a flat list, or nil for
+ *              Content-Type: application/json alone
+ *   4 label    "name" or nil: the metrics label, a registered name
+ *   5 cache    "hit" | "miss" | nil: for the access log
  *
  * Nothing else travels between them: no pseudo-headers, no pseudo-routes.
  * The request table has method, path, query, headers, body, ip,
@@ -23,19 +25,60 @@
 #include "http_conn.h"
 #include "json.h"
 
+/* The strings every request table carries (its keys, the method names, the
+   HTTP versions), interned once per host in a registry table: pushing one is
+   an array read, where lua_setfield would hash and look up its key anew for
+   every request. */
+enum {
+  S_METHOD = 1, S_PATH, S_QUERY, S_HEADERS, S_BODY, S_IP, S_HTTP_VERSION, S_ROUTE, S_NAME, S_WS_ID, S_PAGE,
+  S_V10, S_V11, S_EMPTY, S_METHODS /* + llhttp_method_t, below S_METHODS + N_METHODS */
+};
+#define N_METHODS (HTTP_FLUSH + 1) /* every method llhttp names */
+
+static const char *const fixed[] = {NULL,     "method",  "path", "query",   "headers", "body", "ip",
+                                    "http_version", "route", "name", "ws_id", "page", "1.0", "1.1", ""};
+_Static_assert(sizeof fixed / sizeof *fixed == S_METHODS, "one string per fixed index");
+
+/* Push the host's strings table (made on its first request). */
+static void push_strings(lua_State *co, mz_host *h) {
+  if (h->strings_ref == LUA_NOREF) {
+    lua_createtable(co, S_METHODS + N_METHODS, 0);
+    for (int i = 1; i < S_METHODS; i++) {
+      lua_pushstring(co, fixed[i]);
+      lua_rawseti(co, -2, i);
+    }
+    for (int m = 0; m < N_METHODS; m++) {
+      lua_pushstring(co, llhttp_method_name((llhttp_method_t)m));
+      lua_rawseti(co, -2, S_METHODS + m);
+    }
+    h->strings_ref = luaL_ref(co, LUA_REGISTRYINDEX);
+  }
+  lua_rawgeti(co, LUA_REGISTRYINDEX, h->strings_ref);
+}
+
+#define PUSH_S(co, strs, k) lua_rawgeti(co, strs, k)
+
 static void push_req(lua_State *co, mz_http_conn *c, const char *route, size_t route_len,
                      const char *name, size_t name_len) {
   mz_http_req *r = &c->req;
+  push_strings(co, c->srv->host);
+  int strs = lua_gettop(co);
   lua_createtable(co, 0, 12);
-  lua_pushstring(co, llhttp_method_name((llhttp_method_t)r->method));
-  lua_setfield(co, -2, "method");
+  int req = strs + 1;
+  PUSH_S(co, strs, S_METHOD);
+  if (r->method < N_METHODS) PUSH_S(co, strs, S_METHODS + r->method);
+  else lua_pushstring(co, llhttp_method_name((llhttp_method_t)r->method));
+  lua_rawset(co, req);
   const char *q = memchr(r->url, '?', r->url_len);
   size_t path_len = q ? (size_t)(q - r->url) : r->url_len;
+  PUSH_S(co, strs, S_PATH);
   lua_pushlstring(co, r->url, path_len);
-  lua_setfield(co, -2, "path");
+  lua_rawset(co, req);
+  PUSH_S(co, strs, S_QUERY);
   if (q) lua_pushlstring(co, q + 1, r->url_len - path_len - 1);
-  else lua_pushliteral(co, "");
-  lua_setfield(co, -2, "query");
+  else PUSH_S(co, strs, S_EMPTY);
+  lua_rawset(co, req);
+  PUSH_S(co, strs, S_HEADERS);
   lua_createtable(co, 0, r->nheaders);
   for (int i = 0; i < r->nheaders; i++) {
     mz_http_header *h = &r->headers[i];
@@ -53,33 +96,40 @@ static void push_req(lua_State *co, mz_http_conn *c, const char *route, size_t r
     }
     lua_rawset(co, -3);
   }
-  lua_setfield(co, -2, "headers");
-  lua_pushlstring(co, r->body.data ? r->body.data : "", r->body.len);
-  lua_setfield(co, -2, "body");
+  lua_rawset(co, req);
+  PUSH_S(co, strs, S_BODY);
+  if (r->body.len) lua_pushlstring(co, r->body.data, r->body.len);
+  else PUSH_S(co, strs, S_EMPTY);
+  lua_rawset(co, req);
+  PUSH_S(co, strs, S_IP);
   lua_pushstring(co, c->ip);
-  lua_setfield(co, -2, "ip");
-  lua_pushstring(co, r->http_minor == 0 ? "1.0" : "1.1");
-  lua_setfield(co, -2, "http_version");
+  lua_rawset(co, req);
+  PUSH_S(co, strs, S_HTTP_VERSION);
+  PUSH_S(co, strs, r->http_minor == 0 ? S_V10 : S_V11);
+  lua_rawset(co, req);
   if (route) {
+    PUSH_S(co, strs, S_ROUTE);
     lua_pushlstring(co, route, route_len);
-    lua_setfield(co, -2, "route");
+    lua_rawset(co, req);
   }
   if (name) {
+    PUSH_S(co, strs, S_NAME);
     lua_pushlstring(co, name, name_len);
-    lua_setfield(co, -2, "name");
+    lua_rawset(co, req);
   }
   if (r->ws_id) {
+    PUSH_S(co, strs, S_WS_ID);
     lua_pushnumber(co, (lua_Number)r->ws_id);
-    lua_setfield(co, -2, "ws_id");
+    lua_rawset(co, req);
   }
   if (r->page) {
+    PUSH_S(co, strs, S_PAGE);
     lua_pushboolean(co, 1);
-    lua_setfield(co, -2, "page");
+    lua_rawset(co, req);
   }
+  lua_remove(co, strs); /* the handler's argument: the request table alone */
 }
 
-/* Lua accepted a WebSocket handshake (status 101): answer it, and switch
-   the connection once the task has ended. */
 static void write_upgrade(mz_http_conn *c) {
   const char *key = NULL;
   size_t key_len = 0;
@@ -100,13 +150,16 @@ static void write_upgrade(mz_http_conn *c) {
   c->upgrade_to = c->req.ws_id;
 }
 
-/* Token characters of RFC 9110 §5.6.2. */
+/* Token characters of RFC 9110 §5.6.2: visible ASCII but the delimiters. */
 static int is_token(const char *s, size_t n) {
-  if (!n) return 0;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char ch = (unsigned char)s[i];
-    if (ch <= 32 || ch >= 127 || strchr("\"(),/:;<=>?@[\\]{}", ch)) return 0;
+  static unsigned char table[256];
+  if (!table['a']) {
+    for (int ch = 33; ch < 127; ch++) table[ch] = 1;
+    for (const char *d = "\"(),/:;<=>?@[\\]{}"; *d; d++) table[(unsigned char)*d] = 0;
   }
+  if (!n) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!table[(unsigned char)s[i]]) return 0;
   return 1;
 }
 
@@ -164,50 +217,41 @@ static int collect_headers(lua_State *co, int idx, mz_buf *extra, const char **c
   return 0;
 }
 
-/* Write the response record at index 1 of the coroutine. */
+/* Write the response record left on the coroutine (see the top of this file). */
 static void write_record(mz_http_conn *c, lua_State *co) {
   mz_http_req *r = &c->req;
   const char *err = NULL, *ctype = NULL, *body = NULL;
   size_t body_len = 0;
   mz_buf extra;
   mz_buf_init(&extra);
-  int status = 0;
-  if (!lua_istable(co, 1)) {
-    err = "the handler returned no response record";
-    goto done;
-  }
-  lua_getfield(co, 1, "label"); /* 2: anchored on the stack until the answer is written */
-  if (lua_type(co, 2) == LUA_TSTRING) r->label = lua_tolstring(co, 2, &r->label_len);
-  lua_getfield(co, 1, "cache"); /* 3 */
-  if (lua_type(co, 3) == LUA_TSTRING) r->cache = lua_tostring(co, 3)[0] == 'h' ? 'h' : 'm';
-  lua_getfield(co, 1, "upgrade"); /* 4 */
-  if (lua_toboolean(co, 4)) {
+  int status = (int)lua_tointeger(co, 1);
+  /* the label and the cache state stay anchored on the stack until the answer is written */
+  if (lua_type(co, 4) == LUA_TSTRING) r->label = lua_tolstring(co, 4, &r->label_len);
+  if (lua_type(co, 5) == LUA_TSTRING) r->cache = lua_tostring(co, 5)[0] == 'h' ? 'h' : 'm';
+  if (status == 101) {
     write_upgrade(c);
     return;
   }
-  lua_getfield(co, 1, "status"); /* 5 */
-  status = (int)lua_tointeger(co, 5);
   if (status < 200 || status > 599) {
     err = "the handler returned an invalid status";
     goto done;
   }
-  lua_getfield(co, 1, "body"); /* 6 */
-  if (lua_type(co, 6) == LUA_TSTRING) {
-    body = lua_tolstring(co, 6, &body_len);
-  } else if (lua_istable(co, 6)) {
+  int bt = lua_type(co, 2);
+  if (bt == LUA_TSTRING) {
+    body = lua_tolstring(co, 2, &body_len);
+  } else if (bt == LUA_TTABLE) {
     /* JSON data: the codec writes it straight into the server's scratch
        buffer (no Lua string to intern per answer); the task's own host,
        since after a reload in-flight tasks belong to the old state */
     mz_buf *out = &c->srv->scratch;
     mz_json_ctx *json = c->task.host->json;
     out->len = 0;
-    if (mz_json_encode(json, co, 6, out, 0)) err = json->err;
+    if (mz_json_encode(json, co, 2, out, 0)) err = json->err;
     else body = out->data, body_len = out->len;
-  } else if (!lua_isnil(co, 6)) {
+  } else if (bt != LUA_TNIL && bt != LUA_TNONE) {
     err = "the response body is not a string";
   }
-  lua_getfield(co, 1, "headers"); /* 7 */
-  if (!err && lua_istable(co, 7)) collect_headers(co, 7, &extra, &ctype, &err);
+  if (!err && lua_istable(co, 3)) collect_headers(co, 3, &extra, &ctype, &err);
 done:
   if (err) {
     fprintf(stderr, "mizan [error] %s %.*s: cannot send the response: %s\n",
@@ -221,15 +265,6 @@ done:
   if (c->srv->scratch.cap > (1u << 20)) mz_buf_free(&c->srv->scratch); /* one huge answer keeps nothing */
 }
 
-/* Does the record at index 1 accept a WebSocket upgrade? */
-static int record_upgrades(lua_State *co) {
-  if (!lua_istable(co, 1)) return 0;
-  lua_getfield(co, 1, "upgrade");
-  int yes = lua_toboolean(co, -1);
-  lua_pop(co, 1);
-  return yes;
-}
-
 static void task_done(mz_task *t, lua_State *co, int ok) {
   mz_http_conn *c = t->data;
   c->task_running = 0;
@@ -241,7 +276,7 @@ static void task_done(mz_task *t, lua_State *co, int ok) {
       fprintf(stderr, "mizan [error] request task failed: %s\n", lua_tostring(co, -1));
       mz__http_write_error(c, 500, "internal_error", "internal error");
     }
-  } else if (ok && c->req.ws_id && record_upgrades(co)) {
+  } else if (ok && c->req.ws_id && lua_tointeger(co, 1) == 101) {
     mz__ws_abandoned(c); /* Lua took the socket in; it must hear it is gone */
   }
   mz_task_release(t);

@@ -190,7 +190,7 @@ function M.commit(req)
     end
     return cookie(req, nil, 0)
   end
-  local data = rawget(req, "_session") or {}
+  local data = rawget(req, "_session") -- nil: the call never touched a session
   local user = rawget(req, "_login")
   if user then
     if id then -- rotate: the old id dies first, so it can never outlive the login
@@ -199,11 +199,11 @@ function M.commit(req)
       if ended then ended(id) end
     end
     local new = assert(crypto.random_hex(16))
-    local ok, err = save(new, user.id, data)
+    local ok, err = save(new, user.id, data or {})
     if not ok then return nil, err end
     return cookie(req, new, ttl)
   end
-  local text = rawget(req, "_session") and assert(json.canonical(data)) or nil
+  local text = data and assert(json.canonical(data)) or nil
   if text and text ~= rawget(req, "_session_text") then
     if not id then
       if next(data) == nil then return nil end -- nothing worth a session
@@ -215,7 +215,7 @@ function M.commit(req)
   end
   if id and (rawget(req, "_session_expires") or 0) - core.now() < ttl / 2 then
     -- sliding expiry for active sessions; a failed refresh only skips it
-    local ok, err = save(id, rawget(req, "_user_id"), data)
+    local ok, err = save(id, rawget(req, "_user_id"), data or {})
     if ok then return cookie(req, id, ttl) end
     core.log("warn", "session: cannot refresh the expiry: " .. tostring(err))
     return nil

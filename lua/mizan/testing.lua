@@ -14,6 +14,7 @@ local core = require "mizan.core"
 local json = require "mizan.json"
 local kit = require "mizan.testkit"
 local options = require "mizan.options"
+local respond = require "mizan.dispatch.respond"
 local ROUTES = options.routes
 
 local M = {}
@@ -34,8 +35,9 @@ local function in_process(self, req)
   req.ip = req.ip or "127.0.0.1"
   req.query = req.query or ""
   req.body = req.body or ""
-  local ok, rec = core.run(self.handler, req)
-  if not ok then error(rec, 2) end
+  local res = { core.run(self.handler, req) }
+  if not res[1] then error(res[2], 2) end
+  local rec = respond.read(unpack(res, 2, 6))
   -- the response record C would write (mizan.dispatch.respond), read as a
   -- client over HTTP would see it
   local headers = {}
@@ -47,7 +49,7 @@ local function in_process(self, req)
   elseif type(body) == "string" and (headers["Content-Type"] or ""):find("application/json", 1, true) then
     body = assert(json.decode(body))
   end
-  return { status = rec.upgrade and 101 or rec.status, body = body, headers = headers, cache = rec.cache }
+  return { status = rec.status, body = body, headers = headers, cache = rec.cache }
 end
 
 --- app:call(name, args, opts) with POST; opts.method = "GET" sends args as a

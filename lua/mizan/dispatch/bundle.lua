@@ -13,7 +13,21 @@ local call = require "mizan.dispatch.call"
 local M = {}
 
 local registry
-function M.configure(reg) registry = reg end
+-- Per context, made once at load: how the logs name each of its functions,
+-- and the envelope's bytes around their values ({"f":, ,"g": and }).
+local plans = {}
+function M.configure(reg)
+  registry, plans = reg, {}
+  for gname, group in pairs(reg.contexts) do
+    local whats, segs = {}, {}
+    for i, fname in ipairs(group.functions) do
+      whats[i] = ("function '%s' (context '%s')"):format(fname, gname)
+      segs[i] = (i == 1 and "{" or ",") .. assert(json.encode(fname)) .. ":"
+    end
+    segs[#group.functions + 1] = "}"
+    plans[gname] = { whats = whats, segs = segs }
+  end
+end
 
 local JSON = { ["Content-Type"] = "application/json" } -- read only, shared
 
@@ -27,9 +41,10 @@ function M.stage(req, dev)
     errors.fail("method_not_allowed", ("context '%s' is read with GET"):format(group.name), nil, { Allow = "GET, HEAD" })
   end
   request.wrap(req)
-  for _, fname in ipairs(group.functions) do
+  local plan = plans[group.name]
+  for i, fname in ipairs(group.functions) do
     local spec = registry.functions[fname]
-    if spec.auth ~= nil then auth.check(spec, req, dev, ("function '%s' (context '%s')"):format(fname, group.name)) end
+    if spec.auth ~= nil then auth.check(spec, req, dev, plan.whats[i]) end
   end
   local params = args_of.query(req)
   local argsets = args_of.of_context(group, registry.functions, params)
@@ -38,13 +53,12 @@ function M.stage(req, dev)
   request.prepare(req, params)
   -- A context is one unit of data: any function's error is the bundle's.
   -- Each function is cached on its own. The bytes around the values (the
-  -- envelope) are built once, for this answer and for the fast-path alias.
-  local n = #group.functions
-  local segs, values, keys, all_cached, any_miss = {}, {}, {}, true, false
+  -- envelope) serve this answer and the fast-path alias.
+  local n, segs = #group.functions, plan.segs
+  local values, keys, all_cached, any_miss = {}, {}, true, false
   for i, fname in ipairs(group.functions) do
     local spec = registry.functions[fname]
-    local what = ("function '%s' (context '%s')"):format(fname, group.name)
-    local runner = call.for_cache(spec, req, argsets[fname], dev, what)
+    local runner = call.for_cache(spec, req, argsets[fname], dev, plan.whats[i])
     local ok, text, key, state
     if spec.cache then
       ok, text, key, state = cache.fetch(spec, req, argsets[fname], runner)
@@ -56,10 +70,8 @@ function M.stage(req, dev)
     if not ok then error(text, 0) end
     keys[i] = key
     all_cached = all_cached and key ~= nil
-    segs[i] = (i == 1 and "{" or ",") .. json.encode(fname) .. ":"
     values[i] = text
   end
-  segs[n + 1] = "}"
   local parts = {}
   for i = 1, n do
     parts[2 * i - 1] = segs[i]

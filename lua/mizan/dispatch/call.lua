@@ -18,7 +18,13 @@ local null = json.null
 local M = {}
 
 local registry
-function M.configure(reg) registry = reg end
+-- How the logs name each function ("function 'x'"), made once at load so
+-- no call formats a string it only needs when something fails.
+local names = {}
+function M.configure(reg)
+  registry, names = reg, {}
+  for name in pairs(reg.functions) do names[name] = ("function '%s'"):format(name) end
+end
 
 --- A runner for mizan.cache.fetch: true, the result (data, checked in dev),
 -- or false, the raised error value.
@@ -46,8 +52,7 @@ local RESULT = { '{"result":', "}" }
 local JSON = { ["Content-Type"] = "application/json" } -- read only, shared
 
 local function cached_call(spec, req, args, raw_query, dev)
-  local ok, text, key, state = cache.fetch(spec, req, args, M.for_cache(spec, req, args, dev,
-                                                                        ("function '%s'"):format(spec.name)))
+  local ok, text, key, state = cache.fetch(spec, req, args, M.for_cache(spec, req, args, dev, names[spec.name]))
   if not ok then error(text, 0) end
   request.set(req, "_cache", state)
   if key and req.method ~= "POST" then cache.alias("call", req.name, raw_query, req, { spec }, { key }, RESULT, spec.name) end
@@ -58,8 +63,7 @@ end
 -- "invalidate" and the header X-Mizan-Invalidate; a raw response only the header.
 local function with_invalidation(spec, req, args, result, body, headers, dev)
   if not spec.affects and not rawget(req, "_invalidations") then return body, headers end
-  local rec = run.app(("function '%s' (affects_params)"):format(spec.name), dev,
-                      invalidation.for_call, spec, req, args, result)
+  local rec = run.app(names[spec.name] .. " (affects_params)", dev, invalidation.for_call, spec, req, args, result)
   if rec:empty() then return body, headers end
   local value, err = rec:header()
   if not value then
@@ -98,7 +102,7 @@ end
 -- Run a non-cached function and shape its answer; a mutation's carries its
 -- invalidation, purged before it is returned.
 local function answer(spec, req, args, dev, mutation)
-  local result = run.app(("function '%s'"):format(spec.name), dev, spec.handler, req, args)
+  local result = run.app(names[spec.name], dev, spec.handler, req, args)
   local status, body, headers = 200, nil, nil
   if mizan.is_response(result) then
     status, body, headers = result.status, result.body, result.headers
@@ -120,7 +124,7 @@ function M.stage(req, dev)
   local params = args_of.query(req)
   if spec.kind == "mutation" and req.method == "POST" then csrf.check(req, "request may not call a mutation") end
   request.wrap(req)
-  if spec.auth ~= nil then auth.check(spec, req, dev, ("function '%s'"):format(name)) end
+  if spec.auth ~= nil then auth.check(spec, req, dev, names[name]) end
   local args = args_of.of_call(spec, req, params)
 
   local raw_query = req.query

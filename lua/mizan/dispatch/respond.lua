@@ -2,12 +2,17 @@
 -- record C writes (core/http_lua.c has its definition), and the one place a
 -- raised protocol error becomes an answer.
 --
---   { status = 200, body = "bytes" | json_data | nil, headers = { "Name", "value", ... } | nil,
---     cache = "hit" | "miss" | nil, upgrade = true | nil, label = "name" | nil }
+-- The record is the handler's return values, in this order:
 --
--- A table body is JSON data that C encodes with the codec straight into its
--- output (the common answer: no Lua string is made for it); a string body
--- is sent as it is (a cached answer's exact bytes, a raw response).
+--   status, body, headers, label, cache
+--   200,    "bytes" | json_data | nil, { "Name", "value", ... } | nil, "name" | nil, "hit" | "miss" | nil
+--
+-- Status 101 accepts a WebSocket upgrade. No headers means Content-Type:
+-- application/json and nothing else (the common answer). A table body is JSON data that C
+-- encodes with the codec straight into its output (the common answer: no
+-- Lua string is made for it); a string body is sent as it is (a cached
+-- answer's exact bytes, a raw response). Values, not a table: C reads them
+-- by position, with no table to build per answer and no key to look up.
 local core = require "mizan.core"
 local json = require "mizan.json"
 local errors = require "mizan.errors"
@@ -18,7 +23,6 @@ local broken -- the error of a failed reload (mizan dev), or nil
 function M.set_broken(err) broken = err end
 
 local JSON_HEADERS = { "Content-Type", "application/json" } -- read only, shared
-local UPGRADE = { upgrade = true, label = "ws" }
 
 local function lower_is_ctype(k) return type(k) == "string" and #k == 12 and k:lower() == "content-type" end
 
@@ -26,10 +30,9 @@ local function lower_is_ctype(k) return type(k) == "string" and #k == 12 and k:l
 -- string sent as it is, or nil) and headers (a map) of `req`.
 function M.record(req, status, body, headers)
   if headers == nil and type(body) == "table" then -- the common answer: JSON data, no headers
-    return { status = status, body = body, headers = JSON_HEADERS, cache = rawget(req, "_cache"),
-             label = rawget(req, "_label") }
+    return status, body, nil, rawget(req, "_label"), rawget(req, "_cache") -- C's default: JSON
   end
-  if status == 101 then return UPGRADE end
+  if status == 101 then return 101, nil, nil, "ws" end
   local ctype
   if headers then
     for k, v in pairs(headers) do
@@ -65,8 +68,13 @@ function M.record(req, status, body, headers)
       end
     end
   end
-  return { status = status, body = body, headers = list, cache = rawget(req, "_cache"),
-           label = rawget(req, "_label") }
+  return status, body, list, rawget(req, "_label"), rawget(req, "_cache")
+end
+
+--- The record as a table (in-process test calls read it so).
+function M.read(status, body, headers, label, cache)
+  if headers == nil and status ~= 101 then headers = JSON_HEADERS end -- what C writes then
+  return { status = status, body = body, headers = headers, label = label, cache = cache }
 end
 
 --- The record for a raised protocol error `e`. While the app is broken

@@ -4,6 +4,7 @@ local core = require "mizan.core"
 local json = require "mizan.json"
 local lfs = require "lfs"
 local h = require "helpers"
+local respond = require "mizan.dispatch.respond"
 
 local APP = [[
 local mizan = require "mizan"
@@ -21,9 +22,9 @@ local function record(handler, req)
   req.headers = req.headers or {}
   req.ip, req.body = "127.0.0.1", req.body or ""
   req.query = req.query or ""
-  local ok, rec = core.run(handler, req)
-  assert(ok, rec)
-  return rec
+  local res = { core.run(handler, req) }
+  assert(res[1], res[2])
+  return respond.read(unpack(res, 2, 6))
 end
 
 describe("mizan.dispatch", function()
