@@ -12,7 +12,7 @@ BUILD_PKGS=(build-essential cmake pkg-config libluajit2-5.1-dev luajit2 libuv1-d
 # clang with its compiler-rt (libclang_rt.fuzzer, only recommended by clang)
 # builds the libFuzzer targets of spec/fuzz
 TEST_PKGS=(chromium clang libclang-rt-14-dev)
-BENCH_PKGS=(nginx libnginx-mod-http-lua lua-cjson wrk curl bc)
+BENCH_PKGS=(nginx libnginx-mod-http-lua lua-cjson wrk curl bc valgrind)
 
 missing() {
   local out=()
