@@ -259,6 +259,13 @@ static void push_result(conn *c, lua_State *L, const PGresult *r) {
 
 /* ------------------------------------------------------------ finishing */
 
+/* The parameter formats of the statement, '0' text / '1' binary each. */
+static void push_formats(conn *c, lua_State *L) {
+  char fm[MAX_PARAMS + 1];
+  for (int i = 0; i < c->nparams; i++) fm[i] = c->formats[i] ? '1' : '0';
+  lua_pushlstring(L, fm, (size_t)c->nparams);
+}
+
 /* Resume the waiting task with `n` values already pushed on its stack. */
 static void resume(conn *c, int n) {
   mz_task *t = c->task;
@@ -284,11 +291,15 @@ static void finish_error(conn *c, const char *msg, const char *sqlstate, const c
     else lua_pushnil(co);
     if (flag) lua_pushstring(co, flag);
     else lua_pushnil(co);
+    /* a statement prepared and described before its execution failed
+       exists on the server: hand its formats back so the caller keeps it */
+    if (c->fresh && c->op == OP_EXEC && c->pg) push_formats(c, co);
+    else lua_pushnil(co);
   }
   statement_free(c);
   if (c->pg && PQstatus(c->pg) == CONNECTION_BAD) drop_pg(c);
   idle(c);
-  resume(c, co ? 4 : 0);
+  resume(c, co ? 5 : 0);
 }
 
 /* The connection failed under the operation: drop it, tell the task. */
@@ -322,9 +333,7 @@ static void finish_result(conn *c) {
     lua_checkstack(co, 16);
     push_result(c, co, r);
     if (c->fresh) {
-      char fm[MAX_PARAMS + 1];
-      for (int i = 0; i < c->nparams; i++) fm[i] = c->formats[i] ? '1' : '0';
-      lua_pushlstring(co, fm, (size_t)c->nparams);
+      push_formats(c, co);
     } else {
       lua_pushnil(co);
     }
@@ -689,7 +698,8 @@ static int take_param(lua_State *L, conn *c, int i, int idx, mz_buf *tmp) {
                    formats nil: prepare it now (and describe it), else the
                    string of '0' (text) / '1' (binary) per parameter that an
                    earlier run handed back
-   -> result, formats_or_nil | nil, err, sqlstate, flag. Yields the task. */
+   -> result, formats_or_nil | nil, err, sqlstate, flag, formats_or_nil (the
+   statement was prepared though its execution failed). Yields the task. */
 static int l_run(lua_State *L) {
   conn *c = check_conn(L);
   size_t sqllen;
