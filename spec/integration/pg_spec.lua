@@ -224,3 +224,24 @@ describe("mizan.db on postgres", function()
     assert.is_nil(kit.wait(srv.pid, 0), "the same server process")
   end)
 end)
+
+-- The engine-neutral parts, on SQLite: the same app code reads the same.
+describe("mizan.db on sqlite, as on postgres", function()
+  local srv
+  setup(function() srv = testing.server(APP) end)
+  teardown(function() srv:stop() end)
+
+  it("names a unique violation 23505 (kind constraint) too, and has last_insert_id", function()
+    assert.equals("sqlite", result(srv:call("engine", {}, { method = "GET" })).engine)
+    local first = result(srv:call("add_note", { body = "once" }))
+    assert.is_true(first.has_last_id)
+    local again = result(srv:call("add_note", { body = "once" }))
+    assert.equals("constraint", again.kind)
+    assert.equals("23505", again.sqlstate)
+  end)
+
+  it("makes a nested transaction a savepoint", function()
+    assert.same({ inner_ok = false, inner_left = 0 }, result(srv:call("nested", { body = "sq" })))
+    assert.equals(1, #result(srv:call("find_notes", { body = "sq-outer" }, { method = "GET" })))
+  end)
+end)

@@ -3,7 +3,7 @@
 -- Statements take turns on the connection, and a transaction keeps it for
 -- its whole body. The interface every engine has (lua/mizan/db.lua uses it):
 --   E.new(target) -> engine      target: what db.parse returned
---   engine:run(sql, want_rows, params) -> rows | { changes, last_insert_id } | nil, err, kind
+--   engine:run(sql, want_rows, params) -> rows | { changes, last_insert_id } | nil, err, kind, sqlstate
 --   engine:transaction(fn, wrap) -> fn's results | nil, err, kind (fn's error re-raised after
 --     ROLLBACK); wrap(run, fn, depth, begin) is db.lua's BEGIN/SAVEPOINT logic
 --   engine:probe() -> "rw" | "ro" | nil, err, kind
@@ -57,7 +57,7 @@ function E:run(sql, want_rows, params)
   local h, herr, hkind = self:conn()
   if not h then return nil, herr, hkind end
   self:acquire()
-  local ok, res, err, kind = pcall(sqlite.run, h, sql, params, want_rows)
+  local ok, res, err, kind, state = pcall(sqlite.run, h, sql, params, want_rows)
   self:release()
   if not ok then error(res, 4) end -- misuse: a bad parameter type, outside a request
   if kind == "gone" and not self.gone_logged then
@@ -65,7 +65,7 @@ function E:run(sql, want_rows, params)
     core.log("error", ("mizan.db: the database file %s was removed or replaced while serving; "
       .. "every write fails until the server restarts on a database file that is there"):format(self.path))
   end
-  return res, err, kind
+  return res, err, kind, state
 end
 
 local NONE = { n = 0 }
