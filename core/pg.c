@@ -962,10 +962,12 @@ static int l_close(lua_State *L) {
   return 0;
 }
 
+/* __gc: nobody can use the connection any more, so it closes (a task
+   waiting on it holds the userdata on its stack, so none is waiting). */
 static int l_gc(lua_State *L) {
   conn **pc = lua_touserdata(L, 1);
-  if (*pc && (*pc)->op == OP_NONE) conn_close(&(*pc)->res);
-  else if (*pc) (*pc)->ud = NULL; /* cannot happen: a running statement's task holds it */
+  if (*pc && !(*pc)->task) conn_close(&(*pc)->res);
+  else if (*pc) (*pc)->ud = NULL;
   return 0;
 }
 

@@ -182,6 +182,7 @@ function E:acquire()
       self:discard(r, true) -- the server dropped it while idle
     elseif self.total < self.size then
       if core.monotonic() < self.down_until then
+        self:hand(false) -- and the next waiter fails fast too, rather than wait out its time
         return nil, "postgres is unavailable (a connection just failed)", "unavailable", "08001"
       end
       self.total = self.total + 1
