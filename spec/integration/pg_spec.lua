@@ -126,6 +126,13 @@ describe("mizan.db on postgres", function()
     assert.equals(0, r.left)
   end)
 
+  it("prepares a statement once per connection and reuses it; the cache is bounded", function()
+    local r = result(srv:call("prepared", { distinct = 5 }, { method = "GET" }))
+    assert.equals(1, r.same, "ten runs of one statement: one more prepared statement")
+    local big = result(srv:call("prepared", { distinct = 400 }, { method = "GET" }))
+    assert.is_true(big.total <= 257 and big.total > 100, "at most the cache's 256 (and the count's own): " .. big.total)
+  end)
+
   it("does not hold up another request while pg_sleep(1) runs (by ordering)", function()
     for _ = 1, 5 do
       local a = srv:connect()

@@ -148,3 +148,16 @@ end), "leaky")
 mizan.register(client { query = true } (function()
   return require("mizan.db.postgres") and { engine = db.engine() }
 end), "engine")
+
+-- prepared statements on one connection (a transaction pins it): reused by
+-- SQL text, and bounded
+mizan.register(client { query = true, input = { distinct = T.number } } (function(req, args)
+  return db.check("prepared", db.transaction(function()
+    local function count() return db.check("count", db.row("SELECT count(*) AS n FROM pg_prepared_statements")).n end
+    local before = count()
+    for _ = 1, 10 do db.check("same", db.row("SELECT ? AS same", "x")) end
+    local after_same = count()
+    for i = 1, args.distinct do db.check("distinct", db.row("SELECT ? AS n" .. i, i)) end
+    return { same = after_same - before, total = count() }
+  end))
+end), "prepared")
