@@ -9,7 +9,8 @@
  * Parameters are bound, never interpolated. One connection per handle,
  * opened in WAL mode so that the worker processes of an instance can share
  * the file; callers serialise statements on a handle (mizan.db does).
- * Runtime failures return nil, err, kind (see error_kind); misuse raises.
+ * Runtime failures return nil, err, kind (see error_kind), sqlstate (the
+ * Postgres code of a constraint failure, else nil); misuse raises.
  *
  * The file's identity (device, inode) is taken at open. Before a statement
  * that writes, the path is checked against it: a database file removed or
@@ -54,6 +55,7 @@ typedef struct {
   int rc;
   char *err;
   const char *kind; /* static: what kind of failure, for the caller to judge */
+  const char *sqlstate; /* static: the SQLSTATE Postgres gives the same failure, or NULL */
   int ncols;
   char **names;
   value *cells; /* rows * ncols */
@@ -101,8 +103,23 @@ static void fail(job *j, const char *msg, const char *kind) {
   j->kind = kind;
 }
 
+/* The constraint failures an app answers by (a taken name: 409), named
+   as Postgres names them, so that app code reads the same on both engines. */
+static const char *sqlstate_of(int code) {
+  switch (code) {
+    case SQLITE_CONSTRAINT_UNIQUE:
+    case SQLITE_CONSTRAINT_PRIMARYKEY: return "23505";
+    case SQLITE_CONSTRAINT_FOREIGNKEY: return "23503";
+    case SQLITE_CONSTRAINT_NOTNULL: return "23502";
+    case SQLITE_CONSTRAINT_CHECK: return "23514";
+    default: return NULL;
+  }
+}
+
 static void fail_db(job *j) {
-  fail(j, sqlite3_errmsg(j->h->db), error_kind(sqlite3_extended_errcode(j->h->db)));
+  int code = sqlite3_extended_errcode(j->h->db);
+  fail(j, sqlite3_errmsg(j->h->db), error_kind(code));
+  j->sqlstate = sqlstate_of(code);
 }
 
 /* Is the file at h->path still the one opened? 1 yes, 0 no (removed or
@@ -213,7 +230,9 @@ static void statement_done(uv_work_t *w, int status) {
     lua_pushnil(co);
     lua_pushstring(co, status ? "the statement was cancelled" : j->err);
     lua_pushstring(co, status ? "error" : j->kind);
-    n = 3;
+    if (!status && j->sqlstate) lua_pushstring(co, j->sqlstate);
+    else lua_pushnil(co);
+    n = 4;
   } else if (j->want_rows) {
     lua_createtable(co, (int)j->nrows, 0);
     for (size_t r = 0; r < j->nrows; r++) {

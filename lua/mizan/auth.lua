@@ -21,19 +21,23 @@ local N, R, P = 16384, 8, 1
 
 ---------------------------------------------------------------- users
 
--- true, or nil, err, kind (a database failure).
+-- true, or nil, err, kind (a database failure). The same table on both
+-- engines, in each one's own words (the integers stay integers: is_staff == 1).
 local function schema()
   if ready then return true end
-  local _, err, kind = db.exec([[CREATE TABLE IF NOT EXISTS mizan_users (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+  local pg = db.engine() == "postgres"
+  local _, err, kind, state = db.exec(([[CREATE TABLE IF NOT EXISTS mizan_users (
+    id %s,
     username TEXT NOT NULL UNIQUE,
     email TEXT NOT NULL DEFAULT '',
     password TEXT NOT NULL,
     is_staff INTEGER NOT NULL DEFAULT 0,
     is_superuser INTEGER NOT NULL DEFAULT 0,
     is_active INTEGER NOT NULL DEFAULT 1,
-    created_at REAL NOT NULL)]])
-  if err then return nil, err, kind end
+    created_at %s NOT NULL)]]):format(pg and "BIGSERIAL PRIMARY KEY" or "INTEGER PRIMARY KEY AUTOINCREMENT",
+                                      pg and "DOUBLE PRECISION" or "REAL"))
+  -- another worker creating it at the same moment is not a failure
+  if err and not (state == "23505" or state == "42P07") then return nil, err, kind end
   ready = true
   return true
 end
@@ -117,14 +121,15 @@ end
 local TAKEN = { username = { "A user with that username already exists." } }
 function M.create_user(t)
   if M.find(t.username) then return nil, TAKEN end
-  local res, err, kind = db.exec(
+  -- RETURNING: the new id on both engines (Postgres has no last_insert_id)
+  local res, err, kind = db.row(
     "INSERT INTO mizan_users (username, email, password, is_staff, is_superuser, is_active, created_at) "
-      .. "VALUES (?, ?, ?, ?, ?, 1, ?)",
+      .. "VALUES (?, ?, ?, ?, ?, 1, ?) RETURNING id",
     t.username, t.email or "", M.hash_password(t.password), t.is_staff and 1 or 0, t.is_superuser and 1 or 0,
     core.now())
   if not res and kind == "constraint" then return nil, TAKEN end -- a concurrent sign-up took it
   must(res, err, kind)
-  local user, lerr, lkind = M.load(res.last_insert_id)
+  local user, lerr, lkind = M.load(res.id)
   if lerr then must(nil, lerr, lkind) end
   return user
 end

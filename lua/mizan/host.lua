@@ -120,7 +120,7 @@ function M.load(app_dir, mode, overrides)
   for ref in pairs(reg.unregistered) do
     core.log("warn", ("%s was made by mizan.client{} but never registered"):format(tostring(ref)))
   end
-  require("mizan.db").configure(cfg.database:sub(8))
+  require("mizan.db").configure(cfg.database, cfg)
   require("mizan.session").configure(cfg)
   require("mizan.throttle").configure() -- after the sessions: it uses their store
   loaded_cfg = cfg
@@ -138,7 +138,8 @@ end
 function M.check_storage()
   local cfg = loaded_cfg
   if not cfg then return true end
-  local path = cfg.database:sub(8)
+  local db = require "mizan.db"
+  local path = db.describe()
   local state, err = require("mizan.db").probe()
   if not state then
     return nil, ("cannot read the database %s (MIZAN_DATABASE): %s"):format(path, tostring(err))

@@ -36,9 +36,11 @@ local sqlite_ready = false
 
 local function sqlite_schema()
   if sqlite_ready then return true end
-  local _, err = db.exec([[CREATE TABLE IF NOT EXISTS mizan_sessions (
-    id TEXT PRIMARY KEY, data TEXT NOT NULL, expires_at REAL NOT NULL)]])
-  if err then return nil, err end
+  -- REAL is a 4-byte float on Postgres: too coarse for a time in seconds
+  local _, err, _, state = db.exec(([[CREATE TABLE IF NOT EXISTS mizan_sessions (
+    id TEXT PRIMARY KEY, data TEXT NOT NULL, expires_at %s NOT NULL)]]):format(
+    db.engine() == "postgres" and "DOUBLE PRECISION" or "REAL"))
+  if err and not (state == "23505" or state == "42P07") then return nil, err end -- (a racing worker made it)
   sqlite_ready = true
   return true
 end
@@ -62,7 +64,8 @@ end
 function sqlite_store.save(id, text, seconds)
   local ok, err = sqlite_schema()
   if not ok then return nil, err end
-  return db.exec("INSERT OR REPLACE INTO mizan_sessions (id, data, expires_at) VALUES (?, ?, ?)",
+  return db.exec("INSERT INTO mizan_sessions (id, data, expires_at) VALUES (?, ?, ?) ON CONFLICT (id) "
+                 .. "DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
                  id, text, core.now() + seconds)
 end
 

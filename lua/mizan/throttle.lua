@@ -29,13 +29,16 @@ local sqlite_ready = false
 
 local function sqlite_schema()
   if sqlite_ready then return true end
+  local pg = db.engine() == "postgres"
   for _, sql in ipairs {
-    "CREATE TABLE IF NOT EXISTS mizan_login_attempts (id INTEGER PRIMARY KEY, key TEXT NOT NULL, at REAL NOT NULL)",
+    pg and "CREATE TABLE IF NOT EXISTS mizan_login_attempts (id BIGSERIAL PRIMARY KEY, key TEXT NOT NULL, "
+           .. "at DOUBLE PRECISION NOT NULL)"
+       or "CREATE TABLE IF NOT EXISTS mizan_login_attempts (id INTEGER PRIMARY KEY, key TEXT NOT NULL, at REAL NOT NULL)",
     "CREATE INDEX IF NOT EXISTS mizan_login_attempts_key ON mizan_login_attempts (key, at)",
     "CREATE INDEX IF NOT EXISTS mizan_login_attempts_at ON mizan_login_attempts (at)",
   } do
-    local ok, err, kind = db.exec(sql)
-    if not ok then return nil, err, kind end
+    local ok, err, kind, state = db.exec(sql)
+    if not ok and not (state == "23505" or state == "42P07") then return nil, err, kind end -- (or a racing worker)
   end
   sqlite_ready = true
   return true
@@ -58,6 +61,11 @@ function sqlite_store.reserve(keys, now)
   if not ok then return nil, nil, err, kind end
   local cutoff = now - M.WINDOW
   local pok, a, b, c = pcall(db.transaction, function()
+    -- Postgres's BEGIN takes no lock: take SQLite's turn-taking explicitly
+    -- (reservations wait for each other; plain reads do not)
+    if db.engine() == "postgres" then
+      must(db.exec("LOCK TABLE mizan_login_attempts IN SHARE ROW EXCLUSIVE MODE"))
+    end
     must(db.exec("DELETE FROM mizan_login_attempts WHERE at <= ?", cutoff))
     for _, k in ipairs(keys) do
       local row = must(db.row("SELECT count(*) AS n, min(at) AS first FROM mizan_login_attempts WHERE key = ? AND at > ?",
@@ -66,7 +74,7 @@ function sqlite_store.reserve(keys, now)
     end
     local ids = {}
     for i, k in ipairs(keys) do
-      ids[i] = must(db.exec("INSERT INTO mizan_login_attempts (key, at) VALUES (?, ?)", k.key, now)).last_insert_id
+      ids[i] = must(db.row("INSERT INTO mizan_login_attempts (key, at) VALUES (?, ?) RETURNING id", k.key, now)).id
     end
     return true, ids
   end)

@@ -129,7 +129,7 @@ describe("client{} and register()", function()
                              MIZAN_CACHE = "must be \"memory\" or \"redis://host:port/db\"", MIZAN_DATABASE = "must look like sqlite:" } do
       config.reset()
       local bad = { MIZAN_MAX_BODY = "1.5", MIZAN_HEADER_TIMEOUT = "-1", MIZAN_CACHE = "memcached://x",
-                    MIZAN_DATABASE = "postgres://x" }
+                    MIZAN_DATABASE = "mysql://x" } -- (postgres:// is a database now)
       local ok, err = pcall(config.finalize, env { [var] = bad[var] })
       assert.is_false(ok)
       assert.matches(var, err, 1, true)
