@@ -94,6 +94,10 @@ M.list = {
   { name = "database", type = "string", env = "MIZAN_DATABASE", must = "must look like sqlite:path/to/file.db",
     check = function(v) if not v:find("^sqlite:.") then return true end end,
     doc = "the SQLite file (default: .mizan/mizan.db in the app folder)" },
+  { name = "migrate", type = "string", env = "MIZAN_MIGRATE", default = "check",
+    must = "must be \"check\" or \"auto\"", check = function(v) if v ~= "check" and v ~= "auto" then return true end end,
+    doc = "pending migrations at mizan serve: check refuses to start and names them, auto applies them "
+      .. "(mizan dev always applies them)" },
   { name = "cache", type = "string", env = "MIZAN_CACHE", default = "memory",
     must = "must be \"memory\" or \"redis://host:port/db\"", check = redis_or("memory"),
     doc = "where cached answers live" },

@@ -25,22 +25,8 @@ local store
 ---------------------------------------------------------------- SQLite
 
 local sqlite_store = {}
-local sqlite_ready = false
-
-local function sqlite_schema()
-  if sqlite_ready then return true end
-  for _, sql in ipairs {
-    "CREATE TABLE IF NOT EXISTS mizan_login_attempts (id INTEGER PRIMARY KEY, key TEXT NOT NULL, at REAL NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS mizan_login_attempts_key ON mizan_login_attempts (key, at)",
-    "CREATE INDEX IF NOT EXISTS mizan_login_attempts_at ON mizan_login_attempts (at)",
-  } do
-    local ok, err, kind = db.exec(sql)
-    if not ok then return nil, err, kind end
-  end
-  sqlite_ready = true
-  return true
-end
-M.sqlite_schema = sqlite_schema
+-- The table mizan_login_attempts comes from the built-in migration
+-- mizan/0003_login_attempts.
 
 -- A failed statement inside the reservation: raised, so the transaction
 -- rolls back, and caught again in reserve().
@@ -54,8 +40,6 @@ end
 -- One transaction (BEGIN IMMEDIATE: the write lock first, so two workers
 -- take turns and neither counts on a stale view).
 function sqlite_store.reserve(keys, now)
-  local ok, err, kind = sqlite_schema()
-  if not ok then return nil, nil, err, kind end
   local cutoff = now - M.WINDOW
   local pok, a, b, c = pcall(db.transaction, function()
     must(db.exec("DELETE FROM mizan_login_attempts WHERE at <= ?", cutoff))
@@ -140,7 +124,6 @@ end
 
 -- After mizan.session is configured: the counters go where the sessions are.
 function M.configure()
-  sqlite_ready = false
   local client = require("mizan.session").redis()
   store = client and redis_store(client) or sqlite_store
 end
