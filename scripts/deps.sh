@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what Mizan needs on Debian 12, only when it is missing.
-#   scripts/deps.sh build    the packages of DESIGN §9 (build, run, test)
+#   scripts/deps.sh build    the packages of DESIGN §9 (build, run, test; Postgres 15 for its specs)
 #   scripts/deps.sh npm      plus the npm packages (the example's web UI, the tests' tools)
 #   scripts/deps.sh test     plus Debian's chromium (the browser specs) and clang (the fuzzers)
 #   scripts/deps.sh bench    plus the benchmark peers (nginx + lua module, lua-cjson, wrk)
@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(build-essential cmake pkg-config libluajit2-5.1-dev luajit2 libuv1-dev node-llhttp
-            lua-busted libssl-dev libhiredis-dev redis-server libsqlite3-dev)
+            lua-busted libssl-dev libhiredis-dev redis-server libsqlite3-dev
+            libpq-dev postgresql-15)
 # clang with its compiler-rt (libclang_rt.fuzzer, only recommended by clang)
 # builds the libFuzzer targets of spec/fuzz
 TEST_PKGS=(chromium clang libclang-rt-14-dev)

@@ -1,91 +1,105 @@
--- mizan.db: a small SQLite API for apps.
+-- mizan.db: one database API for apps, on SQLite or Postgres.
 --
 --   local db = require("mizan").db
 --   local rows = db.query("SELECT * FROM todos WHERE owner = ?", req.user.id)
---   local r = db.exec("INSERT INTO todos (title) VALUES (?)", args.title)   -- r.last_insert_id
+--   local r = db.exec("UPDATE todos SET done = ? WHERE id = ?", true, id)   -- r.changes
+--   local t = db.row("INSERT INTO todos (title) VALUES (?) RETURNING id", args.title)
 --   db.transaction(function() ... end)
 --
--- Statements run on the libuv thread pool (core/sqlite.c) while the calling
--- request's coroutine yields, so a query never stalls other requests.
--- Values are bound to `?` placeholders, never spliced into the SQL. NULL is
--- mizan.null. Failures return nil, err, kind (kind: "busy", "locked",
--- "readonly", "ioerr", "cantopen", "full", "gone", "constraint", ...); a
--- transaction re-raises after its rollback. db.check turns a failure into
--- the protocol error a client may see: never SQLite's own text.
---
--- A database file removed or replaced while serving ("gone") is logged, and
--- every write fails from then on instead of landing in an unlinked file.
-local sqlite = require "mizan.sqlite"
+-- MIZAN_DATABASE (or mizan.config { database = ... }) picks the engine:
+--   sqlite:path/to/file.db           SQLite on the libuv thread pool (lua/mizan/db/sqlite.lua)
+--   postgres://user:pass@host:port/db[?host=/socket/dir&sslmode=...]   (also postgresql://)
+--                                    Postgres on the loop (lua/mizan/db/postgres.lua)
+-- A statement never stalls other requests: the calling request's coroutine
+-- yields. Values are bound to `?` placeholders, never spliced into the SQL
+-- (on Postgres `?` becomes `$n`, outside literals, identifiers and comments).
+-- NULL is mizan.null. exec returns { changes = n }, plus last_insert_id on
+-- SQLite; on Postgres use INSERT ... RETURNING with row/query.
+-- Failures return nil, err, kind (and on Postgres the SQLSTATE fourth, e.g.
+-- "23505"); a transaction re-raises after its rollback, and a transaction
+-- inside another is a SAVEPOINT. db.check turns a failure into the protocol
+-- error a client may see: never the database's own text.
 local core = require "mizan.core"
 local errors = require "mizan.errors"
 
 local M = {}
 
-local path, handle
--- One connection per process; statements take turns on it, and a
--- transaction keeps it for its whole body.
-local lock = { owner = nil, depth = 0, waiters = {} }
-
---- Point the module at a database file (from MIZAN_DATABASE=sqlite:path).
--- It is opened on first use.
-function M.configure(p)
-  if p ~= path then
-    path, handle = p, nil
-  end
+local function unescape(s)
+  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
 end
 
-local gone_logged = false
-
-function M.path() return path end
-
--- The connection, or nil, err, kind when the file cannot be opened.
-local function conn()
-  if not handle then
-    if not path then error("mizan.db: no database configured", 3) end
-    local h, err, kind = sqlite.open(path)
-    if not h then return nil, "mizan.db: " .. err, kind end
-    handle = h
+--- Parse a database URL: { engine = "sqlite", path } or { engine =
+-- "postgres", user, password, host, port, dbname, params = { k = v } },
+-- or nil, err.
+function M.parse(url)
+  if type(url) ~= "string" then return nil, "the database must be a string" end
+  local path = url:match("^sqlite:(.+)$")
+  if path then return { engine = "sqlite", path = path, url = url } end
+  local rest = url:match("^postgres://(.*)$") or url:match("^postgresql://(.*)$")
+  if not rest then return nil, "expected sqlite:path or postgres://user:pass@host:port/db" end
+  local t = { engine = "postgres", url = url, params = {} }
+  local query
+  rest, query = rest:match("^([^?]*)%??(.*)$")
+  local auth, hostport, dbname = rest:match("^([^@/]*)@([^/]*)/?(.*)$")
+  if not auth then hostport, dbname = rest:match("^([^/]*)/?(.*)$") end
+  if auth then
+    local u, p = auth:match("^([^:]*):(.*)$")
+    t.user, t.password = unescape(u or auth), p and unescape(p)
   end
-  return handle
+  if hostport ~= "" then
+    local h, port = hostport:match("^%[(.-)%]:?(%d*)$") -- [::1]:5432
+    if not h then h, port = hostport:match("^([^:]*):?(%d*)$") end
+    if not h then return nil, "bad host:port in the database URL" end
+    if h ~= "" then t.host = unescape(h) end
+    if port ~= "" then t.port = port end
+  end
+  if dbname ~= "" then t.dbname = unescape(dbname) end
+  for k, v in query:gmatch("([^&=]+)=?([^&]*)") do
+    k, v = unescape(k), unescape(v)
+    if k == "host" then t.host = v
+    elseif k == "port" then t.port = v
+    elseif k == "user" then t.user = v
+    elseif k == "password" then t.password = v
+    elseif k == "dbname" then t.dbname = v
+    else t.params[k] = v end
+  end
+  if t.port and not t.port:find("^%d+$") then return nil, "bad port in the database URL" end
+  return t
 end
 
-local function acquire()
-  local me = core.current_task()
-  if lock.owner == me then
-    lock.depth = lock.depth + 1
-  elseif lock.owner then
-    lock.waiters[#lock.waiters + 1] = me
-    core.suspend() -- release() hands the lock over before waking us
-  else
-    lock.owner, lock.depth = me, 1
-  end
+local target, engine
+local ENGINES = { sqlite = "mizan.db.sqlite", postgres = "mizan.db.postgres" }
+
+--- Point the module at a database: a URL as above, or (as before) a bare
+-- SQLite path. Opened on first use; a new target closes the old engine.
+-- cfg (optional): the loaded config, for db_pool and db_timeout.
+function M.configure(url, cfg)
+  if type(url) == "string" and not url:find("^%a+:") then url = "sqlite:" .. url end
+  local pool, timeout = cfg and cfg.db_pool or 10, cfg and cfg.db_timeout or 30
+  if target and target.url == url and target.pool == pool and target.timeout == timeout then return end
+  local t = assert(M.parse(url))
+  t.pool, t.timeout = pool, timeout
+  if engine then engine:close() end
+  target, engine = t, nil
 end
 
-local function release()
-  lock.depth = lock.depth - 1
-  if lock.depth > 0 then return end
-  local nxt = table.remove(lock.waiters, 1)
-  lock.owner = nxt
-  if nxt then
-    lock.depth = 1
-    core.wakeup(nxt)
+--- "sqlite" | "postgres" (nil before configure).
+function M.engine() return target and target.engine end
+
+--- The SQLite file, or nil on Postgres.
+function M.path() return target and target.path end
+
+local function current()
+  if not engine then
+    if not target then error("mizan.db: no database configured", 4) end
+    engine = require(ENGINES[target.engine]).new(target)
   end
+  return engine
 end
 
 local function run(sql, want_rows, ...)
   if type(sql) ~= "string" then error("mizan.db: the statement must be a string", 3) end
-  local h, herr, hkind = conn()
-  if not h then return nil, herr, hkind end
-  acquire()
-  local ok, res, err, kind = pcall(sqlite.run, h, sql, { n = select("#", ...), ... }, want_rows)
-  release()
-  if not ok then error(res, 3) end -- misuse: a bad parameter type, outside a request
-  if kind == "gone" and not gone_logged then
-    gone_logged = true
-    core.log("error", ("mizan.db: the database file %s was removed or replaced while serving; "
-      .. "every write fails until the server restarts on a database file that is there"):format(path))
-  end
-  return res, err, kind
+  return current():run(sql, want_rows, { n = select("#", ...), ... })
 end
 
 --- Rows of a SELECT: a list of tables keyed by column name. nil, err on failure.
@@ -93,44 +107,54 @@ function M.query(sql, ...) return run(sql, true, ...) end
 
 --- The first row, or nil.
 function M.row(sql, ...)
-  local rows, err = run(sql, true, ...)
-  if not rows then return nil, err end
+  local rows, err, kind, state = run(sql, true, ...)
+  if not rows then return nil, err, kind, state end
   return rows[1]
 end
 
---- Run a statement: { changes = n, last_insert_id = id }, or nil, err.
+--- Run a statement: { changes = n [, last_insert_id = id on SQLite] }, or nil, err.
 function M.exec(sql, ...) return run(sql, false, ...) end
 
---- Run fn() inside BEGIN IMMEDIATE ... COMMIT; on an error, ROLLBACK and
--- re-raise it. Other requests' statements wait until it ends.
-function M.transaction(fn)
-  local h, herr, hkind = conn()
-  if not h then return nil, herr, hkind end
-  acquire()
-  local _, err, kind = M.exec("BEGIN IMMEDIATE")
-  if err then
-    release()
-    return nil, err, kind
-  end
+-- The transaction logic both engines share: BEGIN (or, nested at `depth`,
+-- a SAVEPOINT) around pcall(fn); COMMIT (RELEASE) when it returned, ROLLBACK
+-- (ROLLBACK TO + RELEASE) when it raised. Returns pcall's results as a
+-- list, or nil, err, kind, sqlstate when BEGIN or COMMIT failed.
+local function wrap(exec, fn, depth, begin)
+  local sp = depth and ("mizan_sp_%d"):format(depth)
+  local _, err, kind, state = exec(sp and "SAVEPOINT " .. sp or begin)
+  if err then return nil, err, kind, state end
   local results = { pcall(fn) }
   if results[1] then
-    local _, cerr, ckind = M.exec("COMMIT")
+    local _, cerr, ckind, cstate = exec(sp and "RELEASE SAVEPOINT " .. sp or "COMMIT")
     if cerr then
-      M.exec("ROLLBACK")
-      release()
-      return nil, cerr, ckind
+      if sp then
+        exec("ROLLBACK TO SAVEPOINT " .. sp)
+        exec("RELEASE SAVEPOINT " .. sp)
+      else
+        exec("ROLLBACK")
+      end
+      return nil, cerr, ckind, cstate
     end
+  elseif sp then
+    exec("ROLLBACK TO SAVEPOINT " .. sp)
+    exec("RELEASE SAVEPOINT " .. sp)
   else
-    M.exec("ROLLBACK")
+    exec("ROLLBACK")
   end
-  release()
-  if not results[1] then error(results[2], 0) end
-  return unpack(results, 2, table.maxn(results))
+  return results
+end
+
+--- Run fn() inside BEGIN ... COMMIT (BEGIN IMMEDIATE on SQLite) on one
+-- connection; on an error, ROLLBACK and re-raise it. A transaction inside
+-- fn is a SAVEPOINT: its failure rolls back only its own part.
+function M.transaction(fn)
+  if type(fn) ~= "function" then error("mizan.db.transaction: expected a function", 2) end
+  return current():transaction(fn, wrap)
 end
 
 -- Failures that mean "the database cannot serve right now": 503, retryable.
 local UNAVAILABLE = { busy = true, locked = true, readonly = true, ioerr = true, cantopen = true,
-                      full = true, gone = true, nomem = true }
+                      full = true, gone = true, nomem = true, unavailable = true, timeout = true }
 
 --- The protocol error for a failed statement: `unavailable` (503) when the
 -- database cannot serve now, else `internal_error` (500); both with a
@@ -149,12 +173,8 @@ function M.check(what, res, err, kind)
   error(M.failure(what, err, kind), 0)
 end
 
---- At start-up (on the loop, before requests): can the database be read,
--- and written? "rw" | "ro", or nil, err, kind.
-function M.probe()
-  local h, err, kind = conn()
-  if not h then return nil, err, kind end
-  return sqlite.probe(h)
-end
+--- At start-up (before requests): can the database be read, and written?
+-- "rw" | "ro", or nil, err, kind.
+function M.probe() return current():probe() end
 
 return M

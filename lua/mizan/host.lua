@@ -122,7 +122,7 @@ function M.load(app_dir, mode, overrides)
   for ref in pairs(reg.unregistered) do
     core.log("warn", ("%s was made by mizan.client{} but never registered"):format(tostring(ref)))
   end
-  require("mizan.db").configure(cfg.database:sub(8))
+  require("mizan.db").configure(cfg.database, cfg)
   require("mizan.session").configure(cfg)
   require("mizan.throttle").configure() -- after the sessions: it uses their store
   loaded_cfg, loaded_mode = cfg, mode
@@ -170,7 +170,8 @@ function M.check_migrations() return migrations(loaded_cfg.migrate == "auto") en
 function M.check_storage()
   local cfg = loaded_cfg
   if not cfg then return true end
-  local path = cfg.database:sub(8)
+  local db = require "mizan.db"
+  local path = db.engine() == "sqlite" and db.path() or "(postgres)"
   local state, err = require("mizan.db").probe()
   if not state then
     return nil, ("cannot read the database %s (MIZAN_DATABASE): %s"):format(path, tostring(err))
