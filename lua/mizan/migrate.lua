@@ -40,7 +40,7 @@ local PG_LOCK = 7235501403
 -- the crypto module has); the key is constant, so it is a plain digest.
 local SUM_KEY = "mizan.migrate"
 
-local function engine() return db.engine and db.engine() or "sqlite" end
+local function engine() return db.engine() end
 
 local function checksum(text) return crypto.hmac_sha256_hex(SUM_KEY, text) end
 

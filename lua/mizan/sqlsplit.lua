@@ -33,7 +33,7 @@ function M.split(text, engine)
   if type(text) ~= "string" then error("sqlsplit.split: the SQL must be a string", 2) end
   local pg = engine == "postgres"
   local out, n = {}, #text
-  local i, start = 1, 1
+  local i = 1
   local code_at      -- where the current statement's first code (not comment, not blank) is
   local words = {}   -- its first words, upper-cased, to tell a block statement
   local block        -- true: a CREATE TRIGGER/FUNCTION/PROCEDURE; false: not; nil: not known yet
@@ -41,10 +41,10 @@ function M.split(text, engine)
 
   local function emit(stop)
     if code_at then
-      local sql = text:sub(start, stop):gsub("^%s+", ""):gsub("%s+$", "")
+      local sql = text:sub(code_at, stop):gsub("%s+$", "") -- from its first code: no leading comment
       out[#out + 1] = { sql = sql, line = line_of(text, code_at) }
     end
-    start, code_at, words, block, depth = stop + 2, nil, {}, nil, 0
+    code_at, words, block, depth = nil, {}, nil, 0
   end
 
   local function word(w)
