@@ -141,7 +141,9 @@ local function migrations(apply)
   local app = migrate.app_of(cfg)
   local ok, res, err = core.run(function()
     if apply then
-      local done, aerr = migrate.apply(app, function(label) core.log("info", "applied migration " .. label) end)
+      local done, aerr = migrate.apply(app, function(label, event)
+        if event == "applied" then core.log("info", "applied migration " .. label) end
+      end)
       if not done then return nil, aerr end
       return true
     end

@@ -232,7 +232,7 @@ local strict = {
     if not r then error(err, 2) end
     return r[1]
   end,
-  transaction = function() error("a migration already runs in a transaction of its own", 2) end,
+  transaction = function(fn) return db.transaction(fn) end, -- a SAVEPOINT inside the migration's own
 }
 
 local function run_one(m)
@@ -251,10 +251,28 @@ end
 
 local function now_iso() return os.date("!%Y-%m-%dT%H:%M:%SZ") end
 
+-- How long a process waits for another one's migration to finish (SQLite:
+-- BEGIN IMMEDIATE answers "busy" once its own 5 s wait is over; Postgres
+-- waits on the advisory lock itself). A long data migration is normal.
+M.WAIT = 600
+
+-- db.transaction(fn), begun again while the database says another process
+-- holds the write lock (nothing ran then: BEGIN or COMMIT failed, and a
+-- failed COMMIT rolled back). Returns what pcall(db.transaction, fn) does.
+local function locked_transaction(fn)
+  local deadline = core.monotonic() + M.WAIT
+  while true do
+    local res = { pcall(db.transaction, fn) }
+    local busy = res[1] and res[2] == nil and (res[4] == "busy" or res[4] == "locked")
+    if not busy or core.monotonic() > deadline then return unpack(res, 1, 4) end
+    core.sleep(0.05)
+  end
+end
+
 -- One migration in its transaction: "applied" | "skipped" (another process
 -- did it first), or nil, err.
 local function apply_one(m)
-  local ok, res, err = pcall(db.transaction, function()
+  local ok, res, err = locked_transaction(function()
     lock()
     local r, rerr = db.query("SELECT checksum FROM " .. M.TABLE .. " WHERE id = ?", m.id)
     if not r then fail(tostring(rerr)) end
@@ -277,7 +295,10 @@ local function apply_one(m)
 end
 
 local function ensure_table()
-  local ok, res, err = pcall(db.transaction, function()
+  local exists, eerr = table_exists()
+  if exists then return true end
+  if exists == nil then return nil, tostring(eerr) end
+  local ok, res, err = locked_transaction(function()
     lock()
     local _, cerr = db.exec("CREATE TABLE IF NOT EXISTS " .. M.TABLE .. " (id TEXT PRIMARY KEY, name TEXT NOT NULL, "
       .. "checksum TEXT NOT NULL, applied_at TEXT NOT NULL)")
@@ -289,9 +310,10 @@ local function ensure_table()
   return true
 end
 
---- Apply every pending migration, in order. `say(label)` (optional) is told
--- each one this process applied. Returns the labels applied, or nil, err
--- and the labels applied before the failure.
+--- Apply every pending migration, in order. `say(label, event)` (optional)
+-- hears "applying" before each one takes the lock, then "applied", or
+-- "skipped" when another process applied it meanwhile. Returns the labels
+-- this process applied, or nil, err and those applied before the failure.
 function M.apply(app, say)
   local st, err = M.status(app)
   if not st then return nil, err, {} end
@@ -300,12 +322,11 @@ function M.apply(app, say)
   local ok, terr = ensure_table()
   if not ok then return nil, "cannot create " .. M.TABLE .. ": " .. terr, done end
   for _, m in ipairs(st.pending) do
+    if say then say(m.label, "applying") end
     local res, aerr = apply_one(m)
     if not res then return nil, aerr, done end
-    if res == "applied" then
-      done[#done + 1] = m.label
-      if say then say(m.label) end
-    end
+    if res == "applied" then done[#done + 1] = m.label end
+    if say then say(m.label, res) end
   end
   return done
 end

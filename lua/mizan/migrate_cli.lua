@@ -98,7 +98,12 @@ local function status(app)
 end
 
 local function apply(app)
-  local done, err = migrate.apply(app, function(label) print("applied " .. label) end)
+  local done, err = migrate.apply(app, function(label, event)
+    if event == "applying" then io.stdout:write("applying ", label, "\n")
+    elseif event == "applied" then io.stdout:write("applied ", label, "\n")
+    else io.stdout:write(label, " was applied by another process meanwhile\n") end
+    io.stdout:flush() -- line by line, also into a file or a pipe
+  end)
   if not done then return fail(err) end
   if #done == 0 then print("nothing to apply: every migration is applied") end
   return 0

@@ -10,7 +10,10 @@ local BUILTINS = { "mizan/0001_users", "mizan/0002_sessions", "mizan/0003_login_
 
 -- an app folder with these migrations/ files
 local function app(files)
-  local dir = h.app_dir("return nil")
+  local dir = os.tmpname() -- a folder of its own (helpers.app_dir numbers them per spec file)
+  os.remove(dir)
+  assert(lfs.mkdir(dir))
+  h.write(dir .. "/app.lua", "return nil")
   lfs.mkdir(dir .. "/migrations")
   for name, text in pairs(files) do h.write(dir .. "/migrations/" .. name, text) end
   return { dir = dir }
