@@ -42,7 +42,7 @@ function M.pack(dir, progress)
       if not fn then error(err, 0) end
       code = string.dump(fn)
     end
-    if progress then progress(rel, #code) end
+    if progress then progress(rel, #code, rel:find("^migrations/[^/]+$") ~= nil) end
     parts[#parts + 1] = ("%s\n%d\n"):format(rel, #code)
     parts[#parts + 1] = code
   end

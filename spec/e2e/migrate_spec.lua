@@ -278,3 +278,31 @@ describe("mizan dev and migrations", function()
     srv:stop()
   end)
 end)
+
+describe("a built executable", function()
+  it("carries the app's migrations: FILE migrate [--status], and FILE serve refuses pending ones", function()
+    local dir = app { ["0002_by_lua.lua"] = [[return function(db) db.exec("INSERT INTO things (name) VALUES ('lua')") end]] }
+    local file = dir .. ".exe"
+    local out, code = h.run(("%q build %q -o %q"):format(exe, dir, file))
+    assert.equals(0, code, out)
+    assert.matches("kept     migrations/0001_things.sql", out, 1, true)
+    os.remove(dir .. "/migrations/0001_things.sql") -- inside the executable, not read from the folder
+    local env = { MIZAN_DATABASE = fresh_db() }
+    out = h.run(("env MIZAN_DATABASE=%q %q migrate --status"):format(env.MIZAN_DATABASE, file))
+    assert.matches("pending%s+0001_things\npending%s+0002_by_lua\n", out)
+    out, code = h.run(("env MIZAN_DATABASE=%q MIZAN_SECRET=s MIZAN_LISTEN=127.0.0.1:0 %q serve"):format(env.MIZAN_DATABASE, file))
+    assert.equals(1, code, out)
+    assert.matches("apply them with this executable's `migrate` command", out, 1, true)
+    out, code = h.run(("env MIZAN_DATABASE=%q %q migrate new x"):format(env.MIZAN_DATABASE, file))
+    assert.equals(1, code, out)
+    assert.matches("a built executable carries its migrations", out, 1, true)
+    out, code = h.run(("env MIZAN_DATABASE=%q %q migrate"):format(env.MIZAN_DATABASE, file))
+    assert.equals(0, code, out)
+    local srv = testing.server("", { exe = file, command = "serve", args = {},
+                                     env = { MIZAN_DATABASE = env.MIZAN_DATABASE, MIZAN_MIGRATE = "check" } })
+    assert.same({ "first", "lua" }, things(srv))
+    srv:stop()
+    os.remove(file)
+  end)
+end)
+
