@@ -454,6 +454,7 @@ void mz_host_enable_testkit(mz_host *h) {
 #include "cache.h"
 extern int mz_redis_open(lua_State *L);
 extern int mz_sqlite_open(lua_State *L);
+extern int mz_pg_open(lua_State *L);
 extern int mz_ws_open(lua_State *L);
 extern int mz_bus_open(lua_State *L);
 extern int mz_utf8_open(lua_State *L);
@@ -492,6 +493,8 @@ int mz_host_init(mz_host *h, uv_loop_t *loop, mz_mode mode) {
   lua_setfield(L, -2, "mizan.redis");
   lua_pushcfunction(L, mz_sqlite_open);
   lua_setfield(L, -2, "mizan.sqlite");
+  lua_pushcfunction(L, mz_pg_open);
+  lua_setfield(L, -2, "mizan.pg");
   lua_pushcfunction(L, mz_ws_open);
   lua_setfield(L, -2, "mizan.ws");
   lua_pushcfunction(L, mz_bus_open);
@@ -617,6 +620,7 @@ void mz_host_retire(mz_host *h) {
 
 void mz_host_release(mz_host *h) {
   if (!h->retired) mz_host_retire(h);
+  h->released = 1;
   while (h->resources) {
     mz_resource *r = h->resources;
     mz_host_disown(r);

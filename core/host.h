@@ -116,6 +116,7 @@ struct mz_host {
   int npool, cappool;
   int tasks;        /* tasks started and not yet done */
   int retired;      /* mz_host_retire() ran: no new work */
+  int released;     /* mz_host_release() ran: no new resources either */
   mz_resource *resources; /* what this host owns, newest first */
   struct mz_ws_registry *ws_registry; /* ws.c's id -> socket table, made at the first socket */
 };

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(build-essential cmake pkg-config libluajit2-5.1-dev luajit2 libuv1-dev node-llhttp
             lua-busted libssl-dev libhiredis-dev redis-server libsqlite3-dev
-            libpq-dev postgresql-15)
+            libpq-dev postgresql-server-dev-15 postgresql-15)
 # clang with its compiler-rt (libclang_rt.fuzzer, only recommended by clang)
 # builds the libFuzzer targets of spec/fuzz
 TEST_PKGS=(chromium clang libclang-rt-14-dev)

@@ -98,14 +98,15 @@ end
 local TAKEN = { username = { "A user with that username already exists." } }
 function M.create_user(t)
   if M.find(t.username) then return nil, TAKEN end
-  local res, err, kind = db.exec(
+  -- RETURNING: the new id on both engines (Postgres has no last_insert_id)
+  local res, err, kind = db.row(
     "INSERT INTO mizan_users (username, email, password, is_staff, is_superuser, is_active, created_at) "
-      .. "VALUES (?, ?, ?, ?, ?, 1, ?)",
+      .. "VALUES (?, ?, ?, ?, ?, 1, ?) RETURNING id",
     t.username, t.email or "", M.hash_password(t.password), t.is_staff and 1 or 0, t.is_superuser and 1 or 0,
     core.now())
   if not res and kind == "constraint" then return nil, TAKEN end -- a concurrent sign-up took it
   must(res, err, kind)
-  local user, lerr, lkind = M.load(res.last_insert_id)
+  local user, lerr, lkind = M.load(res.id)
   if lerr then must(nil, lerr, lkind) end
   return user
 end

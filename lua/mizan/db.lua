@@ -173,6 +173,24 @@ function M.check(what, res, err, kind)
   error(M.failure(what, err, kind), 0)
 end
 
+--- Run a script of several statements with no parameters (a migration's
+-- SQL): true, or nil, err, kind[, sqlstate]. Postgres only for now (the
+-- simple query protocol); SQLite raises.
+function M.script(sql)
+  if type(sql) ~= "string" then error("mizan.db.script: the script must be a string", 2) end
+  local e = current()
+  if not e.script then error("mizan.db.script: not supported on " .. target.engine, 2) end
+  return e:script(sql)
+end
+
+--- Where the data is, for messages: the SQLite path, or the Postgres URL
+-- without its password.
+function M.describe()
+  if not target then return "(no database)" end
+  if target.engine == "sqlite" then return target.path end
+  return (target.url:gsub("^(%a+://[^:/@]*):[^@]*@", "%1:***@"):gsub("([?&]password=)[^&]*", "%1***"))
+end
+
 --- At start-up (before requests): can the database be read, and written?
 -- "rw" | "ro", or nil, err, kind.
 function M.probe() return current():probe() end

@@ -173,7 +173,7 @@ function M.check_storage()
   local cfg = loaded_cfg
   if not cfg then return true end
   local db = require "mizan.db"
-  local path = db.engine() == "sqlite" and db.path() or "(postgres)"
+  local path = db.describe()
   local state, err = require("mizan.db").probe()
   if not state then
     return nil, ("cannot read the database %s (MIZAN_DATABASE): %s"):format(path, tostring(err))

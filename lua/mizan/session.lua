@@ -49,7 +49,8 @@ function sqlite_store.get(id)
 end
 
 function sqlite_store.save(id, text, seconds)
-  return db.exec("INSERT OR REPLACE INTO mizan_sessions (id, data, expires_at) VALUES (?, ?, ?)",
+  return db.exec("INSERT INTO mizan_sessions (id, data, expires_at) VALUES (?, ?, ?) ON CONFLICT (id) "
+                 .. "DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
                  id, text, core.now() + seconds)
 end
 

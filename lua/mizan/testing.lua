@@ -238,9 +238,11 @@ end
 function M.server(dir, opts)
   opts = opts or {}
   -- each server gets a database and a secret of its own unless told otherwise,
-  -- so specs never write into the app folder nor share state by accident;
-  -- `serve` applies the migrations to that fresh database as `dev` does
-  local database = "sqlite:" .. tmpname("db.sqlite")
+  -- so specs never write into the app folder nor share state by accident
+  -- (M.new_database, when a spec sets it, makes that database instead: a
+  -- fresh Postgres database per server, say); `serve` applies the
+  -- migrations to that fresh database as `dev` does
+  local database = M.new_database and M.new_database() or "sqlite:" .. tmpname("db.sqlite")
   local env = { MIZAN_LISTEN = "127.0.0.1:0", MIZAN_DATABASE = database, MIZAN_MIGRATE = "auto",
                 MIZAN_SECRET = require("mizan.crypto").random_hex(32) }
   for k, v in pairs(opts.env or {}) do env[k] = v end

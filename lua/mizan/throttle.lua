@@ -42,6 +42,11 @@ end
 function sqlite_store.reserve(keys, now)
   local cutoff = now - M.WINDOW
   local pok, a, b, c = pcall(db.transaction, function()
+    -- Postgres's BEGIN takes no lock: take SQLite's turn-taking explicitly
+    -- (reservations wait for each other; plain reads do not)
+    if db.engine() == "postgres" then
+      must(db.exec("LOCK TABLE mizan_login_attempts IN SHARE ROW EXCLUSIVE MODE"))
+    end
     must(db.exec("DELETE FROM mizan_login_attempts WHERE at <= ?", cutoff))
     for _, k in ipairs(keys) do
       local row = must(db.row("SELECT count(*) AS n, min(at) AS first FROM mizan_login_attempts WHERE key = ? AND at > ?",
@@ -50,7 +55,7 @@ function sqlite_store.reserve(keys, now)
     end
     local ids = {}
     for i, k in ipairs(keys) do
-      ids[i] = must(db.exec("INSERT INTO mizan_login_attempts (key, at) VALUES (?, ?)", k.key, now)).last_insert_id
+      ids[i] = must(db.row("INSERT INTO mizan_login_attempts (key, at) VALUES (?, ?) RETURNING id", k.key, now)).id
     end
     return true, ids
   end)
