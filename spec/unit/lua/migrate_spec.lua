@@ -39,6 +39,19 @@ local function fresh_sqlite()
   return path
 end
 
+local function has_table(name)
+  local sql = db.engine() == "postgres"
+    and "SELECT table_name FROM information_schema.tables WHERE table_name = ? AND table_schema = current_schema()"
+    or "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?"
+  return #q(sql, name) == 1
+end
+
+-- the database's words for a missing table
+local function no_table(name)
+  if db.engine() == "postgres" then return ('relation "%s" does not exist'):format(name) end
+  return "no such table: " .. name
+end
+
 local function labels(list)
   local out = {}
   for i, m in ipairs(list) do out[i] = m.label or m end
@@ -52,24 +65,26 @@ local function concat(a, b)
   return out
 end
 
-describe("mizan.migrate", function()
-  before_each(fresh_sqlite)
+-- The same cases on each engine: `fresh` points mizan.db at an empty database.
+local function cases(engine, fresh)
+describe("mizan.migrate on " .. engine, function()
+  before_each(fresh)
 
   it("applies the built-ins, then the app's in number order, once, each recorded", function()
     local a = app {
-      ["0002_more.sql"] = "INSERT INTO things (name) VALUES ('two;semicolon');\nINSERT INTO things (name) VALUES ('three');",
-      ["0001_things.sql"] = "-- the first table\nCREATE TABLE things (id INTEGER PRIMARY KEY, name TEXT NOT NULL);",
-      ["0010_by_lua.lua"] = [[return function(db)
-        assert(db.engine() == "sqlite")
-        db.exec("INSERT INTO things (name) VALUES (?)", "from lua")
+      ["0002_more.sql"] = "INSERT INTO things VALUES (1, 'two;semicolon');\nINSERT INTO things VALUES (2, 'three');",
+      ["0001_things.sql"] = "-- the first table\nCREATE TABLE things (n INTEGER NOT NULL, name TEXT NOT NULL);",
+      ["0010_by_lua.lua"] = ([[return function(db)
+        assert(db.engine() == %q)
+        db.exec("INSERT INTO things VALUES (?, ?)", 3, "from lua")
         assert(db.row("SELECT count(*) AS n FROM things").n == 3)
-      end]],
+      end]]):format(engine),
     }
     assert.same(concat(BUILTINS, { "0001_things", "0002_more", "0010_by_lua" }), labels(status(a).pending))
     assert.same(concat(BUILTINS, { "0001_things", "0002_more", "0010_by_lua" }), apply(a))
     assert.same({ "two;semicolon", "three", "from lua" }, (function()
       local out = {}
-      for i, r in ipairs(q("SELECT name FROM things ORDER BY id")) do out[i] = r.name end
+      for i, r in ipairs(q("SELECT name FROM things ORDER BY n")) do out[i] = r.name end
       return out
     end)())
     local rec = q("SELECT id, name, checksum, applied_at FROM mizan_migrations ORDER BY id")
@@ -87,9 +102,11 @@ describe("mizan.migrate", function()
 
   it("adopts a database whose built-in tables were made at first use, keeping their rows", function()
     -- what the code before migrations created on first use
-    assert(task(db.exec, [[CREATE TABLE mizan_users (id INTEGER PRIMARY KEY AUTOINCREMENT, username TEXT NOT NULL UNIQUE,
+    local pg = engine == "postgres"
+    assert(task(db.exec, ([[CREATE TABLE mizan_users (id %s, username TEXT NOT NULL UNIQUE,
       email TEXT NOT NULL DEFAULT '', password TEXT NOT NULL, is_staff INTEGER NOT NULL DEFAULT 0,
-      is_superuser INTEGER NOT NULL DEFAULT 0, is_active INTEGER NOT NULL DEFAULT 1, created_at REAL NOT NULL)]]))
+      is_superuser INTEGER NOT NULL DEFAULT 0, is_active INTEGER NOT NULL DEFAULT 1, created_at %s NOT NULL)]]):format(
+      pg and "BIGSERIAL PRIMARY KEY" or "INTEGER PRIMARY KEY AUTOINCREMENT", pg and "DOUBLE PRECISION" or "REAL")))
     assert(task(db.exec, "CREATE TABLE mizan_sessions (id TEXT PRIMARY KEY, data TEXT NOT NULL, expires_at REAL NOT NULL)"))
     assert(task(db.exec, "INSERT INTO mizan_users (username, password, created_at) VALUES ('old', 'x', 0)"))
     assert.same(BUILTINS, apply(app {}))
@@ -104,10 +121,12 @@ describe("mizan.migrate", function()
     }
     local done, err, before = apply(a)
     assert.is_nil(done)
-    assert.matches("migrations/0002_bad.sql failed and was rolled back: statement 3 (line 4): no such table: nowhere", err, 1, true)
+    assert.matches("migrations/0002_bad.sql failed and was rolled back: statement 3 (line 4): " .. no_table("nowhere"),
+      err, 1, true)
     assert.same(concat(BUILTINS, { "0001_ok" }), before)
-    assert.equals(0, #q("SELECT name FROM sqlite_master WHERE name IN ('half', 'later')"), "nothing of 0002 nor 0003")
-    assert.equals(1, #q("SELECT name FROM sqlite_master WHERE name = 'kept'"))
+    assert.is_false(has_table("half"), "nothing of 0002")
+    assert.is_false(has_table("later"), "nor of 0003")
+    assert.is_true(has_table("kept"))
     assert.same({ "0002_bad", "0003_later" }, labels(status(a).pending))
   end)
 
@@ -118,8 +137,9 @@ describe("mizan.migrate", function()
     end]] }
     local done, err = apply(a)
     assert.is_nil(done)
-    assert.matches("migrations/0001_careless.lua failed and was rolled back: .*no such table: missing", err)
-    assert.equals(0, #q("SELECT name FROM sqlite_master WHERE name = 'careless'"))
+    assert.matches("migrations/0001_careless.lua failed and was rolled back: ", err, 1, true)
+    assert.matches(no_table("missing"), err, 1, true)
+    assert.is_false(has_table("careless"))
     assert.same({ "0001_careless" }, labels(status(a).pending))
   end)
 
@@ -140,7 +160,7 @@ describe("mizan.migrate", function()
       assert.matches(c[2], err, 1, true)
       assert.is_false(pcall(apply, app(c[1])), "apply refuses too")
     end
-    assert.equals(0, #q("SELECT name FROM sqlite_master WHERE name = 'mizan_migrations'"), "nothing ran")
+    assert.is_false(has_table("mizan_migrations"), "nothing ran")
     -- editors' dotfiles are no migrations
     assert.same(BUILTINS, apply(app { [".0001_x.sql.swp"] = "junk" }))
   end)
@@ -156,7 +176,7 @@ describe("mizan.migrate", function()
     assert.matches("undo the edit, or put the change in a new migration", err, 1, true)
     local done = apply(a)
     assert.is_nil(done)
-    assert.equals(0, #q("SELECT name FROM sqlite_master WHERE name = 'v'"), "0003 did not run")
+    assert.is_false(has_table("v"), "0003 did not run")
 
     h.write(a.dir .. "/migrations/0001_t.sql", "CREATE TABLE t (x INTEGER);")
     os.remove(a.dir .. "/migrations/0002_u.sql")
@@ -172,6 +192,47 @@ describe("mizan.migrate", function()
       .. "apply them with `mizan migrate my/app`, or set MIZAN_MIGRATE=auto to apply them at start", msg)
   end)
 end)
+end
+
+cases("sqlite", fresh_sqlite)
+
+-- Postgres: one real server (spec/support/postgres.lua), a database of its
+-- own for each case.
+do
+  local pg, n = nil, 0
+  describe("on a real Postgres", function()
+    setup(function() pg = require("postgres").start() end)
+    teardown(function()
+      if pg then pg.stop() end
+      pg = nil
+    end)
+    cases("postgres", function()
+      n = n + 1
+      local name = "migrate_" .. n
+      pg.psql(("CREATE DATABASE %s OWNER %s"):format(name, pg.user))
+      db.configure((pg.url:gsub("/" .. pg.database .. "$", "/" .. name)))
+    end)
+  end)
+end
+
+-- Postgres: one real server (spec/support/postgres.lua), a database of its
+-- own for each case.
+do
+  local pg, n = nil, 0
+  describe("on a real Postgres", function()
+    setup(function() pg = require("postgres").start() end)
+    teardown(function()
+      if pg then pg.stop() end
+      pg = nil
+    end)
+    cases("postgres", function()
+      n = n + 1
+      local name = "migrate_" .. n
+      pg.psql(("CREATE DATABASE %s OWNER %s"):format(name, pg.user))
+      db.configure((pg.url:gsub("/" .. pg.database .. "$", "/" .. name)))
+    end)
+  end)
+end
 
 -- The Postgres text of the built-in series, statement by statement as the
 -- runner splits it, on a real Postgres 15: it runs, and runs again over
