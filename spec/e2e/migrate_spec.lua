@@ -23,7 +23,8 @@ mizan.register(client { query = true } (function()
 end), "things")
 ]]
 
-local THINGS = "CREATE TABLE things (id INTEGER PRIMARY KEY, name TEXT NOT NULL);\nINSERT INTO things (name) VALUES ('first');\n"
+-- the same SQL on SQLite and Postgres
+local THINGS = "CREATE TABLE things (id INTEGER NOT NULL, name TEXT NOT NULL);\nINSERT INTO things VALUES (1, 'first');\n"
 
 local counter = 0
 -- a folder with app.lua of its own (helpers.app_dir numbers folders per
@@ -62,6 +63,57 @@ end
 local function things(srv)
   local res = srv:call("things", {}, { method = "GET" })
   return res.json and res.json.result, res
+end
+
+-- Two `mizan migrate` processes on one database (the URL) at once: the first
+-- to take the lock runs 0001_once and holds it until the spec has seen the
+-- second one find 0001_once pending, so both did try to apply it. CREATE
+-- TABLE without IF NOT EXISTS: a second run would fail. count_sql(sql) runs
+-- SQL on that database and returns its output.
+local function race(database, count_sql)
+  local dir = app_dir()
+  lfs.mkdir(dir .. "/migrations")
+  local env = { MIZAN_DATABASE = database }
+  -- the built-ins first, so the two race on the app's migration alone
+  assert.equals(0, select(2, mizan(env, "migrate " .. dir)))
+  h.write(dir .. "/migrations/0001_once.lua", ([[
+return function(db)
+  db.exec("CREATE TABLE once (pid INTEGER)")
+  db.exec("INSERT INTO once VALUES (?)", require("mizan.core").getpid())
+  local f = assert(io.open(%q, "w"))
+  f:close()
+  for _ = 1, 3000 do -- at most 30 s: only a broken spec waits that long
+    local go = io.open(%q)
+    if go then go:close() return end
+    require("mizan.core").sleep(0.01)
+  end
+  error("never told to go on")
+end
+]]):format(dir .. "/holding", dir .. "/go"))
+  local outs, pids = {}, {}
+  local function start(i)
+    outs[i] = dir .. "/out" .. i
+    pids[i] = assert(kit.spawn({ exe, "migrate", dir }, env, outs[i], outs[i] .. ".err"))
+  end
+  start(1)
+  assert.is_true(h.wait_until(function() return io.open(dir .. "/holding") ~= nil end, 20), "the first holds the lock")
+  start(2)
+  assert.is_true(h.wait_until(function()
+    local f = io.open(outs[2])
+    local text = f and f:read("*a") or ""
+    if f then f:close() end
+    return text:find("applying 0001_once", 1, true) ~= nil
+  end, 20), "the second found 0001_once pending and went for the lock")
+  h.write(dir .. "/go", "")
+  local texts = {}
+  for i = 1, 2 do
+    local code = kit.wait(pids[i], 30)
+    texts[i] = h.read(outs[i]) .. h.read(outs[i] .. ".err")
+    assert.equals(0, code, texts[i])
+  end
+  assert.matches("applied 0001_once\n", texts[1], 1, true)
+  assert.matches("0001_once was applied by another process meanwhile\n", texts[2], 1, true)
+  assert.equals("1\n1", count_sql("SELECT count(*) FROM once; SELECT count(*) FROM mizan_migrations WHERE id = '0001';"))
 end
 
 describe("mizan migrate", function()
@@ -133,7 +185,7 @@ describe("mizan migrate", function()
   end)
 
   it("stops at a failing migration with exit 1, naming the file and the error; it stays pending", function()
-    local dir = app { ["0002_broken.sql"] = "INSERT INTO things (name) VALUES ('lost');\nINSERT INTO nowhere VALUES (1);" }
+    local dir = app { ["0002_broken.sql"] = "INSERT INTO things VALUES (2, 'lost');\nINSERT INTO nowhere VALUES (1);" }
     local env = { MIZAN_DATABASE = fresh_db() }
     local out, code = mizan(env, "migrate " .. dir)
     assert.equals(1, code, out)
@@ -150,54 +202,14 @@ describe("mizan migrate", function()
   end)
 
   it("applies each migration once when two processes migrate one database at the same moment", function()
-    -- The first process to take the lock runs 0001_once and holds it until
-    -- the spec has seen the second one find 0001_once pending: so both did
-    -- try to apply it. CREATE TABLE without IF NOT EXISTS: a second run fails.
-    local dir = app_dir()
-    lfs.mkdir(dir .. "/migrations")
-    local env = { MIZAN_DATABASE = fresh_db() }
-    -- the built-ins first, so the two race on the app's migration alone
-    assert.equals(0, select(2, mizan(env, "migrate " .. dir)))
-    h.write(dir .. "/migrations/0001_once.lua", ([[
-return function(db)
-  db.exec("CREATE TABLE once (pid INTEGER)")
-  db.exec("INSERT INTO once VALUES (?)", require("mizan.core").getpid())
-  local f = assert(io.open(%q, "w"))
-  f:close()
-  for _ = 1, 3000 do -- at most 30 s: only a broken spec waits that long
-    local go = io.open(%q)
-    if go then go:close() return end
-    require("mizan.core").sleep(0.01)
-  end
-  error("never told to go on")
-end
-]]):format(dir .. "/holding", dir .. "/go"))
-    local outs, pids = {}, {}
-    local function start(i)
-      outs[i] = ("/tmp/mizan-migrate-race-%d-%d-%d.out"):format(core.getpid(), counter, i)
-      pids[i] = assert(kit.spawn({ exe, "migrate", dir }, env, outs[i], outs[i] .. ".err"))
-    end
-    start(1)
-    assert.is_true(h.wait_until(function() return io.open(dir .. "/holding") ~= nil end, 20), "the first holds the lock")
-    start(2)
-    assert.is_true(h.wait_until(function()
-      local f = io.open(outs[2])
-      local text = f and f:read("*a") or ""
-      if f then f:close() end
-      return text:find("applying 0001_once", 1, true) ~= nil
-    end, 20), "the second found 0001_once pending and went for the lock")
-    h.write(dir .. "/go", "")
-    local texts = {}
-    for i = 1, 2 do
-      assert.equals(0, kit.wait(pids[i], 30))
-      texts[i] = h.read(outs[i]) .. h.read(outs[i] .. ".err")
-    end
-    assert.matches("applied 0001_once\n", texts[1], 1, true)
-    assert.matches("0001_once was applied by another process meanwhile\n", texts[2], 1, true)
-    local db_path = env.MIZAN_DATABASE:sub(8)
-    h.write(dir .. "/count.sql", "SELECT count(*) FROM once; SELECT count(*) FROM mizan_migrations WHERE id = '0001';")
-    local rows = h.run(("sqlite3 %q < %q"):format(db_path, dir .. "/count.sql"))
-    assert.equals("1\n1", rows)
+    local database = fresh_db()
+    race(database, function(sql)
+      local file = os.tmpname()
+      h.write(file, sql)
+      local out = h.run(("sqlite3 %q < %q"):format(database:sub(8), file))
+      os.remove(file)
+      return out
+    end)
   end)
 end)
 
@@ -249,17 +261,17 @@ describe("mizan dev and migrations", function()
     assert.same({ "first" }, things(srv))
     assert.matches("applied migration 0001_things", srv:log(), 1, true)
 
-    h.write(dir .. "/migrations/0002_second.sql", "INSERT INTO things (name) VALUES ('second');")
+    h.write(dir .. "/migrations/0002_second.sql", "INSERT INTO things VALUES (2, 'second');")
     assert.is_true(h.wait_until(function() return #(things(srv) or {}) == 2 end), "0002 applied on save")
 
-    h.write(dir .. "/migrations/0003_bad.sql", "INSERT INTO things (name) VALUES ('third');\nINSERT INTO nowhere VALUES (1);")
+    h.write(dir .. "/migrations/0003_bad.sql", "INSERT INTO things VALUES (3, 'third');\nINSERT INTO nowhere VALUES (1);")
     assert.is_true(h.wait_until(function() return srv:log():find("reload failed", 1, true) ~= nil end), "shown")
     assert.matches("migrations/0003_bad.sql failed and was rolled back: statement 2 (line 2): no such table: nowhere",
       srv:log(), 1, true)
     assert.same({ "first", "second" }, things(srv), "the old code keeps serving, 0003 rolled back")
 
     -- the fix is saved over it (never applied, so it may change)
-    h.write(dir .. "/migrations/0003_bad.sql", "INSERT INTO things (name) VALUES ('third');")
+    h.write(dir .. "/migrations/0003_bad.sql", "INSERT INTO things VALUES (3, 'third');")
     assert.is_true(h.wait_until(function() return #(things(srv) or {}) == 3 end), "the fixed 0003 applied")
     srv:stop()
   end)
@@ -281,7 +293,7 @@ end)
 
 describe("a built executable", function()
   it("carries the app's migrations: FILE migrate [--status], and FILE serve refuses pending ones", function()
-    local dir = app { ["0002_by_lua.lua"] = [[return function(db) db.exec("INSERT INTO things (name) VALUES ('lua')") end]] }
+    local dir = app { ["0002_by_lua.lua"] = [[return function(db) db.exec("INSERT INTO things VALUES (2, 'lua')") end]] }
     local file = dir .. ".exe"
     local out, code = h.run(("%q build %q -o %q"):format(exe, dir, file))
     assert.equals(0, code, out)
@@ -303,6 +315,52 @@ describe("a built executable", function()
     assert.same({ "first", "lua" }, things(srv))
     srv:stop()
     os.remove(file)
+  end)
+end)
+
+describe("on a real Postgres", function()
+  local pg, n = nil, 0
+  setup(function() pg = require("postgres").start() end)
+  teardown(function() if pg then pg.stop() end end)
+
+  local function database()
+    n = n + 1
+    local name = "migrate_e2e_" .. n
+    pg.psql(("CREATE DATABASE %s OWNER %s"):format(name, pg.user))
+    return (pg.url:gsub("/" .. pg.database .. "$", "/" .. name)), name
+  end
+
+  it("applies each migration once when two processes migrate one database at the same moment", function()
+    local url, name = database()
+    race(url, function(sql) return pg.psql(sql, name) end)
+  end)
+
+  it("serve refuses pending migrations; with MIZAN_MIGRATE=auto the first instance applies them, the next finds none", function()
+    local dir, url = app(), database()
+    local out, code = mizan({ MIZAN_DATABASE = url, MIZAN_SECRET = "s", MIZAN_LISTEN = "127.0.0.1:0", MIZAN_WORKERS = "1" },
+      "serve " .. dir)
+    assert.equals(1, code, out)
+    assert.matches("refusing to start: 4 migrations are pending", out, 1, true)
+    local a = testing.server(dir, { command = "serve", env = { MIZAN_DATABASE = url, MIZAN_WORKERS = "1" } })
+    local b = testing.server(dir, { command = "serve", env = { MIZAN_DATABASE = url, MIZAN_WORKERS = "1" } })
+    assert.same({ "first" }, things(a))
+    assert.same({ "first" }, things(b))
+    assert.matches("applied migration 0001_things", a:log(), 1, true)
+    assert.is_nil(b:log():find("applied migration", 1, true), b:log())
+    a:stop()
+    b:stop()
+  end)
+
+  it("dev applies a saved migration; a failing one rolls back on Postgres too", function()
+    local dir, url = app(), database()
+    local srv = testing.server(dir, { env = { MIZAN_DATABASE = url } })
+    assert.same({ "first" }, things(srv))
+    h.write(dir .. "/migrations/0002_bad.sql", "INSERT INTO things VALUES (2, 'half');\nINSERT INTO nowhere VALUES (1);")
+    assert.is_true(h.wait_until(function() return srv:log():find("reload failed", 1, true) ~= nil end), "shown")
+    assert.matches('migrations/0002_bad.sql failed and was rolled back: statement 2 (line 2): relation "nowhere" does not exist',
+      srv:log(), 1, true)
+    assert.same({ "first" }, things(srv))
+    srv:stop()
   end)
 end)
 
