@@ -13,8 +13,9 @@
 --
 -- Several processes may start at once (workers, instances): each
 -- migration's transaction takes a lock first (SQLite: BEGIN IMMEDIATE;
--- Postgres: pg_advisory_xact_lock), then looks again whether another process
--- recorded it meanwhile. So each migration runs once.
+-- Postgres: pg_try_advisory_xact_lock, tried until it is free), then looks
+-- again whether another process recorded it meanwhile. So each migration
+-- runs once.
 --
 -- Refused, naming the file: a name that is not NNNN_name.sql|lua, two files
 -- with one number, a .lua file that does not return a function, a recorded
@@ -39,6 +40,11 @@ local PG_LOCK = 7235501403
 -- The checksum: HMAC-SHA256 of the text under a fixed key (the one hash
 -- the crypto module has); the key is constant, so it is a plain digest.
 local SUM_KEY = "mizan.migrate"
+-- How long a process waits for another one's migration to finish (SQLite:
+-- BEGIN IMMEDIATE answers "busy" once its own 5 s wait is over, and is
+-- begun again; Postgres: the advisory lock is tried again). A long data
+-- migration is normal.
+M.WAIT = 600
 
 local function engine() return db.engine() end
 
@@ -206,11 +212,22 @@ end
 local Failed = {}
 local function fail(msg) error(setmetatable({ msg = msg }, Failed), 0) end
 
+-- Postgres: the advisory lock, held until this transaction ends. Tried
+-- rather than waited for, so that a long migration in another process is
+-- waited out for M.WAIT seconds, not cut short by the statement timeout.
+-- SQLite: BEGIN IMMEDIATE already holds the write lock.
 local function lock()
-  if engine() == "postgres" then
-    local _, err = db.exec("SELECT pg_advisory_xact_lock(" .. PG_LOCK .. ")")
-    if err then fail("cannot take the migration lock: " .. tostring(err)) end
-  end -- SQLite: BEGIN IMMEDIATE already holds the write lock
+  if engine() ~= "postgres" then return end
+  local deadline = core.monotonic() + M.WAIT
+  while true do
+    local row, err = db.row("SELECT pg_try_advisory_xact_lock(" .. PG_LOCK .. ") AS locked")
+    if not row then fail("cannot take the migration lock: " .. tostring(err)) end
+    if row.locked == true then return end
+    if core.monotonic() > deadline then
+      fail(("another process held the migration lock for more than %d s"):format(M.WAIT))
+    end
+    core.sleep(0.05)
+  end
 end
 
 -- What a Lua migration gets as `db`: mizan.db whose calls raise on failure
@@ -251,10 +268,6 @@ end
 
 local function now_iso() return os.date("!%Y-%m-%dT%H:%M:%SZ") end
 
--- How long a process waits for another one's migration to finish (SQLite:
--- BEGIN IMMEDIATE answers "busy" once its own 5 s wait is over; Postgres
--- waits on the advisory lock itself). A long data migration is normal.
-M.WAIT = 600
 
 -- db.transaction(fn), begun again while the database says another process
 -- holds the write lock (nothing ran then: BEGIN or COMMIT failed, and a
