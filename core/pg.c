@@ -38,6 +38,7 @@
  * retired host still use it. The same holds for pg.wait's timers.
  */
 #include <lauxlib.h>
+#include <arpa/inet.h>
 #include <libpq-fe.h>
 #include <math.h>
 #include <stdint.h>
@@ -58,6 +59,8 @@ enum {
 };
 
 typedef enum { OP_NONE, OP_CONNECT, OP_PREPARE, OP_DESCRIBE, OP_EXEC, OP_SIMPLE } op_kind;
+
+typedef struct resolve_req resolve_req;
 
 typedef struct conn {
   mz_resource res; /* first: the host's list links it */
@@ -80,11 +83,29 @@ typedef struct conn {
   PGresult *result; /* the first error, else the last result */
   char failure[256]; /* a failure found here rather than by the server */
   const char *flag;
+  char **kw_keys, **kw_vals;     /* the keywords until the connect starts */
+  struct resolve_req *resolving; /* the host name's lookup in flight */
   int cancel_sent;
   uint64_t timeout_ms;
 } conn;
 
+/* A host name is looked up on the libuv thread pool first: libpq would
+   call getaddrinfo, which blocks, inside PQconnectStartParams. */
+struct resolve_req {
+  uv_getaddrinfo_t req;
+  conn *c; /* NULL once the connection gave up on it (closed, timed out) */
+};
+
 static void drive(conn *c, int events);
+
+/* The connection keywords, copied: libpq reads them only when the
+   connection starts, which may be after a name lookup. */
+static void kw_free(conn *c) {
+  for (int i = 0; c->kw_keys && c->kw_keys[i]; i++) free(c->kw_keys[i]), free(c->kw_vals[i]);
+  free(c->kw_keys);
+  free(c->kw_vals);
+  c->kw_keys = c->kw_vals = NULL;
+}
 
 /* ------------------------------------------------------------ plumbing */
 
@@ -496,6 +517,9 @@ static void on_timeout(uv_timer_t *t) {
   conn *c = t->data;
   if (c->op == OP_NONE) return;
   if (c->op == OP_CONNECT) {
+    if (c->resolving) c->resolving->c = NULL; /* it frees itself when done */
+    c->resolving = NULL;
+    kw_free(c);
     lose(c, "connecting to postgres timed out", "08001", "lost");
     return;
   }
@@ -528,6 +552,9 @@ static void conn_close(mz_resource *r) {
   if (c->closing) return;
   c->closing = 1;
   mz_host_disown(&c->res);
+  if (c->resolving) c->resolving->c = NULL; /* it frees itself when done */
+  c->resolving = NULL;
+  kw_free(c);
   if (c->ud) *c->ud = NULL;
   c->ud = NULL;
   if (c->task) {
@@ -578,38 +605,125 @@ static int conninfo(lua_State *L, int idx, const char **keys, const char **vals,
 
 static void quiet(void *arg, const char *message) { (void)arg, (void)message; }
 
+static const char *kw_get(conn *c, const char *key) {
+  for (int i = 0; c->kw_keys[i]; i++)
+    if (!strcmp(c->kw_keys[i], key)) return c->kw_vals[i];
+  return NULL;
+}
+
+/* Start libpq's connect (with `hostaddr`, the address already looked up,
+   or NULL). 0, or -1 with c->failure set. */
+static int start_pg(conn *c, const char *hostaddr) {
+  const char *keys[34], *vals[34];
+  int n = 0;
+  for (; c->kw_keys[n]; n++) keys[n] = c->kw_keys[n], vals[n] = c->kw_vals[n];
+  if (hostaddr) keys[n] = "hostaddr", vals[n] = hostaddr, n++;
+  keys[n] = vals[n] = NULL;
+  PGconn *pg = PQconnectStartParams(keys, vals, 0);
+  kw_free(c);
+  if (!pg || PQstatus(pg) == CONNECTION_BAD) {
+    snprintf(c->failure, sizeof c->failure, "cannot connect to postgres: %s", pg ? PQerrorMessage(pg) : "out of memory");
+    if (pg) PQfinish(pg);
+    return -1;
+  }
+  PQsetNoticeProcessor(pg, quiet, NULL);
+  c->pg = pg;
+  if (watch(c, UV_WRITABLE)) {
+    drop_pg(c);
+    snprintf(c->failure, sizeof c->failure, "cannot connect to postgres: no socket");
+    return -1;
+  }
+  return 0;
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
+  resolve_req *r = req->data;
+  conn *c = r->c;
+  /* every address, in order, as libpq would try them: hostaddr=a,b,... with
+     the name repeated as many times in host (libpq pairs the two lists) */
+  char addrs[8 * (INET6_ADDRSTRLEN + 1)] = "";
+  int naddrs = 0;
+  for (struct addrinfo *a = status ? NULL : res; a && naddrs < 8; a = a->ai_next) {
+    char ip[INET6_ADDRSTRLEN] = "";
+    if (a->ai_family == AF_INET6) uv_ip6_name((struct sockaddr_in6 *)a->ai_addr, ip, sizeof ip);
+    else if (a->ai_family == AF_INET) uv_ip4_name((struct sockaddr_in *)a->ai_addr, ip, sizeof ip);
+    if (!ip[0] || strstr(addrs, ip)) continue;
+    if (naddrs++) strcat(addrs, ",");
+    strcat(addrs, ip);
+  }
+  uv_freeaddrinfo(res);
+  free(r);
+  if (!c) return;
+  c->resolving = NULL;
+  if (!naddrs) {
+    char msg[300];
+    snprintf(msg, sizeof msg, "cannot connect to postgres: cannot resolve %s: %s", kw_get(c, "host"),
+             status ? uv_strerror(status) : "no address");
+    kw_free(c);
+    finish_error(c, msg, "08001", "lost");
+    return;
+  }
+  for (int i = 0; c->kw_keys[i]; i++) {
+    if (strcmp(c->kw_keys[i], "host")) continue;
+    size_t len = strlen(c->kw_vals[i]);
+    char *hosts = malloc((len + 1) * (size_t)naddrs);
+    if (!hosts) break;
+    hosts[0] = 0;
+    for (int k = 0; k < naddrs; k++) {
+      if (k) strcat(hosts, ",");
+      strcat(hosts, c->kw_vals[i]);
+    }
+    free(c->kw_vals[i]);
+    c->kw_vals[i] = hosts;
+  }
+  if (start_pg(c, addrs)) finish_error(c, c->failure, "08001", "lost");
+}
+
+static int is_ip(const char *s) {
+  unsigned char buf[sizeof(struct in6_addr)];
+  return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+static int connect_failed(lua_State *L, const char *msg) {
+  lua_pushnil(L);
+  lua_pushstring(L, msg);
+  lua_pushliteral(L, "08001");
+  lua_pushliteral(L, "lost");
+  return 4;
+}
+
 /* connect({ libpq keyword = value }, timeout_s) -> conn | nil, err, sqlstate, "lost".
-   Starts connecting and returns at once; pg.ready(conn) waits for it. */
+   Starts connecting (a host name is looked up first, off the loop) and
+   returns at once; pg.ready(conn) waits for it. */
 static int l_connect(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   uint64_t timeout = timeout_arg(L, 2);
   mz_host *h = mz_host_from(L);
   const char *keys[32], *vals[32];
-  conninfo(L, 1, keys, vals, 32);
+  int n = conninfo(L, 1, keys, vals, 32);
   if (h->released) return luaL_error(L, "pg.connect: this state is shutting down");
   conn **pc = lua_newuserdata(L, sizeof *pc);
   *pc = NULL;
   luaL_getmetatable(L, "mizan.pg");
   lua_setmetatable(L, -2);
-  PGconn *pg = PQconnectStartParams(keys, vals, 0);
-  if (!pg || PQstatus(pg) == CONNECTION_BAD) {
-    lua_pushnil(L);
-    lua_pushfstring(L, "cannot connect to postgres: %s", pg ? PQerrorMessage(pg) : "out of memory");
-    lua_pushliteral(L, "08001");
-    lua_pushliteral(L, "lost");
-    if (pg) PQfinish(pg);
-    return 4;
-  }
   conn *c = calloc(1, sizeof *c);
-  if (!c) {
-    PQfinish(pg);
+  if (!c) return luaL_error(L, "out of memory");
+  c->kw_keys = calloc((size_t)n + 1, sizeof *c->kw_keys);
+  c->kw_vals = calloc((size_t)n + 1, sizeof *c->kw_vals);
+  int oom = !c->kw_keys || !c->kw_vals;
+  for (int i = 0; i < n && !oom; i++) {
+    c->kw_keys[i] = strdup(keys[i]);
+    c->kw_vals[i] = strdup(vals[i]);
+    oom = !c->kw_keys[i] || !c->kw_vals[i];
+  }
+  if (oom) {
+    kw_free(c);
+    free(c);
     return luaL_error(L, "out of memory");
   }
-  PQsetNoticeProcessor(pg, quiet, NULL);
   *pc = c;
   c->ud = pc;
   c->host = h;
-  c->pg = pg;
   c->poll_fd = -1;
   c->timeout_ms = timeout;
   uv_timer_init(h->loop, &c->timer);
@@ -617,14 +731,27 @@ static int l_connect(lua_State *L) {
   c->res.close = conn_close;
   mz_host_own(h, &c->res);
   c->op = OP_CONNECT;
-  if (watch(c, UV_WRITABLE)) {
+  const char *host = kw_get(c, "host");
+  if (host && host[0] && host[0] != '/' && !strchr(host, ',') && !kw_get(c, "hostaddr") && !is_ip(host)) {
+    resolve_req *r = calloc(1, sizeof *r);
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (r) r->req.data = r, r->c = c;
+    if (!r || uv_getaddrinfo(h->loop, &r->req, on_resolved, host, NULL, &hints)) {
+      free(r);
+      c->op = OP_NONE;
+      conn_close(&c->res);
+      return connect_failed(L, "cannot connect to postgres: cannot start the name lookup");
+    }
+    c->resolving = r;
+  } else if (start_pg(c, NULL)) {
+    char msg[sizeof c->failure];
+    snprintf(msg, sizeof msg, "%s", c->failure);
     c->op = OP_NONE;
     conn_close(&c->res);
-    lua_pushnil(L);
-    lua_pushliteral(L, "cannot connect to postgres: no socket");
-    lua_pushliteral(L, "08001");
-    lua_pushliteral(L, "lost");
-    return 4;
+    return connect_failed(L, msg);
   }
   uv_timer_start(&c->timer, on_timeout, timeout, 0);
   return 1;

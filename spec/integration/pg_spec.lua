@@ -192,7 +192,26 @@ describe("mizan.db on postgres", function()
 
   it("answers 503 while Postgres is down (none hanging), then 200 after it is back, without a restart", function()
     assert.equals(200, srv:call("pk", { id = 1 }, { method = "GET" }).status)
+    -- load in flight when it goes: statements running on the server, and
+    -- more waiting for one of the pool's 4 connections
+    local inflight = {}
+    for i = 1, 12 do
+      local c = srv:connect()
+      c:send(testing.request_bytes("GET", "/api/mizan/call/sleep/?" .. testing.encode_query { seconds = 0.3 }))
+      inflight[i] = c
+    end
+    assert.is_true(h.wait_until(function()
+      return tonumber(pg.psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'")) > 0
+    end), "the load reached the server")
     pg.kill()
+    local statuses = {}
+    for i, c in ipairs(inflight) do
+      local res = assert(c:read_response { timeout = 10 }, "in-flight call " .. i .. " answered")
+      c:close()
+      statuses[res.status] = (statuses[res.status] or 0) + 1
+      assert.is_true(res.status == 200 or res.status == 503, res.body)
+    end
+    assert.is_true((statuses[503] or 0) > 0, "some were cut off by the outage")
     for i = 1, 20 do
       local res = srv:call("pk", { id = i }, { method = "GET", timeout = 10 })
       h.assert_error(res, 503, "unavailable")

@@ -2,7 +2,7 @@
 -- folder, run as an unprivileged user (postgres refuses to run as root), on
 -- a free loopback port, with its Unix socket in that folder.
 --
---   local pg = require("postgres").start()     -- in setup()
+--   local pg = require("postgres").start()     -- in setup(); start { ssl = true }: TLS on too
 --   pg.url          postgres://mizan:<pw>@127.0.0.1:<port>/mizan (password auth over TCP)
 --   pg.socket_url   postgres://mizan@/mizan?host=<socket_dir>&port=<port> (the Unix socket)
 --   pg.port, pg.socket_dir, pg.pid, pg.user, pg.password, pg.database
@@ -60,6 +60,10 @@ local function start_server(self)
   local argv = { BIN .. "/postgres", "-D", self.data_dir, "-p", tostring(self.port), "-k", self.socket_dir,
                  "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
                  "-c", "full_page_writes=off", "-c", "max_connections=300", "-c", "shared_buffers=64MB" }
+  if self.ssl then
+    for _, a in ipairs { "-c", "ssl=on", "-c", "ssl_cert_file=" .. self.root .. "/server.crt",
+                         "-c", "ssl_key_file=" .. self.root .. "/server.key" } do argv[#argv + 1] = a end
+  end
   if root_user() then
     local wrapped = { "setpriv", "--reuid=" .. RUN_AS, "--regid=nogroup", "--clear-groups", "--" }
     for _, a in ipairs(argv) do wrapped[#wrapped + 1] = a end
@@ -98,7 +102,14 @@ function M.start(opts)
   end
   sh("rm -rf " .. q(root))
   sh("mkdir -p " .. q(root))
-  if root_user() then sh(("chown %s:nogroup %s"):format(RUN_AS, q(root))) end
+  if opts.ssl then -- a self-signed certificate: enough for sslmode=require
+    local out, code = sh(("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -keyout %s -out %s")
+      :format(q(root .. "/server.key"), q(root .. "/server.crt")))
+    if code ~= 0 then error("openssl failed:\n" .. out, 2) end
+    sh("chmod 600 " .. q(root .. "/server.key"))
+    self.ssl = true
+  end
+  if root_user() then sh(("chown -R %s:nogroup %s"):format(RUN_AS, q(root))) end
   local out, code = sh(as_user(("%s/initdb -D %s -U postgres --auth-local=trust --auth-host=scram-sha-256 "
     .. "--no-sync -E UTF8 --locale=C"):format(BIN, q(self.data_dir))))
   if code ~= 0 then error("initdb failed:\n" .. out, 2) end
