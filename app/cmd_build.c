@@ -60,8 +60,12 @@ int mz_app_payload_detect(void) {
   return 1;
 }
 
+/* progress(path, bytes[, "text"]): one line per file packed; migrations
+   travel as their text (lua/mizan/bundle.lua says why). */
 static int progress(lua_State *L) {
-  fprintf(stderr, "  compiled %-40s %6d bytes of bytecode\n", lua_tostring(L, 1), (int)lua_tointeger(L, 2));
+  int text = lua_toboolean(L, 3);
+  fprintf(stderr, "  %-8s %-40s %6d bytes of %s\n", text ? "kept" : "compiled", lua_tostring(L, 1),
+          (int)lua_tointeger(L, 2), text ? "text" : "bytecode");
   return 0;
 }
 

@@ -136,9 +136,39 @@ static void reap(uv_timer_t *t) {
   }
 }
 
-/* A .lua file changed: load the whole app again in a fresh state. On
-   success it takes the new requests; on failure the old code keeps serving
-   and reports the error. */
+/* mizan dev, after a save that loaded: apply the migrations the saved code
+   brings (mizan.host.migrate). It runs on a private loop in a state of its
+   own, because applying turns a loop until the statements finish, and the
+   serving loop must never be turned from inside one of its callbacks.
+   Returns 0, or -1 with *err (malloc'd, the caller frees it) saying why. */
+static int migrate_saved(serve_ctx *sc, char **err) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  mz_host host;
+  int r = 0;
+  *err = NULL;
+  if (mz_host_init(&host, &loop, sc->mode) == 0 && mz_host_load_err(&host, sc->app, err) == 0) {
+    if (mz_host_call(&host, "migrate", NULL, 2) != 0) {
+      *err = strdup(error_text(host.L));
+      r = -1;
+    } else if (!lua_toboolean(host.L, -2)) {
+      *err = strdup(lua_tostring(host.L, -1) ? lua_tostring(host.L, -1) : "?");
+      r = -1;
+    }
+    lua_settop(host.L, 0);
+  } else {
+    free(*err); /* the fresh state loaded this code: no such failure is expected */
+    *err = NULL;
+  }
+  mz_host_close(&host);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  uv_loop_close(&loop);
+  return r;
+}
+
+/* A .lua or .sql file changed: load the whole app again in a fresh state
+   and apply its pending migrations. On success it takes the new requests;
+   on failure the old code keeps serving and reports the error. */
 static void reload(void *ctx) {
   reloader *rl = ctx;
   mz_http_server *srv = rl->srv;
@@ -149,7 +179,8 @@ static void reload(void *ctx) {
     return;
   }
   char *err = NULL;
-  if (mz_host_load_err(fresh, rl->sc->app, &err)) {
+  if (mz_host_load_err(fresh, rl->sc->app, &err) || migrate_saved(rl->sc, &err)) {
+    if (!err) err = strdup("out of memory");
     fprintf(stderr, "mizan: reload failed; the previous code keeps serving:\n%s\n", err);
     if (mz_host_call(srv->host, "set_broken", err, 0)) fprintf(stderr, "mizan: %s\n", lua_tostring(srv->host->L, -1));
     lua_settop(srv->host->L, 0);

@@ -19,8 +19,11 @@ static void usage(FILE *f) {
           "                             DIR is out of date)\n"
           "  mizan test [SPECS...]      run busted specs inside the host\n"
           "  mizan lua FILE [ARGS...]   run a Lua script inside the host\n"
+          "  mizan migrate [APP]        apply the pending migrations (--status: list them;\n"
+          "                             new NAME [--lua]: write the next numbered file)\n"
           "  mizan users create|set-password|list [--app APP]\n"
           "                             manage accounts (password from MIZAN_PASSWORD or stdin)\n"
+          "  mizan help migrate         how migrations work\n"
           "  mizan help config [--markdown]\n"
           "                             every option: its mizan.config{} name, environment\n"
           "                             variable, default and meaning\n"
@@ -50,6 +53,14 @@ static int embedded_main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(cmd, "help") && argc > 2 && !strcmp(argv[2], "config")) return help_config(argc > 3 ? argv[3] : NULL);
+  if (!strcmp(cmd, "migrate")) {
+    /* the migrations inside this executable, against its database */
+    char *margv[64];
+    int n = 0;
+    for (int i = 2; i < argc && n < 62; i++) margv[n++] = argv[i];
+    margv[n++] = app;
+    return cmd_migrate(n, margv);
+  }
   if (!strcmp(cmd, "users")) {
     char *uargv[64];
     int n = 0;
@@ -62,9 +73,10 @@ static int embedded_main(int argc, char **argv) {
           "%s: a Mizan app, built with mizan build.\n\n"
           "  %s serve      serve it (MIZAN_SECRET, MIZAN_LISTEN, MIZAN_WORKERS, ... configure it)\n"
           "  %s help config  every option and its environment variable\n"
+          "  %s migrate [--status]  apply (or list) its pending migrations\n"
           "  %s users ...  manage its accounts\n"
           "  %s version\n",
-          argv[0], argv[0], argv[0], argv[0], argv[0]);
+          argv[0], argv[0], argv[0], argv[0], argv[0], argv[0]);
   return cmd[0] ? 2 : 0;
 }
 
@@ -81,6 +93,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "test")) return cmd_test(argc - 2, argv + 2);
   if (!strcmp(cmd, "lua")) return cmd_lua(argc - 2, argv + 2);
   if (!strcmp(cmd, "users")) return cmd_users(argc - 2, argv + 2);
+  if (!strcmp(cmd, "migrate")) return cmd_migrate(argc - 2, argv + 2);
   if (!strcmp(cmd, "new")) return cmd_new(argc - 2, argv + 2);
   if (!strcmp(cmd, "build")) return cmd_build(argc - 2, argv + 2);
   if (!strcmp(cmd, "codegen")) return cmd_codegen(argc - 2, argv + 2);
@@ -89,6 +102,11 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(cmd, "help") && argc > 2 && !strcmp(argv[2], "config")) return help_config(argc > 3 ? argv[3] : NULL);
+  if (!strcmp(cmd, "help") && argc > 2 && !strcmp(argv[2], "migrate")) {
+    char help[] = "--help";
+    char *hargv[] = {help};
+    return cmd_migrate(1, hargv);
+  }
   if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
     usage(stdout);
     return 0;

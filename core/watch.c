@@ -1,5 +1,6 @@
 /*
- * mz_watch: watch a folder tree for changes to .lua files.
+ * mz_watch: watch a folder tree for changes to .lua and .sql files (code,
+ * and the migrations mizan dev applies on save).
  *
  * libuv's fs_event is not recursive on Linux, so there is one watcher per
  * folder; when a folder appears, the tree is scanned again and the new
@@ -57,7 +58,7 @@ static void on_event(uv_fs_event_t *ev, const char *name, int events, int status
   struct stat st;
   int is_dir = stat(full, &st) == 0 && S_ISDIR(st.st_mode);
   if (is_dir && name[0] != '.') w->rescan = 1;
-  else if (!(n > 4 && strcmp(name + n - 4, ".lua") == 0)) return;
+  else if (!(n > 4 && (strcmp(name + n - 4, ".lua") == 0 || strcmp(name + n - 4, ".sql") == 0))) return;
   uv_timer_start(&w->debounce, debounced, DEBOUNCE_MS, 0);
 }
 

@@ -1,5 +1,5 @@
 -- The todo example: real accounts (signup, login, logout), todos owned by
--- their user in SQLite, contexts, mutations that say what they affect, a
+-- their user (SQLite by default, or Postgres: MIZAN_DATABASE), contexts, mutations that say what they affect, a
 -- per-user cache, and staff-only admin functions.
 local mizan = require "mizan"
 local client, T = mizan.client, mizan.types
@@ -17,17 +17,9 @@ mizan.register(client {
   return { message = args.text }
 end), "echo")
 
--- The tables, made on first use (SQLite in .mizan/ of this folder, or MIZAN_DATABASE).
-local ready = false
-local function schema()
-  if ready then return end
-  assert(db.exec([[CREATE TABLE IF NOT EXISTS lists (
-    id INTEGER PRIMARY KEY, owner_id INTEGER NOT NULL, name TEXT NOT NULL)]]))
-  assert(db.exec([[CREATE TABLE IF NOT EXISTS todos (
-    id INTEGER PRIMARY KEY, list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
-    title TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0)]]))
-  ready = true
-end
+-- The tables come from migrations/ (applied by `mizan migrate`, and by
+-- `mizan dev` on start and on save). The SQL here runs on SQLite and on
+-- Postgres alike: booleans are stored as 0/1, new ids come from RETURNING.
 
 local Todo = { id = T.integer, list_id = T.integer, title = T.string, done = T.boolean }
 local List = { id = T.integer, name = T.string }
@@ -38,14 +30,12 @@ end
 
 -- A list of the signed-in user, or 404: nobody sees another user's lists.
 local function own_list(req, list_id)
-  schema()
   local list = db.row("SELECT id, name FROM lists WHERE id = ? AND owner_id = ?", list_id, req.user.id)
   if not list then mizan.error("not_found", ("no list with id %d"):format(list_id)) end
   return list
 end
 
 local function own_todo(req, id)
-  schema()
   local row = db.row([[SELECT todos.* FROM todos JOIN lists ON lists.id = todos.list_id
                        WHERE todos.id = ? AND lists.owner_id = ?]], id, req.user.id)
   if not row then mizan.error("not_found", ("no todo with id %d"):format(id)) end
@@ -59,7 +49,6 @@ mizan.register(client {
   description = "Your lists.",
   output = T.array(List),
 } (function(req)
-  schema()
   return mizan.array(assert(db.query("SELECT id, name FROM lists WHERE owner_id = ? ORDER BY id", req.user.id)))
 end), "my_lists")
 
@@ -78,7 +67,8 @@ mizan.register(client {
   if args.done == nil then
     rows = assert(db.query("SELECT * FROM todos WHERE list_id = ? ORDER BY id", args.list_id))
   else
-    rows = assert(db.query("SELECT * FROM todos WHERE list_id = ? AND done = ? ORDER BY id", args.list_id, args.done))
+    rows = assert(db.query("SELECT * FROM todos WHERE list_id = ? AND done = ? ORDER BY id", args.list_id,
+                           args.done and 1 or 0))
   end
   local out = mizan.array {}
   for i, r in ipairs(rows) do out[i] = todo(r) end
@@ -106,9 +96,8 @@ mizan.register(client {
   output = List,
   affects = "lists",
 } (function(req, args)
-  schema()
-  local r = assert(db.exec("INSERT INTO lists (owner_id, name) VALUES (?, ?)", req.user.id, args.name))
-  return { id = r.last_insert_id, name = args.name }
+  local r = assert(db.row("INSERT INTO lists (owner_id, name) VALUES (?, ?) RETURNING id", req.user.id, args.name))
+  return { id = r.id, name = args.name }
 end), "create_list")
 
 mizan.register(client {
@@ -120,8 +109,8 @@ mizan.register(client {
   affects_params = { list_id = "list_id" }, -- only that list's bundle is stale
 } (function(req, args)
   own_list(req, args.list_id)
-  local r = assert(db.exec("INSERT INTO todos (list_id, title) VALUES (?, ?)", args.list_id, args.title))
-  return { id = r.last_insert_id, list_id = args.list_id, title = args.title, done = false }
+  local r = assert(db.row("INSERT INTO todos (list_id, title) VALUES (?, ?) RETURNING id", args.list_id, args.title))
+  return { id = r.id, list_id = args.list_id, title = args.title, done = false }
 end), "add_todo")
 
 mizan.register(client {
@@ -134,7 +123,7 @@ mizan.register(client {
   affects_params = function(req, args, result) return { list_id = result.list_id } end,
 } (function(req, args)
   local row = own_todo(req, args.id)
-  assert(db.exec("UPDATE todos SET done = ? WHERE id = ?", args.done, args.id))
+  assert(db.exec("UPDATE todos SET done = ? WHERE id = ?", args.done and 1 or 0, args.id))
   row.done = args.done and 1 or 0
   return todo(row)
 end), "set_done")
@@ -158,7 +147,6 @@ mizan.register(client {
   description = "Counts across every user (staff only).",
   output = { users = T.integer, lists = T.integer, todos = T.integer },
 } (function(req)
-  schema()
   return {
     users = db.row("SELECT count(*) AS n FROM mizan_users").n,
     lists = db.row("SELECT count(*) AS n FROM lists").n,
@@ -173,7 +161,6 @@ mizan.register(client {
   output = { deleted_lists = T.integer },
   affects = { "lists", "todos" },
 } (function(req, args)
-  schema()
   local r = assert(db.exec("DELETE FROM lists WHERE owner_id = ?", args.user_id))
   return { deleted_lists = r.changes }
 end), "admin.clear_user")
@@ -213,8 +200,7 @@ forms.form "new_list" {
   end,
   affects = { "lists", "todos" },
   on_submit_success = function(req, data)
-    schema()
-    local r = assert(db.exec("INSERT INTO lists (owner_id, name) VALUES (?, ?)", req.user.id, data.name))
-    return { id = r.last_insert_id, name = data.name }
+      local r = assert(db.row("INSERT INTO lists (owner_id, name) VALUES (?, ?) RETURNING id", req.user.id, data.name))
+    return { id = r.id, name = data.name }
   end,
 }

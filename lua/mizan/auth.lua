@@ -14,34 +14,14 @@ local throttle = require "mizan.throttle"
 local M = {}
 
 local loader -- an app's own user source, or nil for the built-in accounts
-local ready = false
 
 -- scrypt parameters for new hashes; stored next to each hash, so they can rise.
 local N, R, P = 16384, 8, 1
 
 ---------------------------------------------------------------- users
 
--- true, or nil, err, kind (a database failure). The same table on both
--- engines, in each one's own words (the integers stay integers: is_staff == 1).
-local function schema()
-  if ready then return true end
-  local pg = db.engine() == "postgres"
-  local _, err, kind, state = db.exec(([[CREATE TABLE IF NOT EXISTS mizan_users (
-    id %s,
-    username TEXT NOT NULL UNIQUE,
-    email TEXT NOT NULL DEFAULT '',
-    password TEXT NOT NULL,
-    is_staff INTEGER NOT NULL DEFAULT 0,
-    is_superuser INTEGER NOT NULL DEFAULT 0,
-    is_active INTEGER NOT NULL DEFAULT 1,
-    created_at %s NOT NULL)]]):format(pg and "BIGSERIAL PRIMARY KEY" or "INTEGER PRIMARY KEY AUTOINCREMENT",
-                                      pg and "DOUBLE PRECISION" or "REAL"))
-  -- another worker creating it at the same moment is not a failure
-  if err and not (state == "23505" or state == "42P07") then return nil, err, kind end
-  ready = true
-  return true
-end
-M.schema = schema
+-- The table mizan_users comes from the built-in migration mizan/0001_users
+-- (lua/mizan/migrations_builtin.lua), applied before serving.
 
 -- Raise the protocol error for a database failure (generic; logged).
 local function must(res, err, kind)
@@ -65,7 +45,7 @@ function M.user_loader(fn)
   loader = fn
 end
 
-function M.reset() loader, ready = nil, false end
+function M.reset() loader = nil end
 
 --- The user a session points at, or nil (unknown or inactive); or nil,
 -- err, kind when the database failed (which is not "no such user").
@@ -76,8 +56,6 @@ function M.load(id)
     if type(user) == "table" and user.is_active ~= false then return user end
     return nil
   end
-  local ok, err, kind = schema()
-  if not ok then return nil, err, kind end
   local rows, qerr, qkind = db.query("SELECT " .. COLUMNS .. " FROM mizan_users WHERE id = ?", id)
   if not rows then return nil, qerr, qkind end
   local user = public(rows[1])
@@ -87,7 +65,6 @@ end
 
 --- The row of a username, or nil. A database failure raises its protocol error.
 function M.find(username)
-  must(schema())
   local rows = must(db.query("SELECT * FROM mizan_users WHERE username = ?", username))
   return rows[1]
 end
@@ -135,13 +112,11 @@ function M.create_user(t)
 end
 
 function M.set_password(username, password)
-  must(schema())
   local res = must(db.exec("UPDATE mizan_users SET password = ? WHERE username = ?", M.hash_password(password), username))
   return res.changes == 1
 end
 
 function M.list_users()
-  must(schema())
   local rows = must(db.query("SELECT " .. COLUMNS .. " FROM mizan_users ORDER BY id"))
   for i, r in ipairs(rows) do rows[i] = public(r) end
   return rows

@@ -2,7 +2,9 @@
 --
 -- Format: "MZAPP1\n", then for each file "<path>\n<length>\n<bytes>", where
 -- bytes are LuaJIT bytecode of the file (string.dump, debug info kept so
--- tracebacks name the file and line).
+-- tracebacks name the file and line). The files of migrations/ (.sql and
+-- .lua) are kept as their text: a migration's checksum is of its text, so
+-- the executable and the folder it was built from agree on it.
 local core = require "mizan.core"
 
 local M = {}
@@ -17,7 +19,7 @@ local function lua_files(dir, prefix, out)
       local rel = prefix .. e.name
       if e.dir then
         if e.name ~= "spec" then lua_files(dir .. "/" .. e.name, rel .. "/", out) end
-      elseif e.name:find("%.lua$") then
+      elseif e.name:find("%.lua$") or (prefix == "migrations/" and e.name:find("%.sql$")) then
         out[#out + 1] = rel
       end
     end
@@ -30,10 +32,17 @@ function M.pack(dir, progress)
   local files = lua_files(dir, "", {})
   local parts = { MAGIC }
   for _, rel in ipairs(files) do
-    local fn, err = loadfile(dir .. "/" .. rel)
-    if not fn then error(err, 0) end
-    local code = string.dump(fn)
-    if progress then progress(rel, #code) end
+    local code
+    if rel:find("^migrations/[^/]+$") then
+      local f = assert(io.open(dir .. "/" .. rel, "rb"))
+      code = f:read("*a")
+      f:close()
+    else
+      local fn, err = loadfile(dir .. "/" .. rel)
+      if not fn then error(err, 0) end
+      code = string.dump(fn)
+    end
+    if progress then progress(rel, #code, rel:find("^migrations/[^/]+$") ~= nil) end
     parts[#parts + 1] = ("%s\n%d\n"):format(rel, #code)
     parts[#parts + 1] = code
   end

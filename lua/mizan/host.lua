@@ -7,7 +7,7 @@ local core = require "mizan.core"
 
 local M = {}
 
-local loaded_cfg -- the configuration of the last load, for check_storage
+local loaded_cfg, loaded_mode -- the configuration and mode of the last load, for check_storage
 local base_path = package.path
 local app_modules = {}
 
@@ -83,7 +83,8 @@ function M.load(app_dir, mode, overrides)
   for name in pairs(package.loaded) do before[name] = true end
 
   local chunk, err
-  if app_dir == "@embedded" then
+  local embedded = app_dir == "@embedded"
+  if embedded then
     -- a built executable: the app's bytecode comes from inside the binary
     chunk = embedded_chunk()
     app_dir = "."
@@ -105,6 +106,7 @@ function M.load(app_dir, mode, overrides)
   local reg = mizan.registry()
   local cfg = config.finalize()
   cfg.app_dir = app_dir
+  cfg.embedded = embedded
   for k, v in pairs(overrides or {}) do cfg[k] = v end
   cfg.secret_configured = cfg.secret ~= nil
   cfg.secret = cfg.secret or app_secret(app_dir, mode)
@@ -123,12 +125,44 @@ function M.load(app_dir, mode, overrides)
   require("mizan.db").configure(cfg.database, cfg)
   require("mizan.session").configure(cfg)
   require("mizan.throttle").configure() -- after the sessions: it uses their store
-  loaded_cfg = cfg
+  loaded_cfg, loaded_mode = cfg, mode
   require("mizan.cache").configure(cfg, reg, mode)
   local channels = require "mizan.channels"
   channels.configure(reg, mode, cfg)
   return dispatch.new(reg, cfg, mode), cfg, channels.on_event
 end
+
+-- Bring the schema up to date (apply: dev, MIZAN_MIGRATE=auto), or only
+-- check that nothing is pending. true, or nil and the reason. Runs its
+-- own task: call it outside any (on a loop that is not turning).
+local function migrations(apply)
+  local cfg = loaded_cfg
+  local migrate = require "mizan.migrate"
+  local app = migrate.app_of(cfg)
+  local ok, res, err = core.run(function()
+    if apply then
+      local done, aerr = migrate.apply(app, function(label, event)
+        if event == "applied" then core.log("info", "applied migration " .. label) end
+      end)
+      if not done then return nil, aerr end
+      return true
+    end
+    local st, serr = migrate.status(app)
+    if not st then return nil, serr end
+    if #st.pending > 0 then return nil, migrate.pending_message(st.pending, cfg) end
+    return true
+  end)
+  if not ok then return nil, tostring(res) end
+  return res, err
+end
+
+--- mizan dev, after a save (app/cmd_serve.c, on a private loop): apply
+-- what the saved code brings. true, or nil, err.
+function M.migrate() return migrations(true) end
+
+--- Commands that use the database outside serving (mizan users): true,
+-- or nil and what is pending (applied first with MIZAN_MIGRATE=auto).
+function M.check_migrations() return migrations(loaded_cfg.migrate == "auto") end
 
 --- Before serving (mizan serve and dev call it once, after load): can the
 -- database do what serving needs? Returns true, or nil and the reason to
@@ -153,6 +187,17 @@ function M.check_storage()
     core.log("warn", ("the database %s is read-only: sign-ins work (sessions are in Redis); "
       .. "sign-ups and other writes answer 503 unavailable"):format(path))
   end
+  -- the schema: dev applies what is pending; serve refuses to start with
+  -- anything pending, unless MIZAN_MIGRATE=auto
+  local dev = loaded_mode == "development"
+  local ok, merr = migrations(dev or cfg.migrate == "auto")
+  if not ok and dev then
+    -- shown, and in every 500 until a save brings a migration that works
+    core.log("error", "the migrations failed; calls answer 500 until a save fixes them:\n" .. merr)
+    dispatch.set_broken("the migrations failed: " .. merr)
+    return true
+  end
+  if not ok then return nil, merr end
   return true
 end
 

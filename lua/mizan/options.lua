@@ -102,6 +102,10 @@ M.list = {
   { name = "db_timeout", type = "number", env = "MIZAN_DB_TIMEOUT", default = 30,
     must = "must be a positive number of seconds", check = positive,
     doc = "seconds a Postgres statement (or a wait for a connection) may take; then it is cancelled" },
+  { name = "migrate", type = "string", env = "MIZAN_MIGRATE", default = "check",
+    must = "must be \"check\" or \"auto\"", check = function(v) if v ~= "check" and v ~= "auto" then return true end end,
+    doc = "pending migrations at mizan serve: check refuses to start and names them, auto applies them "
+      .. "(mizan dev always applies them)" },
   { name = "cache", type = "string", env = "MIZAN_CACHE", default = "memory",
     must = "must be \"memory\" or \"redis://host:port/db\"", check = redis_or("memory"),
     doc = "where cached answers live" },

@@ -32,24 +32,11 @@ local ended -- told the id of every session that ends here (see M.on_end)
 ---------------------------------------------------------------- stores
 
 local sqlite_store = {}
-local sqlite_ready = false
-
-local function sqlite_schema()
-  if sqlite_ready then return true end
-  -- REAL is a 4-byte float on Postgres: too coarse for a time in seconds
-  local _, err, _, state = db.exec(([[CREATE TABLE IF NOT EXISTS mizan_sessions (
-    id TEXT PRIMARY KEY, data TEXT NOT NULL, expires_at %s NOT NULL)]]):format(
-    db.engine() == "postgres" and "DOUBLE PRECISION" or "REAL"))
-  if err and not (state == "23505" or state == "42P07") then return nil, err end -- (a racing worker made it)
-  sqlite_ready = true
-  return true
-end
+-- The table mizan_sessions comes from the built-in migration mizan/0002_sessions.
 
 -- rec, expires_at; nil when there is no such session; nil, nil, err when
 -- the store failed.
 function sqlite_store.get(id)
-  local ok, err = sqlite_schema()
-  if not ok then return nil, nil, err end
   local rows, qerr = db.query("SELECT data, expires_at FROM mizan_sessions WHERE id = ?", id)
   if not rows then return nil, nil, qerr end
   local row = rows[1]
@@ -62,16 +49,12 @@ function sqlite_store.get(id)
 end
 
 function sqlite_store.save(id, text, seconds)
-  local ok, err = sqlite_schema()
-  if not ok then return nil, err end
   return db.exec("INSERT INTO mizan_sessions (id, data, expires_at) VALUES (?, ?, ?) ON CONFLICT (id) "
                  .. "DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
                  id, text, core.now() + seconds)
 end
 
 function sqlite_store.delete(id)
-  local ok, err = sqlite_schema()
-  if not ok then return nil, err end
   return db.exec("DELETE FROM mizan_sessions WHERE id = ?", id)
 end
 
@@ -95,7 +78,6 @@ local function redis_store(url)
 end
 
 function M.configure(cfg)
-  sqlite_ready = false
   secret = assert(cfg.secret, "a secret is needed for sessions")
   ttl = cfg.session_ttl or options.default("session_ttl")
   NAME = cfg.session_cookie or options.default("session_cookie")

@@ -24,9 +24,12 @@ local M = {}
 local App = {}
 App.__index = App
 
---- Load an app folder into this Lua state.
+--- Load an app folder into this Lua state, its migrations applied to its
+-- database (the built-ins' tables and the app's own), as serving would.
 function M.app(dir, mode)
-  local handler, cfg = require("mizan.host").load(dir, mode or "test")
+  local host = require "mizan.host"
+  local handler, cfg = host.load(dir, mode or "test")
+  assert(host.migrate())
   return setmetatable({ handler = handler, config = cfg }, App)
 end
 
@@ -239,9 +242,10 @@ function M.server(dir, opts)
   -- each server gets a database and a secret of its own unless told otherwise,
   -- so specs never write into the app folder nor share state by accident
   -- (M.new_database, when a spec sets it, makes that database instead: a
-  -- fresh Postgres database per server, say)
+  -- fresh Postgres database per server, say); `serve` applies the
+  -- migrations to that fresh database as `dev` does
   local database = M.new_database and M.new_database() or "sqlite:" .. tmpname("db.sqlite")
-  local env = { MIZAN_LISTEN = "127.0.0.1:0", MIZAN_DATABASE = database,
+  local env = { MIZAN_LISTEN = "127.0.0.1:0", MIZAN_DATABASE = database, MIZAN_MIGRATE = "auto",
                 MIZAN_SECRET = require("mizan.crypto").random_hex(32) }
   for k, v in pairs(opts.env or {}) do env[k] = v end
   local log = tmpname("server.log")

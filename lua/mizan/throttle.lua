@@ -25,25 +25,8 @@ local store
 ---------------------------------------------------------------- SQLite
 
 local sqlite_store = {}
-local sqlite_ready = false
-
-local function sqlite_schema()
-  if sqlite_ready then return true end
-  local pg = db.engine() == "postgres"
-  for _, sql in ipairs {
-    pg and "CREATE TABLE IF NOT EXISTS mizan_login_attempts (id BIGSERIAL PRIMARY KEY, key TEXT NOT NULL, "
-           .. "at DOUBLE PRECISION NOT NULL)"
-       or "CREATE TABLE IF NOT EXISTS mizan_login_attempts (id INTEGER PRIMARY KEY, key TEXT NOT NULL, at REAL NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS mizan_login_attempts_key ON mizan_login_attempts (key, at)",
-    "CREATE INDEX IF NOT EXISTS mizan_login_attempts_at ON mizan_login_attempts (at)",
-  } do
-    local ok, err, kind, state = db.exec(sql)
-    if not ok and not (state == "23505" or state == "42P07") then return nil, err, kind end -- (or a racing worker)
-  end
-  sqlite_ready = true
-  return true
-end
-M.sqlite_schema = sqlite_schema
+-- The table mizan_login_attempts comes from the built-in migration
+-- mizan/0003_login_attempts.
 
 -- A failed statement inside the reservation: raised, so the transaction
 -- rolls back, and caught again in reserve().
@@ -57,8 +40,6 @@ end
 -- One transaction (BEGIN IMMEDIATE: the write lock first, so two workers
 -- take turns and neither counts on a stale view).
 function sqlite_store.reserve(keys, now)
-  local ok, err, kind = sqlite_schema()
-  if not ok then return nil, nil, err, kind end
   local cutoff = now - M.WINDOW
   local pok, a, b, c = pcall(db.transaction, function()
     -- Postgres's BEGIN takes no lock: take SQLite's turn-taking explicitly
@@ -148,7 +129,6 @@ end
 
 -- After mizan.session is configured: the counters go where the sessions are.
 function M.configure()
-  sqlite_ready = false
   local client = require("mizan.session").redis()
   store = client and redis_store(client) or sqlite_store
 end

@@ -75,6 +75,9 @@ end
 
 function M.main()
   local o = parse(arg or {})
+  -- the accounts' table comes from a migration: none may be pending
+  local ready, merr = require("mizan.host").check_migrations()
+  if not ready then return fail(merr) end
   -- the database is reached from a task, as in a request
   local ok, code = core.run(run, o)
   if not ok then return fail(tostring(code)) end
