@@ -50,6 +50,49 @@ describe("two mizan serve instances on one Postgres", function()
   end)
 end)
 
+describe("examples/todo on two mizan serve instances sharing Postgres and a Redis cache", function()
+  local pg, redis, a, b
+  setup(function()
+    pg = postgres.start()
+    redis = testing.redis()
+    local env = { MIZAN_DATABASE = pg.url, MIZAN_CACHE = redis:url(0), MIZAN_SECRET = "spec-secret",
+                  MIZAN_WORKERS = "2", MIZAN_MIGRATE = "auto" }
+    a = testing.server("examples/todo", { command = "serve", env = env })
+    b = testing.server("examples/todo", { command = "serve", env = env })
+  end)
+  teardown(function()
+    if a then a:stop() end
+    if b then b:stop() end
+    redis:stop()
+    pg.stop()
+  end)
+
+  local function summary(agent, list_id)
+    local res = agent:context("todos", { list_id = list_id })
+    assert.equals(200, res.status, res.body)
+    return res.json.todo_summary
+  end
+
+  it("sign up on A, read on B; a mutation on A purges B's cached read before A answers", function()
+    local on_a = a:agent()
+    assert.equals(200, on_a:call("auth.signup", { username = "erin", password = "erin's password" }).status)
+    local on_b = b:agent()
+    assert.equals(200, on_b:call("auth.login", { username = "erin", password = "erin's password" }).status)
+    local list = on_a:call("create_list", { name = "Inbox" }).json.result
+    local todo = on_a:call("add_todo", { list_id = list.id, title = "Buy milk" }).json.result
+    assert.same({ name = "Inbox", open = 1, done = 0 }, summary(on_b, list.id))
+    -- the summary is cached: a change behind mizan's back (no mutation, no purge) is not seen
+    pg.psql(("UPDATE todos SET title = 'x', done = 1 WHERE id = %d"):format(todo.id))
+    assert.same({ name = "Inbox", open = 1, done = 0 }, summary(on_b, list.id))
+    pg.psql(("UPDATE todos SET done = 0 WHERE id = %d"):format(todo.id))
+    -- a mutation on A: by the time A answers, B's entry is gone
+    local res = on_a:call("set_done", { id = todo.id, done = true })
+    assert.equals(200, res.status, res.body)
+    assert.equals("todos;list_id=" .. list.id, res.headers["x-mizan-invalidate"])
+    assert.same({ name = "Inbox", open = 0, done = 1 }, summary(on_b, list.id))
+  end)
+end)
+
 describe("mizan dev reloading with Postgres connections open", function()
   local pg, dir, srv
   setup(function()
