@@ -16,6 +16,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${1:-3000}
 scripts/deps.sh bench
+. spec/bench/lib.sh
+bench_ports_free
 
 cmake --preset release >/dev/null && cmake --build build -j"$(nproc)" >/dev/null
 SHARED=spec/shared

@@ -2,8 +2,21 @@
 # (shared/bench/openresty.conf), run wrk, read its numbers.
 # Source it from a script that has cd'ed to the repository root.
 
+# Both servers listen with SO_REUSEPORT: a server left over on one of these
+# ports would silently take part of the load, so refuse to start then.
+bench_ports_free() {
+  local port
+  for port in 18080 18081; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "error: something already listens on 127.0.0.1:$port (a server left over from another run?)" >&2
+      exit 1
+    fi
+  done
+}
+
 bench_setup() {
   scripts/deps.sh bench
+  bench_ports_free
   cmake --preset release >/dev/null && cmake --build build -j"$(nproc)" >/dev/null
   SHARED=spec/shared # the committed copy of shared/ (spec/unit/shared_spec.lua keeps it equal)
   WORK=$(mktemp -d)
