@@ -259,6 +259,80 @@ static int l_wakeup(lua_State *L) {
   return 0;
 }
 
+/* A timed wait's timer (core.wait): a resource of the task's host, like a
+   sleep's. */
+typedef struct {
+  mz_resource res;
+  uv_timer_t timer;
+  mz_task *task;
+  int woken;
+} wait_req;
+
+static void wait_closed(uv_handle_t *hd) { free(hd->data); }
+
+static void wait_fired(uv_timer_t *tm) {
+  wait_req *w = tm->data;
+  mz_task *t = w->task;
+  int woken = w->woken;
+  mz_host_disown(&w->res);
+  uv_close((uv_handle_t *)&w->timer, wait_closed);
+  /* a wake already put its values on the stack; a timeout pushes false */
+  if (!woken) lua_pushboolean(t->co, 0);
+  mz_task_resume(t, woken ? 2 : 1);
+}
+
+static void wait_close(mz_resource *r) {
+  wait_req *w = (wait_req *)r;
+  uv_close((uv_handle_t *)&w->timer, wait_closed); /* the task is dropped with its host */
+}
+
+/* core.wait(seconds) -> true, value (given by core.wake) | false (the time
+   ran out). Yields the calling task: a suspend with a deadline, for a task
+   that queues for something (a pool's connection) and must not queue for
+   ever. */
+static int l_wait(lua_State *L) {
+  double s = luaL_checknumber(L, 1);
+  if (!(s >= 0) || isinf(s)) return luaL_argerror(L, 1, "a number of seconds (0 or more)");
+  mz_task *t = running_task(L);
+  if (!t) return luaL_error(L, "core.wait outside a request's own coroutine");
+  wait_req *w = calloc(1, sizeof *w);
+  if (!w) return luaL_error(L, "out of memory");
+  w->task = t;
+  w->res.close = wait_close;
+  uv_timer_init(t->host->loop, &w->timer);
+  w->timer.data = w;
+  uv_timer_start(&w->timer, wait_fired, (uint64_t)(s * 1000.0 + 0.5), 0);
+  mz_host_own(t->host, &w->res);
+  lua_settop(L, 0);
+  return lua_yield(L, 0);
+}
+
+/* core.wake(task, value) -> true when that task was in core.wait (it
+   resumes on the next loop turn with true, value), false when it was not
+   (its time ran out, or it never waited): the caller offers the value to
+   another task then. */
+static int l_wake(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TLIGHTUSERDATA);
+  luaL_checkany(L, 2);
+  mz_task *t = lua_touserdata(L, 1);
+  mz_host *h = mz_host_from(L);
+  for (mz_resource *r = h->resources; r; r = r->next) {
+    if (r->close != wait_close) continue;
+    wait_req *w = (wait_req *)r;
+    if (w->task != t || w->woken) continue;
+    if (!lua_checkstack(t->co, 3)) return luaL_error(L, "out of stack");
+    w->woken = 1;
+    lua_pushboolean(t->co, 1);
+    lua_pushvalue(L, 2);
+    lua_xmove(L, t->co, 1);
+    uv_timer_start(&w->timer, wait_fired, 0, 0);
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushboolean(L, 0);
+  return 1;
+}
+
 /* core.now(): wall-clock seconds, with sub-millisecond precision. */
 static int l_now(lua_State *L) {
   uv_timeval64_t tv;
@@ -406,6 +480,8 @@ static int open_core(lua_State *L) {
                                  {"now", l_now},
                                  {"monotonic", l_monotonic},
                                  {"run", l_run},
+                                 {"wait", l_wait},
+                                 {"wake", l_wake},
                                  {"log", l_log},
                                  {"current_task", l_current_task},
                                  {"suspend", l_suspend},

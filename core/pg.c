@@ -35,7 +35,7 @@
  * then the poll handle closes, PQfinish runs and the timer closes; the
  * memory goes with the timer's close callback. A connection can start no
  * work of its own, so it has no retire hook: requests in flight on a
- * retired host still use it. The same holds for pg.wait's timers.
+ * retired host still use it.
  */
 #include <lauxlib.h>
 #include <arpa/inet.h>
@@ -1003,75 +1003,6 @@ static int l_probe(lua_State *L) {
   return 1;
 }
 
-/* ------------------------------------------------------------ waiting */
-
-/* pg.wait's timer: a resource of the task's host, like core.sleep's. */
-typedef struct {
-  mz_resource res;
-  uv_timer_t timer;
-  mz_task *task;
-  int woken;
-} wait_req;
-
-static void wait_closed(uv_handle_t *hd) { free(hd->data); }
-
-static void wait_fired(uv_timer_t *tm) {
-  wait_req *w = tm->data;
-  mz_task *t = w->task;
-  int woken = w->woken;
-  mz_host_disown(&w->res);
-  uv_close((uv_handle_t *)&w->timer, wait_closed);
-  /* a wakeup already put its value on the stack; a timeout pushes false */
-  if (!woken) lua_pushboolean(t->co, 0);
-  mz_task_resume(t, woken ? 2 : 1);
-}
-
-static void wait_close(mz_resource *r) {
-  wait_req *w = (wait_req *)r;
-  uv_close((uv_handle_t *)&w->timer, wait_closed); /* the task is dropped with its host */
-}
-
-/* wait(seconds) -> true, value (pg.wake) | false (the time ran out).
-   Yields the calling task. */
-static int l_wait(lua_State *L) {
-  uint64_t ms = timeout_arg(L, 1);
-  mz_task *t = task_of(L, "pg.wait");
-  wait_req *w = calloc(1, sizeof *w);
-  if (!w) return luaL_error(L, "out of memory");
-  w->task = t;
-  w->res.close = wait_close;
-  uv_timer_init(t->host->loop, &w->timer);
-  w->timer.data = w;
-  uv_timer_start(&w->timer, wait_fired, ms, 0);
-  mz_host_own(t->host, &w->res);
-  lua_settop(L, 0);
-  return lua_yield(L, 0);
-}
-
-/* wake(task, value) -> true when that task was in pg.wait (it resumes on
-   the next loop turn with true, value), false when it was not. */
-static int l_wake(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TLIGHTUSERDATA);
-  luaL_checkany(L, 2);
-  mz_task *t = lua_touserdata(L, 1);
-  mz_host *h = mz_host_from(L);
-  for (mz_resource *r = h->resources; r; r = r->next) {
-    if (r->close != wait_close) continue;
-    wait_req *w = (wait_req *)r;
-    if (w->task != t || w->woken) continue;
-    if (!lua_checkstack(t->co, 3)) return luaL_error(L, "out of stack");
-    w->woken = 1;
-    lua_pushboolean(t->co, 1);
-    lua_pushvalue(L, 2);
-    lua_xmove(L, t->co, 1);
-    uv_timer_start(&w->timer, wait_fired, 0, 0);
-    lua_pushboolean(L, 1);
-    return 1;
-  }
-  lua_pushboolean(L, 0);
-  return 1;
-}
-
 int mz_pg_open(lua_State *L) {
   luaL_newmetatable(L, "mizan.pg");
   lua_pushcfunction(L, l_gc);
@@ -1079,7 +1010,7 @@ int mz_pg_open(lua_State *L) {
   lua_pop(L, 1);
   static const luaL_Reg fns[] = {{"connect", l_connect}, {"ready", l_ready}, {"run", l_run},   {"status", l_status},
                                  {"close", l_close},     {"probe", l_probe}, {"backend_pid", l_backend_pid},
-                                 {"wait", l_wait},       {"wake", l_wake},   {NULL, NULL}};
+                                 {NULL, NULL}};
   lua_newtable(L);
   luaL_register(L, NULL, fns);
   return 1;

@@ -163,7 +163,7 @@ end
 function E:hand(value)
   while #self.waiters > 0 do
     local w = table.remove(self.waiters, 1)
-    if pg.wake(w, value) then return true end
+    if core.wake(w, value) then return true end
   end
   return false
 end
@@ -195,7 +195,7 @@ function E:acquire()
       local left = deadline - core.monotonic()
       if left <= 0 then return nil, "timed out waiting for a database connection", "timeout" end
       self.waiters[#self.waiters + 1] = me
-      local woken, got = pg.wait(left)
+      local woken, got = core.wait(left)
       if not woken then
         remove(self.waiters, me)
         return nil, "timed out waiting for a database connection (MIZAN_DB_POOL is " .. self.size .. ")", "timeout"
