@@ -237,6 +237,22 @@ end
 
 --- Start `mizan <command> <dir>` on a free port. opts.command ("dev" by default),
 -- opts.env (extra environment), opts.exe (the binary; this one by default).
+-- A spec that fails before its teardown must not leave its processes
+-- running: a guard collected with its owner (at the latest when the test
+-- run's Lua state closes) kills what is still there.
+local function guard(owner)
+  local g = newproxy(true)
+  getmetatable(g).__gc = function()
+    local pid = owner.pid
+    if pid then
+      kit.kill(pid, "CONT")
+      kit.kill(pid, "KILL")
+      kit.wait(pid, 5)
+    end
+  end
+  owner._guard = g
+end
+
 function M.server(dir, opts)
   opts = opts or {}
   -- each server gets a database and a secret of its own unless told otherwise,
@@ -260,6 +276,7 @@ function M.server(dir, opts)
   local pid = assert(kit.spawn(argv, env, out, log))
   local self = setmetatable({ pid = pid, log_path = log, out_path = out, dir = dir, env = env, exe = exe,
                               session_cookie = env.MIZAN_SESSION_COOKIE or options.default("session_cookie") }, Server)
+  guard(self)
   local deadline = core.monotonic() + (opts.start_timeout or 15)
   while core.monotonic() < deadline do
     local text = self:log()
@@ -547,6 +564,7 @@ end
 function Redis:start()
   self.pid = assert(kit.spawn({ "redis-server", "--port", tostring(self.port), "--bind", "127.0.0.1",
                                 "--save", "", "--appendonly", "no" }, {}, self.log_path, self.log_path))
+  guard(self)
   local deadline = core.monotonic() + 10
   while core.monotonic() < deadline do
     local fd = kit.connect("127.0.0.1", self.port, 0.2)
@@ -594,7 +612,9 @@ Proxy.__index = Proxy
 -- proxy:stop() ends it.
 function M.proxy(port)
   local pid, listen_port = assert(kit.proxy(port))
-  return setmetatable({ pid = pid, port = listen_port }, Proxy)
+  local self = setmetatable({ pid = pid, port = listen_port }, Proxy)
+  guard(self)
+  return self
 end
 
 function Proxy:freeze() assert(kit.kill(self.pid, "STOP")) end
