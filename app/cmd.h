@@ -18,6 +18,12 @@ int cmd_codegen(int argc, char **argv);
 int mz_app_payload_detect(void);
 
 /**
+ * Set the global `arg` as a Lua script sees it: arg[0] = arg0 (left out
+ * when NULL), arg[1..argc] = argv.
+ */
+void mz_cmd_set_arg(lua_State *L, const char *arg0, int argc, char **argv);
+
+/**
  * Run `module.fn(args...)` from the embedded framework on the host's main
  * state with a traceback handler. `args` are strings. Returns 0, or prints
  * the error and returns -1. When `result` is not NULL it receives the

@@ -10,6 +10,19 @@ static int traceback(lua_State *L) {
   return 1;
 }
 
+void mz_cmd_set_arg(lua_State *L, const char *arg0, int argc, char **argv) {
+  lua_createtable(L, argc, 1);
+  if (arg0) {
+    lua_pushstring(L, arg0);
+    lua_rawseti(L, -2, 0);
+  }
+  for (int i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setglobal(L, "arg");
+}
+
 int mz_cmd_call_lua(mz_host *h, const char *module, const char *fn, int nargs, const char **args,
                     int *result) {
   lua_State *L = h->L;

@@ -13,12 +13,7 @@ int cmd_lua(int argc, char **argv) {
   if (mz_host_init(&host, uv_default_loop(), MZ_MODE_TEST)) return 1;
   mz_host_enable_testkit(&host);
   lua_State *L = host.L;
-  lua_createtable(L, argc, 1);
-  for (int i = 0; i < argc; i++) {
-    lua_pushstring(L, argv[i]);
-    lua_rawseti(L, -2, i);
-  }
-  lua_setglobal(L, "arg");
+  mz_cmd_set_arg(L, argv[0], argc - 1, argv + 1);
   const char *args[] = {argv[0]};
   int r = mz_cmd_call_lua(&host, "mizan.testing", "run_script", 1, args, NULL);
   mz_host_close(&host);

@@ -11,12 +11,7 @@ int cmd_migrate(int argc, char **argv) {
   mz_host host;
   if (mz_host_init(&host, uv_default_loop(), MZ_MODE_PRODUCTION)) return 1;
   lua_State *L = host.L;
-  lua_createtable(L, argc, 0);
-  for (int i = 0; i < argc; i++) {
-    lua_pushstring(L, argv[i]);
-    lua_rawseti(L, -2, i + 1);
-  }
-  lua_setglobal(L, "arg");
+  mz_cmd_set_arg(L, NULL, argc, argv);
   int status = 1;
   int r = mz_cmd_call_lua(&host, "mizan.migrate_cli", "main", 0, NULL, &status);
   mz_host_close(&host);

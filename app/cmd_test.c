@@ -13,14 +13,7 @@ int cmd_test(int argc, char **argv) {
   mz_host_enable_testkit(&host);
   lua_State *L = host.L;
   /* busted reads its command line from the global `arg` */
-  lua_createtable(L, argc, 1);
-  lua_pushliteral(L, "mizan test");
-  lua_rawseti(L, -2, 0);
-  for (int i = 0; i < argc; i++) {
-    lua_pushstring(L, argv[i]);
-    lua_rawseti(L, -2, i + 1);
-  }
-  lua_setglobal(L, "arg");
+  mz_cmd_set_arg(L, "mizan test", argc, argv);
   int status = 1;
   int r = mz_cmd_call_lua(&host, "mizan.testing", "run_busted", 0, NULL, &status);
   /* close the state so every finaliser runs: leak checkers then see a clean exit */

@@ -155,6 +155,39 @@ function Pg.kill(self)
   self.pid = nil
 end
 
+--- Inside a describe block: from setup to teardown, one Postgres, and every
+-- testing.server gets a fresh database of it (`prefix_1`, `prefix_2`, ...).
+-- Returns a table whose `pg` field is the server once setup has run.
+function M.each_server(prefix)
+  local testing = require "mizan.testing"
+  local busted = getfenv(2) -- the caller's: where busted's setup and teardown live
+  local box = {}
+  busted.setup(function()
+    local pg = M.start()
+    box.pg = pg
+    local n = 0
+    testing.new_database = function()
+      n = n + 1
+      local name = prefix .. "_" .. n
+      pg.psql(("CREATE DATABASE %s OWNER %s"):format(name, pg.user))
+      return (pg.url:gsub("/" .. pg.database .. "$", "/" .. name))
+    end
+  end)
+  busted.teardown(function()
+    testing.new_database = nil
+    if box.pg then box.pg.stop() end
+  end)
+  return box
+end
+
+--- Run the specs of another file here (in the caller's environment, where
+-- busted's describe and it live), e.g. inside M.each_server's block.
+function M.include(file)
+  local specs = assert(loadfile(file))
+  setfenv(specs, getfenv(2))
+  specs()
+end
+
 --- Start it again on the same port and data.
 function Pg.restart(self)
   Pg.kill(self)
