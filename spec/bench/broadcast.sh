@@ -13,7 +13,7 @@ work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 
 MIZAN_SECRET=bench MIZAN_WORKERS=1 MIZAN_ACCESS_LOG=off MIZAN_LISTEN=127.0.0.1:18091 \
-  MIZAN_DATABASE="sqlite:$work/db" build/mizan serve spec/bench/app 2>"$work/mizan.log" &
+  MIZAN_DATABASE="sqlite:$work/db" MIZAN_MIGRATE=auto build/mizan serve spec/bench/app 2>"$work/mizan.log" &
 node spec/bench/ws-peer.mjs 18092 &
 sleep 1.5
 mpid=$(pgrep -f "mizan serve spec/bench/app" | tail -1)  # the worker

@@ -44,7 +44,7 @@ ln -sfn /usr/lib/nginx/modules "$WORK/nginx/modules"
 "${CG[@]}" nginx -p "$WORK/nginx/" -c "$(realpath "$SHARED/bench/openresty.conf")" \
   -g "daemon off; master_process off;" 2>"$WORK/nginx.log" &
 MIZAN_SECRET=bench MIZAN_WORKERS=1 MIZAN_ACCESS_LOG=off MIZAN_LISTEN=127.0.0.1:18081 \
-  "${CG[@]}" --trace-children=yes build/mizan serve spec/bench/app 2>"$WORK/mizan.log" &
+  MIZAN_DATABASE="sqlite:$WORK/db" MIZAN_MIGRATE=auto "${CG[@]}" --trace-children=yes build/mizan serve spec/bench/app 2>"$WORK/mizan.log" &
 for _ in $(seq 60); do
   curl -sf http://127.0.0.1:18080/static >/dev/null 2>&1 &&
     curl -sf http://127.0.0.1:18081/api/mizan/ctx/hello/ >/dev/null 2>&1 && break

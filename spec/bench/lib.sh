@@ -24,9 +24,10 @@ bench_setup() {
   mkdir -p "$WORK/nginx/logs"
   ln -sfn /usr/lib/nginx/modules "$WORK/nginx/modules"
   nginx -p "$WORK/nginx/" -c "$(realpath "$SHARED/bench/openresty.conf")" -g "daemon off;" &
-  # one worker, as the peer has; no access log, as the peer has none
+  # one worker, as the peer has; no access log, as the peer has none; a
+  # database of its own, its migrations applied at start
   MIZAN_SECRET=bench MIZAN_WORKERS=1 MIZAN_ACCESS_LOG=off MIZAN_LISTEN=127.0.0.1:18081 \
-    build/mizan serve spec/bench/app 2>"$WORK/mizan.log" &
+    MIZAN_DATABASE="sqlite:$WORK/db" MIZAN_MIGRATE=auto build/mizan serve spec/bench/app 2>"$WORK/mizan.log" &
   sleep 1
   curl -sf -XPOST -H 'Content-Type: application/json' -d '{"text":"x"}' http://127.0.0.1:18080/echo >/dev/null
   curl -sf -XPOST -H 'Content-Type: application/json' -d '{"text":"x"}' \

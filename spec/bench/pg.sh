@@ -35,7 +35,7 @@ for _ in $(seq 100); do "$BIN/pg_isready" -q -h "$WORK/pg" -p "$PGPORT" && break
 rps_of_wrk() { awk '/^Requests\/sec/ {print $2}' "$1"; }
 run_mizan() { # DATABASE -> req/s
   MIZAN_SECRET=bench MIZAN_WORKERS=1 MIZAN_ACCESS_LOG=off MIZAN_LISTEN=127.0.0.1:18090 MIZAN_DATABASE="$1" \
-    MIZAN_DB_POOL="$POOL" build/mizan serve spec/bench/pg_app 2>>"$WORK/mizan.log" &
+    MIZAN_DB_POOL="$POOL" MIZAN_MIGRATE=auto build/mizan serve spec/bench/pg_app 2>>"$WORK/mizan.log" &
   local pid=$!
   for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:18090/api/mizan/call/pk/?aid=1" && break; sleep 0.1; done
   [ "${2:-}" = fill ] && curl -sf -XPOST -H 'Content-Type: application/json' -d '{}' \

@@ -16,6 +16,9 @@ f = io.open(dir .. "/todo.stripped", "rb")
 local stripped = f and f:seek("end")
 if f then f:close() end
 
+-- the database's migrations once, before the runs: they measure a start, not a first deploy
+assert(os.execute(("cd %q/empty && MIZAN_DATABASE=sqlite:%q/db ../todo migrate >/dev/null"):format(dir, dir)) == 0)
+
 local times = {}
 for _ = 1, runs do
   local port = kit.free_port()
