@@ -11,8 +11,6 @@
 
 #include "pg_value.h"
 
-
-
 static int hexval(int ch) {
   if (ch >= '0' && ch <= '9') return ch - '0';
   if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
