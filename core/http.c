@@ -678,7 +678,12 @@ again:;
     if (c->state == MZ_CONN_HEAD) {
       /* resume a little before where the last scan stopped: the blank line
          may straddle the two reads */
-      size_t head = mz__http_head_end(p, avail, c->head_scanned > 3 ? c->head_scanned - 3 : 0);
+      size_t from = c->head_scanned > 3 ? c->head_scanned - 3 : 0;
+      size_t head = mz__http_head_end(p, avail, from);
+      if (mz__http_bare_cr(p, head ? head : avail, from)) {
+        reject(c, 400, "bad_request", "a bare CR in the request head");
+        break;
+      }
       c->head_scanned = head ? 0 : avail;
       if (!head || head > s->limits.max_head) {
         size_t seen = head ? head : avail;

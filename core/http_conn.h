@@ -109,6 +109,11 @@ size_t mz__http_head_end(const char *p, size_t n, size_t from);
 /** 1 if `p[0..n)` holds a line feed (the request line is complete). */
 int mz__http_has_line(const char *p, size_t n);
 
+/* Is there a CR not followed by LF in p[from..n)? (A CR that ends the data
+   is not judged yet.) RFC 9112 §2.2: a bare CR in a head is an error, and
+   without this check such a head would only end at its timeout. */
+int mz__http_bare_cr(const char *p, size_t n, size_t from);
+
 /**
  * Syntax checks llhttp 8.1 lets through: obs-fold and whitespace between a
  * field name and its colon. 0 when the head is acceptable, -1 otherwise.

@@ -21,6 +21,43 @@ size_t mz__http_head_end(const char *p, size_t n, size_t from) {
 
 int mz__http_has_line(const char *p, size_t n) { return memchr(p, '\n', n) != NULL; }
 
+int mz__http_bare_cr(const char *p, size_t n, size_t from) {
+  const char *end = p + n, *q = p + (from < n ? from : n);
+  while ((q = memchr(q, '\r', (size_t)(end - q)))) {
+    if (q + 1 == end) return 0; /* its LF may be in the next read */
+    if (q[1] != '\n') return 1;
+    q += 2;
+  }
+  return 0;
+}
+
+/* Host = uri-host [ ":" port ] (RFC 9112 §3.2, RFC 3986 §3.2.2): an
+   IP-literal in brackets or a reg-name (unreserved, pct-encoded,
+   sub-delims), then digits after one colon. Userinfo ("u@x"), a path
+   ("x/p"), a query or a fragment make it no host. Empty is allowed (a
+   request-target without an authority). */
+static int host_ok(const char *s, size_t n) {
+  size_t i = 0;
+  if (n && s[0] == '[') {
+    for (i = 1; i < n && s[i] != ']'; i++)
+      if (!strchr("0123456789abcdefABCDEF:.vV-_~!$&'()*+,;=", s[i])) return 0;
+    if (i == n) return 0;
+    i++;
+  } else {
+    for (; i < n && s[i] != ':'; i++) {
+      unsigned char ch = (unsigned char)s[i];
+      if (!(ch >= 'a' && ch <= 'z') && !(ch >= 'A' && ch <= 'Z') && !(ch >= '0' && ch <= '9') &&
+          !strchr("-._~%!$&'()*+,;=", ch))
+        return 0;
+    }
+  }
+  if (i == n) return 1;
+  if (s[i] != ':') return 0;
+  for (i++; i < n; i++)
+    if (s[i] < '0' || s[i] > '9') return 0;
+  return 1;
+}
+
 /* request-line = method SP request-target SP HTTP-version, with single
    spaces and nothing else (RFC 9112 §3); llhttp tolerates repeated spaces. */
 static int request_line_ok(const char *p, size_t len) {
@@ -79,8 +116,10 @@ int mz__http_req_check(mz_http_conn *c) {
   size_t cl = 0;
   for (int i = 0; i < r->nheaders; i++) {
     mz_http_header *h = &r->headers[i];
-    if (strcmp(h->name, "host") == 0) r->host_count++;
-    else if (strcmp(h->name, "transfer-encoding") == 0) {
+    if (strcmp(h->name, "host") == 0) {
+      r->host_count++;
+      if (!host_ok(h->value, h->value_len)) return bad(r, 400, "bad_request", "invalid Host header");
+    } else if (strcmp(h->name, "transfer-encoding") == 0) {
       r->te_count++;
     } else if (strcmp(h->name, "content-length") == 0) {
       r->cl_count++;

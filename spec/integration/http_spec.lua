@@ -290,6 +290,13 @@ describe("HTTP core", function()
       ["a bad HTTP version"] = "GET /api/mizan/call/fast/ HTTP/2.0\r\nHost: x\r\n\r\n",
       ["a control character in a header value"] = "GET /api/mizan/call/fast/ HTTP/1.1\r\nHost: x\r\nX-A: a\1b\r\n\r\n",
       ["a header line without a colon"] = "GET /api/mizan/call/fast/ HTTP/1.1\r\nHost: x\r\nNoColon\r\n\r\n",
+      -- a bare CR ends no line: without the check this head waited for its timeout
+      ["bare CR line endings"] = "GET /api/mizan/call/fast/ HTTP/1.1\rHost: x\r\r",
+      ["a bare CR inside a header value"] = "GET /api/mizan/call/fast/ HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n",
+      ["a Host with userinfo"] = "GET /api/mizan/call/fast/ HTTP/1.1\r\nHost: u@x\r\n\r\n",
+      ["a Host with a path"] = "GET /api/mizan/call/fast/ HTTP/1.1\r\nHost: x/p\r\n\r\n",
+      ["a Host with a bad port"] = "GET /api/mizan/call/fast/ HTTP/1.1\r\nHost: x:8o\r\n\r\n",
+      ["a Host with an open bracket"] = "GET /api/mizan/call/fast/ HTTP/1.1\r\nHost: [::1\r\n\r\n",
     }
     for name, raw in pairs(cases) do
       it("answers 400 and closes for " .. name, function()
@@ -305,6 +312,16 @@ describe("HTTP core", function()
 
     it("still serves after all of them", function()
       assert.equals(200, srv:request("GET", "/api/mizan/call/fast/").status)
+    end)
+
+    it("accepts the Host forms RFC 9112 allows: a name, an IPv4 or IPv6 address, a port, empty on HTTP/1.1", function()
+      for _, host in ipairs { "example.com", "127.0.0.1:8080", "[::1]", "[::1]:8080", "xn--bcher-kva.example", "" } do
+        local c = srv:connect()
+        c:send("GET /api/mizan/call/fast/ HTTP/1.1\r\nHost: " .. host .. "\r\n\r\n")
+        local res = assert(c:read_response())
+        assert.equals(200, res.status, "Host: " .. host)
+        c:close()
+      end
     end)
   end)
 end)
