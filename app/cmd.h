@@ -2,6 +2,8 @@
 #ifndef MZ_CMD_H
 #define MZ_CMD_H
 
+#include <sys/resource.h>
+
 #include "host.h"
 
 int cmd_serve(int argc, char **argv, mz_mode mode);
@@ -16,6 +18,14 @@ int cmd_codegen(int argc, char **argv);
 
 /** 1 if this executable carries an app (mizan build); the host then has it. */
 int mz_app_payload_detect(void);
+
+/**
+ * Raise the soft descriptor limit to the hard one: every connection is a
+ * descriptor, and the usual soft limit (1024) is far below what one process
+ * serves or, in specs, opens. Fills *rl (after) and *was (before); 0, or
+ * -1 when the limit cannot be read.
+ */
+int mz_cmd_raise_nofile(struct rlimit *rl, rlim_t *was);
 
 /**
  * Set the global `arg` as a Lua script sees it: arg[0] = arg0 (left out

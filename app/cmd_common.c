@@ -1,6 +1,7 @@
 /* Helpers shared by the commands. */
 #include <lauxlib.h>
 #include <stdio.h>
+#include <sys/resource.h>
 
 #include "cmd.h"
 
@@ -8,6 +9,16 @@ static int traceback(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
   luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
   return 1;
+}
+
+int mz_cmd_raise_nofile(struct rlimit *rl, rlim_t *was) {
+  if (getrlimit(RLIMIT_NOFILE, rl) != 0) return -1;
+  *was = rl->rlim_cur;
+  if (rl->rlim_cur < rl->rlim_max) {
+    rl->rlim_cur = rl->rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, rl) != 0) rl->rlim_cur = *was;
+  }
+  return 0;
 }
 
 void mz_cmd_set_arg(lua_State *L, const char *arg0, int argc, char **argv) {

@@ -286,17 +286,11 @@ static void workers_ready(void *ctx, int workers) {
   announce(sc, sc->port, sc->base_path, workers);
 }
 
-/* Every connection is a descriptor, and the usual soft limit (1024) is far
-   below what one worker can serve: raise it to the hard limit, which only
-   the administrator sets (systemd: LimitNOFILE=), and say what it is. */
+/* Say what the descriptor limit is, having raised it (mz_cmd_raise_nofile). */
 static void raise_nofile(void) {
   struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
-  rlim_t was = rl.rlim_cur;
-  if (rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) rl.rlim_cur = was;
-  }
+  rlim_t was;
+  if (mz_cmd_raise_nofile(&rl, &was)) return;
   if (rl.rlim_cur == RLIM_INFINITY) {
     fprintf(stderr, "mizan: file descriptor limit: unlimited\n");
   } else if (rl.rlim_cur != was) {

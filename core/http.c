@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -30,7 +31,7 @@
 #include "observe.h"
 
 #define MZ_LINGER_MS 2000
-#define MZ_READ_CHUNK 16384
+#define MZ_READ_CHUNK 65536 /* the server's one read buffer */
 
 static llhttp_settings_t parser_settings;
 
@@ -219,16 +220,34 @@ static void arm(mz_http_conn *c, uint64_t ms) {
 
 static void disarm(mz_http_conn *c) { c->deadline = 0; }
 
+/* The earlier of the two deadlines, or 0 when neither is set. */
+static uint64_t next_deadline(mz_http_conn *c) {
+  uint64_t a = c->deadline, b = c->send_deadline;
+  return !a ? b : !b ? a : a < b ? a : b;
+}
+
+static void phase_expired(mz_http_conn *c);
+
 static void timer_fired(uv_timer_t *t) {
   mz_http_conn *c = t->data;
   uint64_t now = uv_now(c->srv->loop);
   c->timer_due = 0;
-  if (!c->deadline) return; /* disarmed: stay idle until the next arm */
-  if (now < c->deadline) {
-    timer_start(c, c->deadline - now);
+  if (c->send_deadline && now >= c->send_deadline) {
+    fprintf(stderr, "mizan [info] closing %s: it did not read its response in time\n", c->ip);
+    conn_close(c);
     return;
   }
-  c->deadline = 0;
+  if (c->deadline && now >= c->deadline) {
+    c->deadline = 0;
+    phase_expired(c);
+    if (c->closing) return;
+  }
+  uint64_t next = next_deadline(c);
+  if (next) timer_start(c, next - now); /* else disarmed: idle until the next arm */
+}
+
+/* The current phase's deadline passed. */
+static void phase_expired(mz_http_conn *c) {
   switch (c->state) {
     case MZ_CONN_HEAD:
     case MZ_CONN_BODY:
@@ -245,12 +264,6 @@ static void timer_fired(uv_timer_t *t) {
   }
 }
 
-static void wtimer_fired(uv_timer_t *t) {
-  mz_http_conn *c = t->data;
-  fprintf(stderr, "mizan [info] closing %s: it did not read its response in time\n", c->ip);
-  conn_close(c);
-}
-
 /* ------------------------------------------------------------ close */
 
 static void conn_free(mz_http_conn *c) {
@@ -261,6 +274,7 @@ static void conn_free(mz_http_conn *c) {
   mz_buf_free(&c->value);
   mz_buf_free(&c->req.body);
   mz_pool_dispose(&c->pool);
+  free(c->wreq);
   free(c);
 }
 
@@ -285,29 +299,32 @@ static void conn_close(mz_http_conn *c) {
   if (c->ws) mz__ws_closed(c);
   uv_close((uv_handle_t *)&c->tcp, handle_closed);
   uv_close((uv_handle_t *)&c->timer, handle_closed);
-  uv_close((uv_handle_t *)&c->wtimer, handle_closed);
 }
 
 /* ------------------------------------------------------------ reading */
 
+/* Every read lands in the server's one read buffer (libuv calls on_read
+   right after on_alloc, so one buffer serves every connection of the loop),
+   and only the bytes that came are kept, in the connection's own buffer:
+   a connection holds what its client sent, never a read-sized buffer of
+   its own. */
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   mz_http_conn *c = h->data;
+  mz_buf *rb = &c->srv->read_buf;
   (void)suggested;
-  if (c->in_off == c->in.len) c->in.len = c->in_off = 0;
-  if (mz_buf_reserve(&c->in, MZ_READ_CHUNK)) {
+  if (!rb->cap && mz_buf_reserve(rb, MZ_READ_CHUNK)) {
     buf->base = NULL;
     buf->len = 0;
     return;
   }
-  buf->base = c->in.data + c->in.len;
-  buf->len = c->in.cap - c->in.len;
+  buf->base = rb->data;
+  buf->len = rb->cap;
 }
-
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   mz_http_conn *c = st->data;
-  (void)buf;
   if (nread == 0) return;
+  c->idle_ticks = 0;
   if (nread < 0) {
     /* EOF or error: nothing more will arrive; a partial request is dropped */
     if (nread == UV_ENOBUFS) fprintf(stderr, "mizan [warn] out of memory reading from %s\n", c->ip);
@@ -323,7 +340,12 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     c->in.len = c->in_off = 0; /* discard: we already answered */
     return;
   }
-  c->in.len += (size_t)nread;
+  if (c->in_off == c->in.len) c->in.len = c->in_off = 0;
+  if (mz_buf_append(&c->in, buf->base, (size_t)nread)) {
+    fprintf(stderr, "mizan [warn] out of memory reading from %s\n", c->ip);
+    conn_close(c);
+    return;
+  }
   if (c->ws) mz__ws_process(c);
   else conn_process(c);
 }
@@ -339,6 +361,7 @@ static void set_reading(mz_http_conn *c, int on) {
 
 static void on_shutdown(uv_shutdown_t *req, int status) {
   mz_http_conn *c = req->data;
+  free(req); /* libuv is done with it, even when cancelled by a close */
   if (status || c->closing) {
     conn_close(c);
     return;
@@ -354,20 +377,29 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 static void finish_close(mz_http_conn *c) {
   if (c->closing) return;
   set_reading(c, 0);
-  c->sreq.data = c;
-  if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown)) conn_close(c);
+  /* once per connection, at its end: allocated then, freed by on_shutdown */
+  uv_shutdown_t *req = malloc(sizeof *req);
+  if (!req) {
+    conn_close(c);
+    return;
+  }
+  req->data = c;
+  if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown)) {
+    free(req);
+    conn_close(c);
+  }
 }
 
 static void on_write(uv_write_t *req, int status) {
   mz_http_conn *c = req->data;
   c->writing = 0;
+  c->send_deadline = 0; /* the timer, when it fires, finds nothing due for it */
   c->wbuf.len = 0;
   if (c->ws) {
     mz_buf_free(&c->wbuf);
     mz__ws_output_changed(c);
   }
   if (c->closing) return;
-  uv_timer_stop(&c->wtimer);
   if (status) {
     conn_close(c);
     return;
@@ -396,13 +428,19 @@ static void conn_flush(mz_http_conn *c) {
       mz_buf_consume(&c->wbuf, (size_t)n);
       c->out.len = 0;
       b = uv_buf_init(c->wbuf.data, (unsigned)c->wbuf.len);
-      c->wreq.data = c;
-      if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write)) {
+      if (!c->wreq && !(c->wreq = malloc(sizeof *c->wreq))) {
+        conn_close(c);
+        return;
+      }
+      c->wreq->data = c;
+      if (uv_write(c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write)) {
         conn_close(c);
         return;
       }
       c->writing = 1;
-      uv_timer_start(&c->wtimer, wtimer_fired, c->srv->limits.send_timeout_ms, 0);
+      uint64_t ms = c->srv->limits.send_timeout_ms;
+      c->send_deadline = uv_now(c->srv->loop) + ms;
+      if (!c->timer_due || c->timer_due > c->send_deadline) timer_start(c, ms);
       return;
     }
     c->out.len = 0;
@@ -753,9 +791,8 @@ static void conn_open(mz_http_server *s, int fd) {
   c->srv = s;
   uv_tcp_init(s->loop, &c->tcp);
   uv_timer_init(s->loop, &c->timer);
-  uv_timer_init(s->loop, &c->wtimer);
-  c->tcp.data = c->timer.data = c->wtimer.data = c;
-  c->open_handles = 3;
+  c->tcp.data = c->timer.data = c;
+  c->open_handles = 2;
   mz_pool_init(&c->pool);
   llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
   c->parser.data = c;
@@ -840,8 +877,42 @@ static void on_listener(uv_poll_t *p, int status, int events) {
   }
 }
 
+/* Idle keep-alive connections give their memory back, as nginx's do: one
+   idle through two ticks of the date timer (1 to 2 s) frees its request
+   pool and its buffers and keeps only its record; its next request
+   allocates them again. Done on the tick, not as each request ends, so a
+   connection in steady use pays nothing for it. */
+static void sweep_idle(mz_http_server *s) {
+  size_t freed = 0;
+  for (mz_http_conn *c = s->conns; c; c = c->next) {
+    if (c->state != MZ_CONN_IDLE || c->closing || c->writing || c->task_running || c->ws || c->upgrade_to ||
+        c->in_off != c->in.len || c->out.len) {
+      c->idle_ticks = 0;
+      continue;
+    }
+    if (++c->idle_ticks != 2) continue; /* not yet, or already given back */
+    req_reset(c); /* nothing of the last request is read after it is done */
+    freed += c->in.cap + c->out.cap + c->wbuf.cap + c->field.cap + c->value.cap + c->req.body.cap +
+             (c->pool.head ? 4096 : 0);
+    mz_pool_dispose(&c->pool);
+    mz_buf_free(&c->req.body);
+    mz_buf_free(&c->in);
+    c->in_off = 0;
+    mz_buf_free(&c->out);
+    mz_buf_free(&c->wbuf);
+    mz_buf_free(&c->field);
+    mz_buf_free(&c->value);
+    free(c->wreq); /* not writing: no write request in flight */
+    c->wreq = NULL;
+  }
+  /* freed blocks between live ones stay resident until malloc is told to
+     give their pages back */
+  if (freed > (1u << 20)) malloc_trim(0);
+}
+
 static void update_date(uv_timer_t *t) {
   mz_http_server *s = t->data;
+  sweep_idle(s);
   time_t now = time(NULL);
   struct tm tm;
   gmtime_r(&now, &tm);
@@ -977,6 +1048,7 @@ static void server_maybe_closed(mz_http_server *s) {
   uv_close((uv_handle_t *)&s->date_timer, server_handle_closed);
   mz_buf_free(&s->scratch);
   mz_buf_free(&s->static_buf);
+  mz_buf_free(&s->read_buf);
   free(s->overlay);
   s->overlay = NULL;
 }

@@ -66,6 +66,7 @@ struct mz_http_server {
   uv_timer_t date_timer;
   char date[40]; /* "Date: ..." value, refreshed every second */
   mz_buf scratch; /* response bodies are encoded here, then copied out */
+  mz_buf read_buf; /* every connection's reads land here first (see on_alloc) */
   char *overlay;  /* mizan dev: an HTML page about a failed reload, for browsers */
   char static_root[4096]; /* static_dir, resolved; empty when none */
   mz_buf static_buf;

@@ -28,27 +28,28 @@ typedef struct mz_http_req {
   mz_buf body;
   int method;
   int http_minor;
-  int keep_alive;
-  int is_head;
-  int upgrade;
   int host_count, cl_count, te_count;
-  int chunked;
-  int expect_continue;
+  int status;          /* set when the parser must answer with an error */
+  char cache;          /* 'h' or 'm' when answered through the cache */
+  /* flags: bits, since every idle connection carries its request record */
+  unsigned keep_alive : 1;
+  unsigned is_head : 1;
+  unsigned upgrade : 1;
+  unsigned chunked : 1;
+  unsigned expect_continue : 1;
+  unsigned in_trailers : 1; /* the head is done: header callbacks now mean trailers */
+  unsigned page : 1;        /* an HTML page from static_dir, read into body, for Lua to answer */
   size_t head_len;     /* bytes of the head, for the limit trailers count against */
   size_t trailer_len;  /* bytes of trailer fields seen (they are not kept) */
   size_t chunk_ext_len; /* bytes of chunk extensions seen (not kept either) */
-  int in_trailers;     /* the head is done: header callbacks now mean trailers */
-  int status;          /* set when the parser must answer with an error */
   const char *err_code;
   const char *err_msg;
   uint64_t start_ns;   /* when its head was complete, for the access log */
   uint64_t ws_id;      /* a WebSocket upgrade: the socket's id, given before Lua decides */
-  int page;            /* an HTML page from static_dir, read into body, for Lua to answer */
   const char *label;   /* the metrics label: a registered name or a fixed word, never
                           bytes of the URL (set by whoever answers; see observe.h) */
   size_t label_len;
   const char *cache_control; /* the answer's Cache-Control; NULL is no-store */
-  char cache;          /* 'h' or 'm' when answered through the cache */
 } mz_http_req;
 
 typedef enum {
@@ -63,37 +64,39 @@ typedef struct mz_ws mz_ws;
 
 struct mz_http_conn {
   uv_tcp_t tcp;
-  uv_timer_t timer;  /* wakes up for `deadline` (see arm() in http.c) */
+  uv_timer_t timer;  /* wakes up for `deadline` and `send_deadline` (see arm() in http.c) */
   uint64_t deadline; /* loop time when the current phase expires; 0 when none */
+  uint64_t send_deadline; /* loop time a pending write must be done by; 0 when none */
   uint64_t timer_due; /* loop time `timer` fires at; 0 when it is not running */
-  uv_timer_t wtimer; /* send deadline while a write is pending */
-  uv_write_t wreq;
-  uv_shutdown_t sreq;
+  uv_write_t *wreq;  /* the write in flight, malloc'd while there is one (most
+                        answers go out whole through uv_try_write) */
   mz_http_server *srv;
   mz_http_conn *prev, *next;
   llhttp_t parser;
-  mz_conn_state state;
   mz_buf in;         /* received bytes; [in_off, len) not yet parsed */
   size_t in_off;
   mz_buf out;        /* responses waiting to be written */
   mz_buf wbuf;       /* the bytes of the write in flight */
   mz_buf field, value; /* the header being parsed */
-  int writing;
-  int reading;
-  int close_after;   /* close once the output is flushed */
-  unsigned requests; /* requests begun on this connection (0: a fresh one) */
-  int closing;       /* handles are closing */
-  int open_handles;
-  int task_running;
-  int in_dispatch;   /* inside dispatch(): the task may finish synchronously */
   size_t body_ready; /* body bytes that arrived with the head */
   size_t head_scanned; /* bytes of a partial head already searched for its end */
+  mz_conn_state state;
+  unsigned requests; /* requests begun on this connection (0: a fresh one) */
+  int open_handles;
+  int idle_ticks;    /* date-timer ticks seen idle in a row (see sweep_idle in http.c) */
+  /* flags: bits, since an idle connection is this record and nothing else */
+  unsigned writing : 1;
+  unsigned reading : 1;
+  unsigned close_after : 1;  /* close once the output is flushed */
+  unsigned closing : 1;      /* handles are closing */
+  unsigned task_running : 1;
+  unsigned in_dispatch : 1;  /* inside dispatch(): the task may finish synchronously */
   mz_pool pool;
   mz_http_req req;
   mz_task task;
   mz_ws *ws;           /* set once upgraded to a WebSocket */
   uint64_t upgrade_to; /* a 101 was written: become this WebSocket when the task ends */
-  char ip[64];
+  char ip[46];         /* INET6_ADDRSTRLEN */
 };
 
 /* http_head.c */
