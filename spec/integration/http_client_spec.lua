@@ -246,3 +246,49 @@ describe("mizan.http under mizan test (in-process)", function()
     assert.equals(201, r.status)
   end)
 end)
+
+describe("mizan.http across a reload and a shutdown", function()
+  local up
+  setup(function() up = upstream.start() end)
+  teardown(function() up.stop() end)
+
+  local function version(srv)
+    local res = srv:call("version", {}, { method = "GET" })
+    return res.status == 200 and res.json.result.version
+  end
+
+  it("lets a request in flight finish on the old code while mizan dev reloads", function()
+    local dir = h.app_dir(h.read(APP .. "/app.lua"))
+    local srv = testing.server(dir, { env = { MIZAN_WORKERS = "1" } })
+    assert.equals("v0", version(srv))
+    assert(h.run("curl -s " .. up.url("/reset")))
+    local kid = kit.fork(function()
+      local r = fetch(srv, up.url("/slow?ms=1500"))
+      assert(r.ok and r.body == "slow done", r.err)
+    end)
+    assert.is_true(h.wait_until(function() return up.stats().inflight >= 1 end))
+    local src = h.read(dir .. "/app.lua")
+    h.write(dir .. "/app.lua", (src:gsub('VERSION = "v0"', 'VERSION = "v1"')))
+    assert.is_true(h.wait_until(function() return version(srv) == "v1" end, 30))
+    assert.equals(0, kit.wait(kid))
+    -- the new code has a client of its own
+    local r = fetch(srv, up.url("/hello"))
+    assert.equals("hello", r.body)
+    srv:stop() -- under ASan: fails on any sanitizer report
+  end)
+
+  it("cancels a request still in flight when a draining worker must stop", function()
+    local srv = testing.server(APP, { command = "serve", env = { MIZAN_WORKERS = "1" } })
+    assert.equals("v0", version(srv))
+    local kid = kit.fork(function()
+      -- the drain ends the connection, or answers with the cancellation
+      local ok, res = pcall(srv.call, srv, "fetch", { url = up.url("/hang"), opts = json.encode { timeout = 60 } })
+      if ok and res.status == 200 then assert(res.json.result.kind == "cancelled", res.body) end
+    end)
+    assert.is_true(h.wait_until(function() return up.stats().inflight >= 1 end))
+    local code = srv:stop("TERM", 15)
+    assert.is_not_nil(code, "the server exited")
+    assert.equals(0, kit.wait(kid))
+    assert.is_true(h.wait_until(function() return up.stats().inflight == 0 end))
+  end)
+end)
