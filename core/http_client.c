@@ -44,6 +44,8 @@ typedef struct httpc {
   int handles;     /* open libuv handles (the timer, the polls): freed at 0 */
   request *head;   /* pending requests */
   sock *socks;     /* polled sockets */
+  CURL *spare[64]; /* easy handles of finished requests, reset, for reuse */
+  int nspare;
 } httpc;
 
 struct sock {
@@ -113,7 +115,13 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud) {
 /* ------------------------------------------------------------ ending a request */
 
 static void request_free(request *r) {
-  if (r->easy) curl_easy_cleanup(r->easy);
+  httpc *c = r->c;
+  if (r->easy && !c->closing && c->nspare < (int)(sizeof c->spare / sizeof *c->spare)) {
+    curl_easy_reset(r->easy); /* keeps its buffers: the next request skips their allocation */
+    c->spare[c->nspare++] = r->easy;
+  } else if (r->easy) {
+    curl_easy_cleanup(r->easy);
+  }
   curl_slist_free_all(r->headers);
   free(r->body);
   free(r->head);
@@ -309,6 +317,7 @@ static void client_close(mz_resource *res) {
     lua_pushnil(h->L);
     lua_rawset(h->L, LUA_REGISTRYINDEX);
   }
+  while (c->nspare) curl_easy_cleanup(c->spare[--c->nspare]);
   curl_multi_cleanup(c->multi); /* closes the pooled connections */
   c->multi = NULL;
   while (c->socks) sock_drop(c->socks);
@@ -411,7 +420,7 @@ static int l_request(lua_State *L) {
     return 3;
   }
   request *r = calloc(1, sizeof *r);
-  CURL *e = r ? curl_easy_init() : NULL;
+  CURL *e = !r ? NULL : c->nspare ? c->spare[--c->nspare] : curl_easy_init();
   if (!e) {
     free(r);
     lua_pushnil(L);
@@ -437,8 +446,11 @@ static int l_request(lua_State *L) {
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+  /* GET and POST as curl's own, so that a 301/302/303 after a POST follows
+     with a GET; any other method is sent as it is, redirects included */
   if (!strcmp(method, "HEAD")) curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  else if (!strcmp(method, "POST")) curl_easy_setopt(e, CURLOPT_POST, 1L);
+  else if (strcmp(method, "GET")) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
   if (body) {
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
     curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body);

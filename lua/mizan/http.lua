@@ -132,6 +132,8 @@ local function build(opts)
     body = encoded
     if not has["content-type"] then lines[#lines + 1] = "Content-Type: application/json" end
   end
+  -- a method that carries a body says so even when it is empty (Content-Length: 0)
+  if body == nil and (method == "POST" or method == "PUT" or method == "PATCH") then body = "" end
   if not has["user-agent"] then lines[#lines + 1] = "User-Agent: mizan" end
   -- no "Expect: 100-continue" round trip before a body
   if not has["expect"] then lines[#lines + 1] = "Expect:" end
@@ -179,9 +181,15 @@ function M.parse_headers(block)
   return out
 end
 
+-- headers and json are made on first access: a caller that reads only
+-- the body pays for neither
 local Response = {}
 Response.__index = function(res, k)
-  if k == "json" then
+  if k == "headers" then
+    local v = M.parse_headers(rawget(res, "_head"))
+    rawset(res, "headers", v)
+    return v
+  elseif k == "json" then
     local v = json.decode(res.body)
     rawset(res, "json", v)
     return v
@@ -193,7 +201,7 @@ function M.request(opts)
   local spec = build(opts)
   local status, head, body, url = core_http.request(spec)
   if not status then return nil, ("%s: %s"):format(body, head), body end
-  return setmetatable({ status = status, headers = M.parse_headers(head), body = body, url = url }, Response)
+  return setmetatable({ status = status, _head = head, body = body, url = url }, Response)
 end
 
 local function with(method, url, opts)
