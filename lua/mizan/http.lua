@@ -186,7 +186,7 @@ end
 local Response = {}
 Response.__index = function(res, k)
   if k == "headers" then
-    local v = M.parse_headers(rawget(res, "_head"))
+    local v = M.parse_headers(res._head) -- always present: no __index
     rawset(res, "headers", v)
     return v
   elseif k == "json" then
