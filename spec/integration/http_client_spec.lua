@@ -35,6 +35,14 @@ describe("mizan.http over plain HTTP", function()
     assert.equals("text/plain", r.headers["content-type"])
   end)
 
+  it("looks a host name up off the loop (localhost), and connects", function()
+    for _ = 1, 3 do
+      local r = fetch(srv, up.url("/hello", "localhost"))
+      assert.is_true(r.ok, r.err)
+      assert.equals("hello", r.body)
+    end
+  end)
+
   it("takes a 404 as an answer, not an error", function()
     local r = fetch(srv, up.url("/status?code=404"))
     assert.is_true(r.ok, r.err)
@@ -231,6 +239,12 @@ describe("mizan.http over HTTPS", function()
     local again = fetch(srv, good.url("/hello"))
     assert.is_false(again.ok)
     assert.equals("tls", again.kind)
+  end)
+
+  it("verifies a certificate issued to a host name (localhost)", function()
+    local r = fetch(srv, good.url("/hello", "localhost"), { ca_file = ca.pem })
+    assert.is_true(r.ok, r.err)
+    assert.equals("hello", r.body)
   end)
 
   it("checks the host name too", function()
