@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Outbound HTTP benchmark: a function doing one GET to a local keep-alive
-# server (nginx, 127.0.0.1:18082/static) per request, driven by wrk, against
+# server (nginx, 127.0.0.1:18182/static) per request, driven by wrk, against
 #   - OpenResty doing the same over a pooled cosocket (spec/bench/http_out.conf), and
 #   - wrk straight at the local server: the ceiling.
 # One worker each (mizan MIZAN_WORKERS=1, nginx worker_processes 1).
@@ -17,15 +17,15 @@ trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/nginx/logs"
 ln -sfn /usr/lib/nginx/modules "$WORK/nginx/modules"
 nginx -p "$WORK/nginx/" -c "$(realpath spec/bench/http_out.conf)" -g "daemon off;" &
-MIZAN_SECRET=bench MIZAN_WORKERS=1 MIZAN_ACCESS_LOG=off MIZAN_LISTEN=127.0.0.1:18081 \
+MIZAN_SECRET=bench MIZAN_WORKERS=1 MIZAN_ACCESS_LOG=off MIZAN_LISTEN=127.0.0.1:18181 \
   MIZAN_DATABASE="sqlite:$WORK/db.sqlite" MIZAN_MIGRATE=auto \
-  MIZAN_BENCH_UPSTREAM=http://127.0.0.1:18082/static build/mizan serve spec/bench/http_out_app 2>"$WORK/mizan.log" &
-MIZAN_URL=http://127.0.0.1:18081/api/mizan/call/out/
-PEER_URL=http://127.0.0.1:18083/out
-CEIL_URL=http://127.0.0.1:18082/static
+  MIZAN_BENCH_UPSTREAM=http://127.0.0.1:18182/static build/mizan serve spec/bench/http_out_app 2>"$WORK/mizan.log" &
+MIZAN_URL=http://127.0.0.1:18181/api/mizan/call/out/
+PEER_URL=http://127.0.0.1:18183/out
+CEIL_URL=http://127.0.0.1:18182/static
 for _ in $(seq 100); do curl -sf -o /dev/null "$MIZAN_URL" && curl -sf -o /dev/null "$PEER_URL" && break; sleep 0.1; done
-curl -sf "$MIZAN_URL"; echo
-curl -sf "$PEER_URL"; echo
+curl -sf "$MIZAN_URL" || { echo "error: mizan does not answer:" >&2; cat "$WORK/mizan.log" >&2; exit 1; }; echo
+curl -sf "$PEER_URL" || { echo "error: the OpenResty peer does not answer:" >&2; cat "$WORK/nginx/logs/error.log" >&2; exit 1; }; echo
 
 rps() { # URL -> req/s (fails on any non-2xx answer)
   wrk -t1 -c"$CONNS" -d"${DUR}s" "$1" >"$WORK/wrk.txt"

@@ -3,7 +3,7 @@
 local mizan = require "mizan"
 local client = mizan.client
 
-local UPSTREAM = os.getenv("MIZAN_BENCH_UPSTREAM") or "http://127.0.0.1:18082/static"
+local UPSTREAM = os.getenv("MIZAN_BENCH_UPSTREAM") or "http://127.0.0.1:18182/static"
 
 mizan.register(client { query = true } (function()
   local res, err = mizan.http.get(UPSTREAM)
