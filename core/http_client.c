@@ -488,19 +488,8 @@ static int l_request(lua_State *L) {
   return lua_yield(L, 0);
 }
 
-/* pending() -> the number of requests in flight on this host (for specs) */
-static int l_pending(lua_State *L) {
-  lua_pushlightuserdata(L, (void *)&client_key);
-  lua_rawget(L, LUA_REGISTRYINDEX);
-  httpc *c = lua_touserdata(L, -1);
-  int n = 0;
-  for (request *r = c ? c->head : NULL; r; r = r->next) n++;
-  lua_pushinteger(L, n);
-  return 1;
-}
-
 int mz_httpc_open(lua_State *L) {
-  static const luaL_Reg fns[] = {{"request", l_request}, {"pending", l_pending}, {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"request", l_request}, {NULL, NULL}};
   lua_newtable(L);
   luaL_register(L, NULL, fns);
   return 1;
