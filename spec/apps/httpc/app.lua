@@ -12,7 +12,11 @@ mizan.register(client {
   local opts = args.opts and assert(json.decode(args.opts)) or {}
   opts.url = args.url
   local res, err, kind = mizan.http.request(opts)
-  if not res then return { ok = false, err = err, kind = kind } end
+  if not res then
+    -- said on stderr too: a drain's cancellation has no client left to tell
+    if kind == "cancelled" then mizan.log("info", "fetch: " .. err) end
+    return { ok = false, err = err, kind = kind }
+  end
   local is_json = (res.headers["content-type"] or ""):find("json") ~= nil
   return { ok = true, status = res.status, headers = res.headers, url = res.url, length = #res.body,
            body = #res.body <= 4096 and res.body or nil, json = is_json and res.json or nil }
