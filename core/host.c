@@ -531,6 +531,7 @@ void mz_host_enable_testkit(mz_host *h) {
 extern int mz_redis_open(lua_State *L);
 extern int mz_sqlite_open(lua_State *L);
 extern int mz_pg_open(lua_State *L);
+extern int mz_httpc_open(lua_State *L);
 extern int mz_ws_open(lua_State *L);
 extern int mz_bus_open(lua_State *L);
 extern int mz_utf8_open(lua_State *L);
@@ -571,6 +572,8 @@ int mz_host_init(mz_host *h, uv_loop_t *loop, mz_mode mode) {
   lua_setfield(L, -2, "mizan.sqlite");
   lua_pushcfunction(L, mz_pg_open);
   lua_setfield(L, -2, "mizan.pg");
+  lua_pushcfunction(L, mz_httpc_open);
+  lua_setfield(L, -2, "mizan.httpc");
   lua_pushcfunction(L, mz_ws_open);
   lua_setfield(L, -2, "mizan.ws");
   lua_pushcfunction(L, mz_bus_open);

@@ -57,7 +57,8 @@
  *   The memory that a libuv handle needs until its close callback is the
  *   resource's own, never the host's or the lua_State's. Where the owners
  *   are: redis.c (client), bus.c (bus), ws.c (registry, close_event),
- *   host.c (sleep_req, wake_req); mizan dev's retire/close: app/cmd_serve.c.
+ *   host.c (sleep_req, wake_req), http_client.c (the outbound HTTP client);
+ *   mizan dev's retire/close: app/cmd_serve.c.
  */
 #ifndef MZ_HOST_H
 #define MZ_HOST_H

@@ -9,10 +9,13 @@ cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(build-essential cmake pkg-config libluajit2-5.1-dev luajit2 libuv1-dev node-llhttp
             lua-busted libssl-dev libhiredis-dev redis-server libsqlite3-dev
-            libpq-dev postgresql-server-dev-15 postgresql-15)
+            libpq-dev postgresql-server-dev-15 postgresql-15
+            libcurl4-openssl-dev libnghttp2-dev libidn2-dev libpsl-dev libunistring-dev
+            libssh2-1-dev libzstd-dev libbrotli-dev zlib1g-dev)
 # clang with its compiler-rt (libclang_rt.fuzzer, only recommended by clang)
 # builds the libFuzzer targets of spec/fuzz
-TEST_PKGS=(chromium clang libclang-rt-14-dev)
+# curl, openssl and python3: the outbound HTTP specs' local servers and CA
+TEST_PKGS=(chromium clang libclang-rt-14-dev curl openssl python3)
 BENCH_PKGS=(nginx libnginx-mod-http-lua lua-cjson wrk curl bc valgrind)
 
 missing() {

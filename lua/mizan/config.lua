@@ -172,6 +172,7 @@ local function shown_default(o)
   if o.name == "workers" then return "one per core" end
   if type(d) == "table" then return "{}" end
   if d == nil then return "-" end
+  if d == "" then return '""' end
   return tostring(d)
 end
 

@@ -230,6 +230,9 @@ function M.stats() return require("mizan.dispatch").stats() end
 --- mizan.cache.purge(target, params), mizan.cache.stats()
 M.cache = setmetatable({}, { __index = function(_, k) return require("mizan.cache")[k] end })
 
+--- mizan.http.request{...}, mizan.http.get(url, opts), mizan.http.post(url, opts) (see mizan.http)
+M.http = setmetatable({}, { __index = function(_, k) return require("mizan.http")[k] end })
+
 --- mizan.config { listen=, secret=, base_path=, limits=, cache= }
 M.config = function(t) config.set(t) end
 

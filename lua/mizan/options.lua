@@ -143,6 +143,10 @@ M.list = {
     must = "must be a header name, like \"x-forwarded-for\"",
     check = function(v) if not v:find("^[%w%-]+$") then return true end end, transform = string.lower,
     doc = "the header a trusted proxy puts the client address in" },
+  -- outbound HTTP (mizan.http)
+  { name = "http.ca_file", type = "string", env = "MIZAN_HTTP_CA_FILE", default = "",
+    must = "must be the path of a PEM file of CA certificates",
+    doc = "a PEM file of CA certificates that mizan.http trusts besides the system store (\"\": none)" },
   -- limits: bytes are whole numbers, timeouts may be fractions of a second
   { name = "limits.max_head", type = "number", env = "MIZAN_MAX_HEAD", default = 16 * 1024, c = "max_head",
     must = "must be a positive number", check = bytes(1024), doc = "bytes of request line and headers (431)" },
