@@ -499,6 +499,13 @@ static int open_core(lua_State *L) {
   lua_setfield(L, -2, "mode");
   lua_pushstring(L, MIZAN_VERSION);
   lua_setfield(L, -2, "version");
+  /* built with AddressSanitizer: memory figures mean nothing then */
+#if defined(__SANITIZE_ADDRESS__)
+  lua_pushboolean(L, 1);
+#else
+  lua_pushboolean(L, 0);
+#endif
+  lua_setfield(L, -2, "sanitized");
   return 1;
 }
 
