@@ -57,14 +57,38 @@ typedef struct {
   lua_State *L;
   const unsigned char *p, *start, *end;
   int depth;
+  int array_mt; /* stack index of the arrays' metatable, pushed once per decode */
 } json_dec;
+
+/* Bytes a string's fast path copies as they are: ASCII from 0x20 but '"'
+   (0x22) and '\\' (0x5c); control characters, escapes and UTF-8 take the
+   slow path. One table lookup per byte instead of four comparisons. */
+static const unsigned char str_plain[256] = {
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x00 */
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x10 */
+  1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20 */
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x30 */
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x40 */
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 0x50 */
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x60 */
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x70 */
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x80 */
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x90 */
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xa0 */
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xb0 */
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xc0 */
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xd0 */
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xe0 */
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0xf0 */
+};
 
 static int dec_fail(json_dec *d, const char *what) {
   snprintf(d->ctx->err, sizeof d->ctx->err, "%s at byte %ld", what, (long)(d->p - d->start));
   return -1;
 }
 
-static void dec_ws(json_dec *d) {
+static inline void dec_ws(json_dec *d) {
+  if (d->p < d->end && *d->p > ' ') return; /* the common case: no whitespace */
   while (d->p < d->end && (*d->p == ' ' || *d->p == '\n' || *d->p == '\r' || *d->p == '\t')) d->p++;
 }
 
@@ -99,7 +123,7 @@ static size_t utf8_put(char *o, unsigned cp) {
 static int dec_string(json_dec *d) {
   const unsigned char *s = ++d->p, *p = s, *end = d->end;
   /* Fast path: plain ASCII with no escapes is pushed straight from the input. */
-  while (p < end && *p != '"' && *p != '\\' && *p >= 0x20 && *p < 0x80) p++;
+  while (p < end && str_plain[*p]) p++;
   if (p < end && *p == '"') {
     lua_pushlstring(d->L, (const char *)s, (size_t)(p - s));
     d->p = p + 1;
@@ -167,25 +191,46 @@ static int dec_number(json_dec *d) {
   if (p < end && *p == '-') { neg = 1; p++; }
   if (p >= end || *p < '0' || *p > '9') return dec_fail(d, "bad number");
   uint64_t v = 0;
-  int digits = 0;
+  int digits = 0, frac = 0, exp = 0, exp_ok = 1;
   if (*p == '0') { p++; digits = 1; }
-  else while (p < end && *p >= '0' && *p <= '9') { v = v * 10 + (unsigned)(*p++ - '0'); digits++; }
+  else while (p < end && *p >= '0' && *p <= '9') { if (digits < 19) v = v * 10 + (unsigned)(*p - '0'); p++; digits++; }
   if (p < end && *p == '.') {
     is_int = 0;
     p++;
     if (p >= end || *p < '0' || *p > '9') { d->p = p; return dec_fail(d, "bad number"); }
-    while (p < end && *p >= '0' && *p <= '9') p++;
+    while (p < end && *p >= '0' && *p <= '9') {
+      if (digits < 19) v = v * 10 + (unsigned)(*p - '0'), frac++;
+      p++;
+      digits++;
+    }
   }
   if (p < end && (*p == 'e' || *p == 'E')) {
     is_int = 0;
     p++;
-    if (p < end && (*p == '+' || *p == '-')) p++;
+    int eneg = 0;
+    if (p < end && (*p == '+' || *p == '-')) eneg = *p++ == '-';
     if (p >= end || *p < '0' || *p > '9') { d->p = p; return dec_fail(d, "bad number"); }
-    while (p < end && *p >= '0' && *p <= '9') p++;
+    while (p < end && *p >= '0' && *p <= '9') {
+      if (exp < 10000) exp = exp * 10 + (*p - '0');
+      else exp_ok = 0;
+      p++;
+    }
+    if (eneg) exp = -exp;
   }
   d->p = p;
   if (is_int && digits <= 15) { /* exact in a double */
     lua_pushnumber(d->L, neg ? -(double)v : (double)v);
+    return 0;
+  }
+  /* Clinger's fast path: at most 15 digits are exact in a double, and so
+     is 10^k for k <= 22; one multiplication or division of two exact
+     values is correctly rounded, as strtod's answer is. */
+  int e10 = exp - frac;
+  if (digits <= 15 && exp_ok && e10 >= -22 && e10 <= 22) {
+    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                   1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    double x = e10 < 0 ? (double)v / pow10[-e10] : (double)v * pow10[e10];
+    lua_pushnumber(d->L, neg ? -x : x);
     return 0;
   }
   char tmp[64], *num = tmp;
@@ -218,7 +263,7 @@ static int dec_array(json_dec *d) {
   if (++d->depth > d->ctx->max_depth) return dec_fail(d, "nesting too deep");
   if (!lua_checkstack(L, 3)) return dec_fail(d, "nesting too deep");
   lua_createtable(L, 4, 0);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, d->ctx->array_mt_ref);
+  lua_pushvalue(L, d->array_mt);
   lua_setmetatable(L, -2);
   dec_ws(d);
   if (d->p < d->end && *d->p == ']') { d->p++; d->depth--; return 0; }
@@ -275,16 +320,20 @@ static int dec_value(json_dec *d) {
 }
 
 int mz_json_decode(mz_json_ctx *ctx, lua_State *L, const char *s, size_t n) {
-  json_dec d = {ctx, L, (const unsigned char *)s, (const unsigned char *)s,
-                (const unsigned char *)s + n, 0};
   int top = lua_gettop(L);
+  json_dec d = {ctx, L, (const unsigned char *)s, (const unsigned char *)s,
+                (const unsigned char *)s + n, 0, top + 1};
   if (!lua_checkstack(L, 8)) {
     snprintf(ctx->err, sizeof ctx->err, "out of stack");
     return -1;
   }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->array_mt_ref);
   if (dec_value(&d) == 0) {
     dec_ws(&d);
-    if (d.p == d.end) return 0;
+    if (d.p == d.end) {
+      lua_remove(L, d.array_mt); /* the value alone is left */
+      return 0;
+    }
     dec_fail(&d, "trailing characters");
   }
   lua_settop(L, top);

@@ -75,6 +75,20 @@ describe("JSON codec", function()
       assert.equals("[0,-17,1000000]", json.encode { 0, -17, 1e6 })
     end)
 
+    it("decodes every number to the double strtod gives, fast path or not", function()
+      -- the fast path (at most 15 digits, a power of ten up to 1e22) and the
+      -- fallback must agree with C's strtod (Lua's tonumber) bit for bit
+      local cases = { "0", "-0", "0.5", "-0.0", "0.1", "0.3", "1.5", "2.675", "123.456", "1e22", "1e23",
+                      "1e-22", "1e-23", "4.35", "9007199254740993", "123456789012345", "1234567890123456",
+                      "0.000001", "1.7976931348623157e308", "5e-324", "2.2250738585072014e-308", "1E+2",
+                      "12.5e-3", "999999999999999.9", "100000000000000000000000", "3.0e0", "-17.25e1" }
+      for _, text in ipairs(cases) do
+        local got = json.decode("[" .. text .. "]")[1]
+        local want = tonumber(text)
+        assert.is_true(got == want and 1 / got == 1 / want, text .. " decoded as " .. ("%.17g"):format(got))
+      end
+    end)
+
     it("prints other numbers in the shortest form that round-trips, as JSON.stringify does", function()
       local cases = {
         [0.1] = "0.1", [0.5] = "0.5", [1 / 3] = "0.3333333333333333", [1e21] = "1e+21",
