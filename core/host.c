@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "embedded.h"
+#include "observe.h"
 
 #define MZ_POOL_MAX 1024
 
@@ -393,6 +394,13 @@ static int l_log(lua_State *L) {
   return 0;
 }
 
+/* core.job_metric(name, outcome, seconds): count a finished job attempt
+   (lua/mizan/jobs.lua passes registered names and fixed outcomes only). */
+static int l_job_metric(lua_State *L) {
+  mz_observe_job(luaL_checkstring(L, 1), luaL_checkstring(L, 2), luaL_optnumber(L, 3, -1));
+  return 0;
+}
+
 /* core.getpid(): this process's id (names per-process things: bus sockets,
    channel origins). */
 static int l_getpid(lua_State *L) {
@@ -416,6 +424,7 @@ static int open_core(lua_State *L) {
                                  {"listdir", l_listdir},
                                  {"embedded_app", l_embedded_app},
                                  {"getpid", l_getpid},
+                                 {"job_metric", l_job_metric},
                                  {NULL, NULL}};
   lua_newtable(L);
   luaL_register(L, NULL, fns);
@@ -458,6 +467,7 @@ extern int mz_pg_open(lua_State *L);
 extern int mz_ws_open(lua_State *L);
 extern int mz_bus_open(lua_State *L);
 extern int mz_utf8_open(lua_State *L);
+extern int mz_timer_open(lua_State *L);
 
 /* ------------------------------------------------------------ lifecycle */
 
@@ -501,6 +511,8 @@ int mz_host_init(mz_host *h, uv_loop_t *loop, mz_mode mode) {
   lua_setfield(L, -2, "mizan.bus");
   lua_pushcfunction(L, mz_utf8_open);
   lua_setfield(L, -2, "mizan.utf8core");
+  lua_pushcfunction(L, mz_timer_open);
+  lua_setfield(L, -2, "mizan.timer");
   lua_pop(L, 1);
   /* insert the embedded searcher right after preload */
   lua_getfield(L, -1, "loaders");
