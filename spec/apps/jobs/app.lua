@@ -126,8 +126,8 @@ doomed:cancel()
 reg("fired", {}, function() return fired end)
 
 local later -- a timer made by a request, cancelled by the next one
-reg("arm", {}, function()
-  later = mizan.after(0.3, function() fired.armed = (fired.armed or 0) + 1 end)
+reg("arm", { input = { seconds = T.optional(T.number) } }, function(req, a)
+  later = mizan.after(a.seconds or 0.3, function() fired.armed = (fired.armed or 0) + 1 end)
   return { ok = true }
 end)
 reg("disarm", {}, function()
