@@ -277,6 +277,14 @@ static int serve_one(serve_ctx *sc, int fd, int ready_fd) {
     uv_close((uv_handle_t *)&rl.reaper, NULL);
     uv_run(loop, UV_RUN_NOWAIT);
     reap(&rl.reaper);
+    /* old states whose last work never ended (a task still waiting when the
+       drain ran out): released already, nothing can resume them; close them
+       with their suspended tasks (host.h: mz_host_close) */
+    for (int i = 0; i < rl.nretiring; i++) {
+      mz_host_close(rl.retiring[i]);
+      free(rl.retiring[i]);
+    }
+    rl.nretiring = 0;
   }
   mz_observe_close();
   /* everything is closed by now; free it so leak checkers see a clean exit */

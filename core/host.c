@@ -176,10 +176,33 @@ static int l_sleep(lua_State *L) {
   return lua_yield(L, 0);
 }
 
-static void spawn_done(mz_task *t, lua_State *co, int ok) {
-  if (!ok) fprintf(stderr, "mizan [error] background task failed: %s\n", lua_tostring(co, -1));
+typedef struct mz_detached {
+  mz_task task;
+  struct mz_detached *prev, *next; /* the host's list of detached tasks */
+  const char *what;
+} mz_detached;
+
+static void detached_done(mz_task *t, lua_State *co, int ok) {
+  mz_detached *d = (mz_detached *)t;
+  mz_host *h = t->host;
+  if (!ok) fprintf(stderr, "mizan [error] %s failed: %s\n", d->what, lua_tostring(co, -1));
   mz_task_release(t);
-  free(t);
+  if (d->prev) d->prev->next = d->next;
+  else h->detached = d->next;
+  if (d->next) d->next->prev = d->prev;
+  free(d);
+}
+
+lua_State *mz_task_detached(mz_host *h, const char *what, mz_task **t) {
+  mz_detached *d = malloc(sizeof *d);
+  if (!d) return NULL;
+  d->what = what;
+  d->prev = NULL;
+  d->next = h->detached;
+  if (h->detached) h->detached->prev = d;
+  h->detached = d;
+  *t = &d->task;
+  return mz_task_acquire(h, &d->task, detached_done, NULL);
 }
 
 /* core.spawn(fn, ...): run fn(...) as a task of its own, outside any
@@ -187,10 +210,10 @@ static void spawn_done(mz_task *t, lua_State *co, int ok) {
 static int l_spawn(lua_State *L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
   mz_host *h = mz_host_from(L);
-  mz_task *t = malloc(sizeof *t);
-  if (!t) return luaL_error(L, "out of memory");
+  mz_task *t;
   int n = lua_gettop(L);
-  lua_State *co = mz_task_acquire(h, t, spawn_done, NULL);
+  lua_State *co = mz_task_detached(h, "background task", &t);
+  if (!co) return luaL_error(L, "out of memory");
   lua_xmove(L, co, n);
   mz_task_resume(t, n - 1);
   return 0;
@@ -646,6 +669,12 @@ void mz_host_close(mz_host *h) {
     lua_close(h->L);
   }
   h->L = NULL;
+  /* detached tasks that never ended went with the state: their memory now */
+  while (h->detached) {
+    mz_detached *d = h->detached;
+    h->detached = d->next;
+    free(d);
+  }
   free(h->pool);
   h->pool = NULL;
 }

@@ -118,6 +118,7 @@ struct mz_host {
   int tasks;        /* tasks started and not yet done */
   int retired;      /* mz_host_retire() ran: no new work */
   int released;     /* mz_host_release() ran: no new resources either */
+  struct mz_detached *detached; /* detached tasks not done yet (mz_task_detached) */
   mz_resource *resources; /* what this host owns, newest first */
   struct mz_ws_registry *ws_registry; /* ws.c's id -> socket table, made at the first socket */
 };
@@ -188,6 +189,16 @@ lua_State *mz_task_acquire(mz_host *h, mz_task *t, mz_task_done_cb done, void *d
 
 /** Start or continue a task with `nargs` values on its stack. */
 void mz_task_resume(mz_task *t, int nargs);
+
+/**
+ * A task of its own, outside any request (core.spawn, a timer's firing).
+ * Its memory is the host's: freed when the task ends (an error is logged
+ * under `what`, a static string), or by mz_host_close when it never does (a
+ * process stopping while it waits). The caller pushes the function and its
+ * arguments onto the returned coroutine and calls mz_task_resume(*t, nargs).
+ * NULL when out of memory.
+ */
+lua_State *mz_task_detached(mz_host *h, const char *what, mz_task **t);
 
 /** Give the coroutine back (to the pool when it can be reused). */
 void mz_task_release(mz_task *t);

@@ -57,22 +57,16 @@ static void timer_end(timer_req *t) {
   uv_close((uv_handle_t *)&t->timer, timer_closed);
 }
 
-static void firing_done(mz_task *task, lua_State *co, int ok) {
-  if (!ok) fprintf(stderr, "mizan [error] a timer's task failed: %s\n", lua_tostring(co, -1));
-  mz_task_release(task);
-  free(task);
-}
-
 static void timer_fired(uv_timer_t *tm) {
   timer_req *t = tm->data;
   mz_host *h = t->host;
-  mz_task *task = malloc(sizeof *task);
-  if (!task) {
+  mz_task *task;
+  lua_State *co = mz_task_detached(h, "a timer's task", &task);
+  if (!co) {
     fprintf(stderr, "mizan [error] out of memory starting a timer's task\n");
     if (!uv_timer_get_repeat(&t->timer)) timer_end(t);
     return;
   }
-  lua_State *co = mz_task_acquire(h, task, firing_done, NULL);
   lua_rawgeti(co, LUA_REGISTRYINDEX, t->fn_ref);
   /* a one-shot timer ends before its task runs: the task may arm new ones */
   if (!uv_timer_get_repeat(&t->timer)) timer_end(t);

@@ -104,10 +104,16 @@ local function make(kind, seconds, fn, level)
 end
 
 --- mizan.after(seconds, fn) -> handle
-function M.after(seconds, fn) return make("after", seconds, fn, 2) end
+function M.after(seconds, fn)
+  local t = make("after", seconds, fn, 2) -- not a tail call: the levels count this frame
+  return t
+end
 
 --- mizan.every(seconds, fn) -> handle
-function M.every(seconds, fn) return make("every", seconds, fn, 2) end
+function M.every(seconds, fn)
+  local t = make("every", seconds, fn, 2)
+  return t
+end
 
 --- The state serves (mizan.host.start): arm what app.lua made.
 function M.start()

@@ -153,3 +153,9 @@ reg("defer_fail", {}, function(req)
   mizan.error("bad_request", "this call fails, and its deferred work still runs")
 end)
 reg("deferred", {}, function() return deferred end)
+-- deferred work that keeps this state busy (open) for a while: a reload
+-- must still stop its timers at once, not when it closes
+reg("hold", { input = { seconds = T.number } }, function(req, a)
+  req:defer(function() mizan.sleep(a.seconds) end)
+  return { ok = true }
+end)
