@@ -169,6 +169,10 @@ local nudge
 -- with them. With `key`, while a job of that name and key is pending or
 -- running, enqueue returns that job's id and adds nothing.
 function M.enqueue(name, args, opts)
+  if not pcall(core.current_task) then
+    error("mizan.jobs.enqueue writes to the database: call it from a request, a timer, a job, "
+      .. "req:defer or the test client's app:run, not while app.lua loads", 2)
+  end
   local d = defs[name]
   if not d then
     error(("mizan.jobs.enqueue: no job named '%s' (declared: %s)"):format(tostring(name),
