@@ -57,8 +57,8 @@ function M.matches(fields, t)
   if not (fields[1].set[d.min] and fields[2].set[d.hour] and fields[4].set[d.month]) then return false end
   local dom, dow = fields[3], fields[5]
   local dom_ok, dow_ok = dom.set[d.day], dow.set[d.wday - 1]
-  if dom.any or dow.any then return dom_ok and dow_ok end
-  return dom_ok or dow_ok
+  if dom.any or dow.any then return dom_ok == true and dow_ok == true end
+  return dom_ok == true or dow_ok == true
 end
 
 return M
