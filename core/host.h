@@ -57,7 +57,10 @@
  *   The memory that a libuv handle needs until its close callback is the
  *   resource's own, never the host's or the lua_State's. Where the owners
  *   are: redis.c (client), bus.c (bus), ws.c (registry, close_event),
- *   host.c (sleep_req, wake_req); mizan dev's retire/close: app/cmd_serve.c.
+ *   host.c (sleep_req, wake_req), timer.c (timer_req: mizan.after/every and
+ *   the job poller; the retirement ends them); mizan dev's retire/close:
+ *   app/cmd_serve.c. A detached task (core.spawn, a timer's firing) is no
+ *   resource but its memory is the host's too (mz_task_detached).
  */
 #ifndef MZ_HOST_H
 #define MZ_HOST_H
