@@ -143,9 +143,9 @@ end
 
 ---------------------------------------------------------------- fake clock
 
---- The test client's clock: the real one until advanced (test mode: timers
--- fire only from M.advance).
-function M.use_fake_clock() fake = fake or 0 end
+--- The test client's clock, at the real time (each testing.app starts it
+-- afresh) until advanced; timers then fire only from M.advance.
+function M.use_fake_clock() fake = 0 end
 
 --- Leave the fake clock (back to real time).
 function M.real_clock() fake = nil end
