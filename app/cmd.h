@@ -12,6 +12,7 @@ int cmd_test(int argc, char **argv);
 int cmd_lua(int argc, char **argv);
 int cmd_users(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
+int cmd_jobs(int argc, char **argv);
 int cmd_new(int argc, char **argv);
 int cmd_build(int argc, char **argv);
 int cmd_codegen(int argc, char **argv);

@@ -107,6 +107,13 @@ static void announce(serve_ctx *sc, int port, const char *base, int workers) {
   fprintf(stderr, "\n");
 }
 
+/* The state serves now: its timers (mizan.after/every made while app.lua
+   loaded) start, and its job poller (mizan.host.start). */
+static void start_host(mz_host *h) {
+  if (mz_host_call(h, "start", NULL, 0)) fprintf(stderr, "mizan [error] starting timers and jobs: %s\n", lua_tostring(h->L, -1));
+  lua_settop(h->L, 0);
+}
+
 /* ------------------------------------------------------------ hot reload (mizan dev) */
 
 typedef struct {
@@ -197,6 +204,7 @@ static void reload(void *ctx) {
      and bus close, its WebSockets are closed with 1012 and come back to the
      new one) and finishes what is in flight; reap() closes it after */
   mz_host_retire(old);
+  start_host(fresh);
   mz_observe_reloaded();
   mz_http_server_set_overlay(srv, NULL);
   if (rl->nretiring < 64) rl->retiring[rl->nretiring++] = old;
@@ -253,6 +261,7 @@ static int serve_one(serve_ctx *sc, int fd, int ready_fd) {
   } else {
     announce(sc, srv.port, srv.base_path, 0);
   }
+  start_host(host);
   reloader rl = {.sc = sc, .srv = &srv};
   mz_watch *watch = NULL;
   if (sc->mode == MZ_MODE_DEVELOPMENT) {
@@ -268,6 +277,14 @@ static int serve_one(serve_ctx *sc, int fd, int ready_fd) {
     uv_close((uv_handle_t *)&rl.reaper, NULL);
     uv_run(loop, UV_RUN_NOWAIT);
     reap(&rl.reaper);
+    /* old states whose last work never ended (a task still waiting when the
+       drain ran out): released already, nothing can resume them; close them
+       with their suspended tasks (host.h: mz_host_close) */
+    for (int i = 0; i < rl.nretiring; i++) {
+      mz_host_close(rl.retiring[i]);
+      free(rl.retiring[i]);
+    }
+    rl.nretiring = 0;
   }
   mz_observe_close();
   /* everything is closed by now; free it so leak checkers see a clean exit */

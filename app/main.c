@@ -21,9 +21,12 @@ static void usage(FILE *f) {
           "  mizan lua FILE [ARGS...]   run a Lua script inside the host\n"
           "  mizan migrate [APP]        apply the pending migrations (--status: list them;\n"
           "                             new NAME [--lua]: write the next numbered file)\n"
+          "  mizan jobs list|retry ID|cancel ID [APP]\n"
+          "                             the app's durable jobs (state, attempts, next run, last error)\n"
           "  mizan users create|set-password|list [--app APP]\n"
           "                             manage accounts (password from MIZAN_PASSWORD or stdin)\n"
           "  mizan help migrate         how migrations work\n"
+          "  mizan help jobs            the jobs command\n"
           "  mizan help config [--markdown]\n"
           "                             every option: its mizan.config{} name, environment\n"
           "                             variable, default and meaning\n"
@@ -61,6 +64,14 @@ static int embedded_main(int argc, char **argv) {
     margv[n++] = app;
     return cmd_migrate(n, margv);
   }
+  if (!strcmp(cmd, "jobs")) {
+    /* the jobs in this executable's database */
+    char *jargv[64];
+    int n = 0;
+    for (int i = 2; i < argc && n < 62; i++) jargv[n++] = argv[i];
+    jargv[n++] = app;
+    return cmd_jobs(n, jargv);
+  }
   if (!strcmp(cmd, "users")) {
     char *uargv[64];
     int n = 0;
@@ -74,9 +85,10 @@ static int embedded_main(int argc, char **argv) {
           "  %s serve      serve it (MIZAN_SECRET, MIZAN_LISTEN, MIZAN_WORKERS, ... configure it)\n"
           "  %s help config  every option and its environment variable\n"
           "  %s migrate [--status]  apply (or list) its pending migrations\n"
+          "  %s jobs list|retry ID|cancel ID  its durable jobs\n"
           "  %s users ...  manage its accounts\n"
           "  %s version\n",
-          argv[0], argv[0], argv[0], argv[0], argv[0], argv[0]);
+          argv[0], argv[0], argv[0], argv[0], argv[0], argv[0], argv[0]);
   return cmd[0] ? 2 : 0;
 }
 
@@ -94,6 +106,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "lua")) return cmd_lua(argc - 2, argv + 2);
   if (!strcmp(cmd, "users")) return cmd_users(argc - 2, argv + 2);
   if (!strcmp(cmd, "migrate")) return cmd_migrate(argc - 2, argv + 2);
+  if (!strcmp(cmd, "jobs")) return cmd_jobs(argc - 2, argv + 2);
   if (!strcmp(cmd, "new")) return cmd_new(argc - 2, argv + 2);
   if (!strcmp(cmd, "build")) return cmd_build(argc - 2, argv + 2);
   if (!strcmp(cmd, "codegen")) return cmd_codegen(argc - 2, argv + 2);
@@ -106,6 +119,11 @@ int main(int argc, char **argv) {
     char help[] = "--help";
     char *hargv[] = {help};
     return cmd_migrate(1, hargv);
+  }
+  if (!strcmp(cmd, "help") && argc > 2 && !strcmp(argv[2], "jobs")) {
+    char help[] = "--help";
+    char *hargv[] = {help};
+    return cmd_jobs(1, hargv);
   }
   if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
     usage(stdout);

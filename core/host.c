@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "embedded.h"
+#include "observe.h"
 
 #define MZ_POOL_MAX 1024
 
@@ -175,10 +176,33 @@ static int l_sleep(lua_State *L) {
   return lua_yield(L, 0);
 }
 
-static void spawn_done(mz_task *t, lua_State *co, int ok) {
-  if (!ok) fprintf(stderr, "mizan [error] background task failed: %s\n", lua_tostring(co, -1));
+typedef struct mz_detached {
+  mz_task task;
+  struct mz_detached *prev, *next; /* the host's list of detached tasks */
+  const char *what;
+} mz_detached;
+
+static void detached_done(mz_task *t, lua_State *co, int ok) {
+  mz_detached *d = (mz_detached *)t;
+  mz_host *h = t->host;
+  if (!ok) fprintf(stderr, "mizan [error] %s failed: %s\n", d->what, lua_tostring(co, -1));
   mz_task_release(t);
-  free(t);
+  if (d->prev) d->prev->next = d->next;
+  else h->detached = d->next;
+  if (d->next) d->next->prev = d->prev;
+  free(d);
+}
+
+lua_State *mz_task_detached(mz_host *h, const char *what, mz_task **t) {
+  mz_detached *d = malloc(sizeof *d);
+  if (!d) return NULL;
+  d->what = what;
+  d->prev = NULL;
+  d->next = h->detached;
+  if (h->detached) h->detached->prev = d;
+  h->detached = d;
+  *t = &d->task;
+  return mz_task_acquire(h, &d->task, detached_done, NULL);
 }
 
 /* core.spawn(fn, ...): run fn(...) as a task of its own, outside any
@@ -186,10 +210,10 @@ static void spawn_done(mz_task *t, lua_State *co, int ok) {
 static int l_spawn(lua_State *L) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
   mz_host *h = mz_host_from(L);
-  mz_task *t = malloc(sizeof *t);
-  if (!t) return luaL_error(L, "out of memory");
+  mz_task *t;
   int n = lua_gettop(L);
-  lua_State *co = mz_task_acquire(h, t, spawn_done, NULL);
+  lua_State *co = mz_task_detached(h, "background task", &t);
+  if (!co) return luaL_error(L, "out of memory");
   lua_xmove(L, co, n);
   mz_task_resume(t, n - 1);
   return 0;
@@ -467,6 +491,13 @@ static int l_log(lua_State *L) {
   return 0;
 }
 
+/* core.job_metric(name, outcome, seconds): count a finished job attempt
+   (lua/mizan/jobs.lua passes registered names and fixed outcomes only). */
+static int l_job_metric(lua_State *L) {
+  mz_observe_job(luaL_checkstring(L, 1), luaL_checkstring(L, 2), luaL_optnumber(L, 3, -1));
+  return 0;
+}
+
 /* core.getpid(): this process's id (names per-process things: bus sockets,
    channel origins). */
 static int l_getpid(lua_State *L) {
@@ -492,6 +523,7 @@ static int open_core(lua_State *L) {
                                  {"listdir", l_listdir},
                                  {"embedded_app", l_embedded_app},
                                  {"getpid", l_getpid},
+                                 {"job_metric", l_job_metric},
                                  {NULL, NULL}};
   lua_newtable(L);
   luaL_register(L, NULL, fns);
@@ -542,6 +574,7 @@ extern int mz_httpc_open(lua_State *L);
 extern int mz_ws_open(lua_State *L);
 extern int mz_bus_open(lua_State *L);
 extern int mz_utf8_open(lua_State *L);
+extern int mz_timer_open(lua_State *L);
 
 /* ------------------------------------------------------------ lifecycle */
 
@@ -587,6 +620,8 @@ int mz_host_init(mz_host *h, uv_loop_t *loop, mz_mode mode) {
   lua_setfield(L, -2, "mizan.bus");
   lua_pushcfunction(L, mz_utf8_open);
   lua_setfield(L, -2, "mizan.utf8core");
+  lua_pushcfunction(L, mz_timer_open);
+  lua_setfield(L, -2, "mizan.timer");
   lua_pop(L, 1);
   /* insert the embedded searcher right after preload */
   lua_getfield(L, -1, "loaders");
@@ -720,6 +755,12 @@ void mz_host_close(mz_host *h) {
     lua_close(h->L);
   }
   h->L = NULL;
+  /* detached tasks that never ended went with the state: their memory now */
+  while (h->detached) {
+    mz_detached *d = h->detached;
+    h->detached = d->next;
+    free(d);
+  }
   free(h->pool);
   h->pool = NULL;
 }

@@ -56,9 +56,13 @@
  *   a close hook always, and mz_host_disown() when it ends by itself first.
  *   The memory that a libuv handle needs until its close callback is the
  *   resource's own, never the host's or the lua_State's. Where the owners
- *   are: redis.c (client), bus.c (bus), ws.c (registry, close_event),
- *   host.c (sleep_req, wake_req), http_client.c (the outbound HTTP client);
- *   mizan dev's retire/close: app/cmd_serve.c.
+ *   are: redis.c (client), bus.c (bus), ws.c (registry, close_event), pg.c
+ *   (connection),
+ *   host.c (sleep_req, wake_req, wait_req), http_client.c (the outbound HTTP
+ *   client), timer.c (timer_req: mizan.after/every and the job poller; the
+ *   retirement ends them); mizan dev's retire/close: app/cmd_serve.c. A
+ *   detached task (core.spawn, a timer's firing) is no resource but its
+ *   memory is the host's too (mz_task_detached).
  */
 #ifndef MZ_HOST_H
 #define MZ_HOST_H
@@ -119,6 +123,7 @@ struct mz_host {
   int tasks;        /* tasks started and not yet done */
   int retired;      /* mz_host_retire() ran: no new work */
   int released;     /* mz_host_release() ran: no new resources either */
+  struct mz_detached *detached; /* detached tasks not done yet (mz_task_detached) */
   mz_resource *resources; /* what this host owns, newest first */
   struct mz_ws_registry *ws_registry; /* ws.c's id -> socket table, made at the first socket */
 };
@@ -189,6 +194,16 @@ lua_State *mz_task_acquire(mz_host *h, mz_task *t, mz_task_done_cb done, void *d
 
 /** Start or continue a task with `nargs` values on its stack. */
 void mz_task_resume(mz_task *t, int nargs);
+
+/**
+ * A task of its own, outside any request (core.spawn, a timer's firing).
+ * Its memory is the host's: freed when the task ends (an error is logged
+ * under `what`, a static string), or by mz_host_close when it never does (a
+ * process stopping while it waits). The caller pushes the function and its
+ * arguments onto the returned coroutine and calls mz_task_resume(*t, nargs).
+ * NULL when out of memory.
+ */
+lua_State *mz_task_detached(mz_host *h, const char *what, mz_task **t);
 
 /** Give the coroutine back (to the pool when it can be reused). */
 void mz_task_release(mz_task *t);

@@ -659,6 +659,7 @@ static void answer_metrics(mz_http_conn *c) {
   body->len = 0;
   mz_observe_metrics(body, c->srv->nconns);
   mz_observe_ws_metrics(body, c->srv->ws_held, c->srv->ws_out_held);
+  mz_observe_job_metrics(body);
   mz__http_write_response(c, 200, "text/plain; version=0.0.4; charset=utf-8", body->data, body->len, NULL, 0);
 }
 

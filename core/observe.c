@@ -50,6 +50,23 @@ static struct {
   uint64_t reloads;
 } obs;
 
+/* Jobs (lua/mizan/jobs.lua): one series per (job name, outcome). Lua passes
+   only the names of registered jobs and its fixed outcome words, so the set
+   is bounded by the app. */
+#define JOB_BUCKETS_N 10
+static const double JOB_BUCKETS[JOB_BUCKETS_N] = {0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300};
+typedef struct {
+  char *name, *outcome;
+  uint64_t count;
+} job_series;
+static struct {
+  job_series *s;
+  int ns, cap;
+  uint64_t bucket[JOB_BUCKETS_N + 1];
+  double sum;
+  uint64_t count;
+} jobs;
+
 static void flush_now(void) {
   size_t off = 0;
   while (off < obs.out.len) {
@@ -210,6 +227,56 @@ void mz_observe_metrics(mz_buf *out, size_t open_connections) {
                 "# HELP mizan_reloads_total Code reloads that took effect.\n# TYPE mizan_reloads_total counter\n"
                 "mizan_reloads_total %llu\n",
                 open_connections, (unsigned long long)obs.reloads);
+}
+
+void mz_observe_job(const char *name, const char *outcome, double seconds) {
+  job_series *hit = NULL;
+  for (int i = 0; i < jobs.ns && !hit; i++)
+    if (!strcmp(jobs.s[i].name, name) && !strcmp(jobs.s[i].outcome, outcome)) hit = &jobs.s[i];
+  if (!hit && jobs.ns == jobs.cap) {
+    int cap = jobs.cap ? jobs.cap * 2 : 16;
+    job_series *grown = realloc(jobs.s, (size_t)cap * sizeof *grown);
+    if (grown) {
+      jobs.s = grown;
+      jobs.cap = cap;
+    }
+  }
+  if (!hit && jobs.ns < jobs.cap) {
+    char *n = strdup(name), *o = strdup(outcome);
+    if (n && o) {
+      hit = &jobs.s[jobs.ns++];
+      *hit = (job_series){.name = n, .outcome = o};
+    } else {
+      free(n);
+      free(o);
+    }
+  }
+  if (hit) hit->count++;
+  if (seconds < 0 || seconds != seconds) return; /* an outcome with no run (dead after a lost lease) */
+  size_t b = 0;
+  while (b < JOB_BUCKETS_N && seconds > JOB_BUCKETS[b]) b++;
+  jobs.bucket[b]++;
+  jobs.sum += seconds;
+  jobs.count++;
+}
+
+void mz_observe_job_metrics(mz_buf *out) {
+  mz_buf_puts(out, "# HELP mizan_jobs_total Job attempts this process finished, by job and outcome.\n"
+                   "# TYPE mizan_jobs_total counter\n");
+  for (int i = 0; i < jobs.ns; i++)
+    mz_buf_printf(out, "mizan_jobs_total{job=\"%s\",outcome=\"%s\"} %llu\n", jobs.s[i].name, jobs.s[i].outcome,
+                  (unsigned long long)jobs.s[i].count);
+  mz_buf_puts(out, "# HELP mizan_job_duration_seconds How long job attempts ran.\n"
+                   "# TYPE mizan_job_duration_seconds histogram\n");
+  uint64_t cum = 0;
+  for (size_t b = 0; b < JOB_BUCKETS_N; b++) {
+    cum += jobs.bucket[b];
+    mz_buf_printf(out, "mizan_job_duration_seconds_bucket{le=\"%g\"} %llu\n", JOB_BUCKETS[b], (unsigned long long)cum);
+  }
+  cum += jobs.bucket[JOB_BUCKETS_N];
+  mz_buf_printf(out, "mizan_job_duration_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+  mz_buf_printf(out, "mizan_job_duration_seconds_sum %.6f\nmizan_job_duration_seconds_count %llu\n", jobs.sum,
+                (unsigned long long)jobs.count);
 }
 
 void mz_observe_ws_metrics(mz_buf *out, size_t input_bytes, size_t output_bytes) {

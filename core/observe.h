@@ -40,4 +40,10 @@ void mz_observe_metrics(mz_buf *out, size_t open_connections);
     and output not yet sent, by all of this worker's sockets. */
 void mz_observe_ws_metrics(mz_buf *out, size_t input_bytes, size_t output_bytes);
 
+/** Count one finished job attempt: `name` a registered job, `outcome` one of
+    lua/mizan/jobs.lua's fixed words; `seconds` < 0 when nothing ran. Copied. */
+void mz_observe_job(const char *name, const char *outcome, double seconds);
+/** Append the job counters and the job duration histogram. */
+void mz_observe_job_metrics(mz_buf *out);
+
 #endif

@@ -66,6 +66,8 @@ function M.set_broken(err) dispatch.set_broken(err) end
 -- finishes what it started; its background loops stop (their sleeps end at
 -- once), so it can be closed.
 function M.retire()
+  require("mizan.jobs").retire()
+  require("mizan.timers").retire()
   require("mizan.channels").retire()
   require("mizan.cache").retire()
 end
@@ -78,6 +80,8 @@ function M.load(app_dir, mode, overrides)
   forget_app_modules()
   mizan._reset(mode)
   require("mizan.auth").reset()
+  require("mizan.timers").reset()
+  require("mizan.jobs").reset()
   package.path = app_dir .. "/?.lua;" .. app_dir .. "/?/init.lua;" .. base_path
   local before = {}
   for name in pairs(package.loaded) do before[name] = true end
@@ -154,6 +158,14 @@ local function migrations(apply)
   end)
   if not ok then return nil, tostring(res) end
   return res, err
+end
+
+--- C calls this once the state serves (mizan serve's workers, mizan dev
+-- and each of its reloads): timers app.lua made start, and the job poller.
+-- A state that only loads the app (migrate, schema, users) never starts.
+function M.start()
+  require("mizan.timers").start()
+  require("mizan.jobs").start(loaded_cfg)
 end
 
 --- mizan dev, after a save (app/cmd_serve.c, on a private loop): apply

@@ -208,7 +208,6 @@ M._reset()
 
 --- mizan.sleep(seconds): yield this request to the loop; other requests run meanwhile.
 M.sleep = core.sleep
-M.now = core.now
 --- mizan.log(level, message): one line on stderr ("info", "warn", "error").
 M.log = core.log
 
@@ -220,6 +219,17 @@ setmetatable(M, { __index = function(t, k)
     return mod
   end
 end })
+
+--- mizan.after(seconds, fn), mizan.every(seconds, fn): timers (mizan.timers).
+local timers = require "mizan.timers"
+M.after, M.every = timers.after, timers.every
+--- mizan.now(): the clock timers and jobs obey (the test client's fake one under it).
+M.now = timers.now
+
+--- mizan.job "name" { ... }; mizan.jobs.enqueue / get / list / retry / cancel (mizan.jobs)
+local jobs = require "mizan.jobs"
+M.job = jobs.job
+M.jobs = { enqueue = jobs.enqueue, get = jobs.get, list = jobs.list, retry = jobs.retry, cancel = jobs.cancel }
 
 --- mizan.channel "name" { ... } (see mizan.channels)
 function M.channel(name) return require("mizan.channels").channel(name) end

@@ -102,6 +102,10 @@ M.list = {
   { name = "db_timeout", type = "number", env = "MIZAN_DB_TIMEOUT", default = 30,
     must = "must be a positive number of seconds", check = positive,
     doc = "seconds a Postgres statement (or a wait for a connection) may take; then it is cancelled" },
+  { name = "jobs_poll", type = "number", env = "MIZAN_JOBS_POLL", default = 1,
+    must = "must be a number of seconds from 0.05 to 3600",
+    check = function(v) if v < 0.05 or v > 3600 then return true end end,
+    doc = "seconds between a worker's polls for due jobs (an enqueue in the same worker runs at once)" },
   { name = "migrate", type = "string", env = "MIZAN_MIGRATE", default = "check",
     must = "must be \"check\" or \"auto\"", check = function(v) if v ~= "check" and v ~= "auto" then return true end end,
     doc = "pending migrations at mizan serve: check refuses to start and names them, auto applies them "

@@ -16,6 +16,7 @@ local kit = require "mizan.testkit"
 local options = require "mizan.options"
 local respond = require "mizan.dispatch.respond"
 local ROUTES = options.routes
+local timers = require "mizan.timers"
 
 local M = {}
 
@@ -28,6 +29,10 @@ App.__index = App
 -- database (the built-ins' tables and the app's own), as serving would.
 function M.app(dir, mode)
   local host = require "mizan.host"
+  -- the test's clock: timers fire only from app:advance, jobs run only from
+  -- app:run_jobs, and req:defer's work runs before app:call returns
+  timers.use_fake_clock()
+  timers.collect_deferred(true)
   local handler, cfg = host.load(dir, mode or "test")
   assert(host.migrate())
   return setmetatable({ handler = handler, config = cfg }, App)
@@ -40,6 +45,8 @@ local function in_process(self, req)
   req.body = req.body or ""
   local res = { core.run(self.handler, req) }
   if not res[1] then error(res[2], 2) end
+  -- the response is made: now the work the call deferred, to its end
+  timers.drain_deferred()
   local rec = respond.read(unpack(res, 2, 6))
   -- the response record C would write (mizan.dispatch.respond), read as a
   -- client over HTTP would see it
@@ -53,6 +60,32 @@ local function in_process(self, req)
     body = assert(json.decode(body))
   end
   return { status = rec.status, body = body, headers = headers, cache = rec.cache }
+end
+
+---------------------------------------------------------------- time and jobs
+--
+-- The in-process app runs on the test's clock (mizan.now(), timers, job
+-- due times and backoff all read it): the real time plus an offset that
+-- only app:advance moves. Nothing fires by itself:
+--   app:advance(seconds)  move the clock, running each timer (mizan.after,
+--                         mizan.every) that falls due on the way, in order;
+--                         returns how many fired
+--   app:run_jobs()        run every job attempt due now (schedules insert
+--                         their current slot first), each to its end, until
+--                         none is due; returns how many ran
+--   app:now()             the test's clock
+--   app:run(fn, ...)      fn(...) in a task (mizan.jobs.enqueue, mizan.db...):
+--                         its results, or its error raised
+-- req:defer's work runs before app:call returns (after the response is made).
+M.clock = { now = timers.now, advance = function(s) return timers.advance(s) end }
+
+function App:advance(seconds) return timers.advance(seconds) end
+function App:now() return timers.now() end
+function App:run_jobs(limit) return require("mizan.jobs").run_due(limit) end
+function App:run(fn, ...)
+  local res = { core.run(fn, ...) }
+  if not res[1] then error(res[2], 2) end
+  return unpack(res, 2, table.maxn(res))
 end
 
 --- app:call(name, args, opts) with POST; opts.method = "GET" sends args as a

@@ -107,6 +107,12 @@ function M.new(reg, cfg, mode)
     errors.fail("not_found", ("no such path: %s"):format(req.path))
   end
 
+  -- req:defer's work starts once the record is made (mizan.timers)
+  local function deferring(req, status, ...)
+    require("mizan.timers").run_deferred(req, status)
+    return status, ...
+  end
+
   return function(req)
     counters.requests = counters.requests + 1
     if next(trusted) then
@@ -114,6 +120,12 @@ function M.new(reg, cfg, mode)
       req.ip = client_ip(req)
     end
     local ok, status, body, headers = xpcall(route, on_error, req)
+    if rawget(req, "_deferred") then
+      if ok then return deferring(req, respond.record(req, status, body, headers)) end
+      if errors.is_raised(status) then return deferring(req, respond.error(req, status)) end
+      core.log("error", "request failed: " .. status.traceback)
+      return deferring(req, respond.error(req, errors.raised("internal_error", dev and status.traceback or "internal error")))
+    end
     if ok then return respond.record(req, status, body, headers) end
     if errors.is_raised(status) then return respond.error(req, status) end
     core.log("error", "request failed: " .. status.traceback)

@@ -29,6 +29,7 @@ M.FIELDS = {
   _cache_scope_of = "the session id that scope is of",
   _cache = '"hit" or "miss" when answered through the cache, for the access log',
   _label = "the registered function or context answering, for the metrics",
+  _deferred = "functions req:defer queued, run after the response is written (mizan.timers)",
 }
 
 --- Set a declared private field (misuse raises: a typo is a bug).
@@ -76,6 +77,19 @@ function Req:logout()
   rawset(self, "_logout", true)
   rawset(self, "_login", nil)
   rawset(self, "_user", nil)
+end
+
+--- req:defer(fn): run fn(req, status) after the response has been written,
+-- in a task of its own (the client does not wait for it). It runs whatever
+-- the answer was, an error too (status says which); its error is logged.
+function Req:defer(fn)
+  if type(fn) ~= "function" then error("req:defer(fn): fn must be a function, got " .. type(fn), 2) end
+  local list = rawget(self, "_deferred")
+  if not list then
+    list = {}
+    rawset(self, "_deferred", list)
+  end
+  list[#list + 1] = fn
 end
 
 local registry -- the registry of the app being served

@@ -6,7 +6,7 @@ local migrate = require "mizan.migrate"
 local h = require "helpers"
 local lfs = require "lfs"
 
-local BUILTINS = { "mizan/0001_users", "mizan/0002_sessions", "mizan/0003_login_attempts" }
+local BUILTINS = { "mizan/0001_users", "mizan/0002_sessions", "mizan/0003_login_attempts", "mizan/0004_jobs" }
 
 -- an app folder with these migrations/ files
 local function app(files)
@@ -88,7 +88,7 @@ describe("mizan.migrate on " .. engine, function()
       return out
     end)())
     local rec = q("SELECT id, name, checksum, applied_at FROM mizan_migrations ORDER BY id")
-    assert.equals(6, #rec)
+    assert.equals(7, #rec)
     assert.same({ "0001", "things" }, { rec[1].id, rec[1].name })
     assert.matches("^%x+$", rec[1].checksum)
     assert.matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ$", rec[1].applied_at)
@@ -188,7 +188,8 @@ describe("mizan.migrate on " .. engine, function()
   it("lists what is pending in the message serve prints", function()
     local a = app { ["0001_t.sql"] = "CREATE TABLE t (x INTEGER);" }
     local msg = migrate.pending_message(status(a).pending, { app_dir = "my/app" })
-    assert.equals("4 migrations are pending (mizan/0001_users, mizan/0002_sessions, mizan/0003_login_attempts, 0001_t): "
+    assert.equals("5 migrations are pending (mizan/0001_users, mizan/0002_sessions, mizan/0003_login_attempts, "
+      .. "mizan/0004_jobs, 0001_t): "
       .. "apply them with `mizan migrate my/app`, or set MIZAN_MIGRATE=auto to apply them at start", msg)
   end)
 end)
