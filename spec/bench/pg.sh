@@ -16,8 +16,14 @@ WORK=$(mktemp -d)
 chmod 755 "$WORK"
 PGPID=
 cleanup() {
-  kill $(jobs -p) 2>/dev/null || true
-  [ -n "$PGPID" ] && kill -INT "$PGPID" 2>/dev/null && wait "$PGPID" 2>/dev/null
+  set +e
+  kill $(jobs -p) 2>/dev/null
+  # the postmaster by its own pid file (fast shutdown), then wait until it is gone
+  local pm
+  pm=$(head -1 "$WORK/pg/data/postmaster.pid" 2>/dev/null)
+  [ -n "$pm" ] && kill -INT "$pm" 2>/dev/null
+  [ -n "$PGPID" ] && kill -INT "$PGPID" 2>/dev/null
+  for _ in $(seq 100); do { [ -n "$pm" ] && kill -0 "$pm" 2>/dev/null; } || break; sleep 0.1; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
