@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "cmd.h"
 
 #define TRAILER 16
@@ -70,15 +71,15 @@ static int progress(lua_State *L) {
 }
 
 int cmd_build(int argc, char **argv) {
-  const char *app = ".", *out = NULL;
-  for (int i = 0; i < argc; i++) {
-    if (!strcmp(argv[i], "-o") && i + 1 < argc) out = argv[++i];
-    else app = argv[i];
-  }
+  mz_cli_line line;
+  int pr = mz_cli_parse(mz_cli_find("build"), argc, argv, &line);
+  if (pr) return pr == 1 ? 0 : 2;
+  const char *out = line.opt[0];
   if (!out) {
-    fprintf(stderr, "usage: mizan build [APP] -o FILE\n");
-    return 2;
+    return mz_cli_error("build", "where to? give -o FILE%s", "");
   }
+  const char *app = mz_cli_app("build", &line, 0);
+  if (!app) return 1;
   uint64_t t0 = uv_hrtime();
   fprintf(stderr, "mizan build: %s -> %s\n", app, out);
   mz_host host;

@@ -2,9 +2,12 @@
 #include <lauxlib.h>
 #include <stdio.h>
 
+#include "cli.h"
 #include "cmd.h"
 
 int cmd_lua(int argc, char **argv) {
+  mz_cli_line line;
+  if (mz_cli_parse(mz_cli_find("lua"), argc, argv, &line)) return 0; /* --help */
   if (argc < 1) {
     fprintf(stderr, "usage: mizan lua FILE [ARGS...]\n");
     return 2;

@@ -1,10 +1,15 @@
 /* mizan schema [APP]: print the OpenAPI 3.1 document of an app. */
 #include <stdio.h>
 
+#include "cli.h"
 #include "cmd.h"
 
 int cmd_schema(int argc, char **argv) {
-  const char *app = argc > 0 ? argv[0] : ".";
+  mz_cli_line line;
+  int pr = mz_cli_parse(mz_cli_find("schema"), argc, argv, &line);
+  if (pr) return pr == 1 ? 0 : 2;
+  const char *app = mz_cli_app("schema", &line, 0);
+  if (!app) return 1;
   mz_host host;
   if (mz_host_init(&host, uv_default_loop(), MZ_MODE_PRODUCTION)) return 1;
   if (mz_host_load(&host, app)) return 1;

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "cmd.h"
 #include "config.h"
 #include "http.h"
@@ -322,8 +323,35 @@ static void raise_nofile(void) {
             (unsigned long long)rl.rlim_cur);
 }
 
+/* --listen ADDR / --port N: the address, through the variable every other
+   setting of it goes through (the options table reads it). */
+static int listen_from(const char *cmd, const mz_cli_line *line) {
+  const char *listen = line->opt[0], *port = line->opt[1];
+  if (listen && port) {
+    return mz_cli_error(cmd, "give --listen or --port, not both%s", "");
+  }
+  char addr[64];
+  if (port) {
+    char *end;
+    long n = strtol(port, &end, 10);
+    if (!*port || *end || n < 1 || n > 65535) {
+      return mz_cli_error(cmd, "--port wants a port number (1-65535), not '%s'", port);
+    }
+    snprintf(addr, sizeof addr, "127.0.0.1:%ld", n);
+    listen = addr;
+  }
+  if (listen) setenv("MIZAN_LISTEN", listen, 1);
+  return 0;
+}
+
 int cmd_serve(int argc, char **argv, mz_mode mode) {
-  serve_ctx sc = {.app = argc > 0 ? argv[0] : ".", .mode = mode};
+  const char *name = mode == MZ_MODE_PRODUCTION ? "serve" : "dev";
+  mz_cli_line line;
+  int pr = mz_cli_parse(mz_cli_find(name), argc, argv, &line);
+  if (pr) return pr == 1 ? 0 : 2;
+  if (listen_from(name, &line)) return 2;
+  serve_ctx sc = {.app = mz_cli_app(name, &line, 0), .mode = mode};
+  if (!sc.app) return 1;
   raise_nofile();
   if (mode != MZ_MODE_PRODUCTION) return serve_one(&sc, -1, -1);
 

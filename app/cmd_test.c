@@ -5,9 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "cli.h"
 #include "cmd.h"
 
 int cmd_test(int argc, char **argv) {
+  mz_cli_line line;
+  if (mz_cli_parse(mz_cli_find("test"), argc, argv, &line)) return 0; /* --help */
   struct rlimit rl;
   rlim_t was;
   (void)mz_cmd_raise_nofile(&rl, &was); /* specs open many sockets, as clients do */

@@ -2,37 +2,18 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "cmd.h"
 
+/* `mizan help`: every command, from the declarations in cli.c. */
 static void usage(FILE *f) {
-  fprintf(f,
-          "mizan %s: serve Lua server functions to a typed TypeScript client\n\n"
-          "usage:\n"
-          "  mizan new NAME             write a new app in folder NAME\n"
-          "  mizan build [APP] -o FILE  one executable with the app inside (FILE serve runs it)\n"
-          "  mizan serve [APP]          run the app in production mode\n"
-          "  mizan dev [APP]            run the app in development mode (tracebacks in errors,\n"
-          "                             output validation)\n"
-          "  mizan schema [APP]         print the OpenAPI 3.1 document\n"
-          "  mizan codegen --target react|vue|svelte --out DIR [APP] [--check]\n"
-          "                             write the typed TypeScript client (--check: fail if\n"
-          "                             DIR is out of date)\n"
-          "  mizan test [SPECS...]      run busted specs inside the host\n"
-          "  mizan lua FILE [ARGS...]   run a Lua script inside the host\n"
-          "  mizan migrate [APP]        apply the pending migrations (--status: list them;\n"
-          "                             new NAME [--lua]: write the next numbered file)\n"
-          "  mizan jobs list|retry ID|cancel ID [APP]\n"
-          "                             the app's durable jobs (state, attempts, next run, last error)\n"
-          "  mizan users create|set-password|list [--app APP]\n"
-          "                             manage accounts (password from MIZAN_PASSWORD or stdin)\n"
-          "  mizan help migrate         how migrations work\n"
-          "  mizan help jobs            the jobs command\n"
-          "  mizan help config [--markdown]\n"
-          "                             every option: its mizan.config{} name, environment\n"
-          "                             variable, default and meaning\n"
-          "  mizan version              print the version\n\n"
-          "APP is a folder holding app.lua (default: the current folder).\n",
-          MIZAN_VERSION);
+  fprintf(f, "mizan %s: serve Lua server functions to a typed TypeScript client\n\nusage:\n", MIZAN_VERSION);
+  for (int i = 0; mz_cli_commands[i]; i++) {
+    const mz_cli_cmd *c = mz_cli_commands[i];
+    fprintf(f, "  mizan %s %s\n      %s\n", c->name, c->usage, c->summary);
+  }
+  fprintf(f, "\nAPP is a folder holding app.lua (default: the current folder).\n"
+             "mizan help CMD (or mizan CMD --help) tells more about one command.\n");
 }
 
 /* `mizan help config [--markdown]`: the options table (lua/mizan/options.lua), printed. */
@@ -43,6 +24,40 @@ static int help_config(const char *format) {
   int r = mz_cmd_call_lua(&host, "mizan.config", "print_help", format ? 1 : 0, args, NULL);
   mz_host_close(&host);
   return r ? 1 : 0;
+}
+
+/* `mizan help [CMD]`: the list, one command's help, or the options
+   (config). The commands that read their own command line in Lua (migrate,
+   jobs, users) print their fuller help themselves. */
+static int help(int argc, char **argv) {
+  if (argc == 0) {
+    usage(stdout);
+    return 0;
+  }
+  const char *name = argv[0];
+  if (!strcmp(name, "config")) {
+    if (argc > 2 || (argc == 2 && strcmp(argv[1], "--markdown"))) {
+      fprintf(stderr, "mizan help config: unexpected argument '%s' (usage: mizan help config [--markdown])\n", argv[1]);
+      return 2;
+    }
+    return help_config(argc > 1 ? argv[1] : NULL);
+  }
+  if (argc > 1) {
+    fprintf(stderr, "mizan help: unexpected argument '%s' (usage: mizan help [CMD])\n", argv[1]);
+    return 2;
+  }
+  char flag[] = "--help";
+  char *hargv[] = {flag};
+  if (!strcmp(name, "migrate")) return cmd_migrate(1, hargv);
+  if (!strcmp(name, "jobs")) return cmd_jobs(1, hargv);
+  const mz_cli_cmd *c = mz_cli_find(name);
+  if (!c) {
+    fprintf(stderr, "mizan help: no command named '%s'\n\n", name);
+    usage(stderr);
+    return 2;
+  }
+  mz_cli_help(c, stdout);
+  return 0;
 }
 
 /* A built executable: `FILE serve` runs the app inside it. */
@@ -111,24 +126,13 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "build")) return cmd_build(argc - 2, argv + 2);
   if (!strcmp(cmd, "codegen")) return cmd_codegen(argc - 2, argv + 2);
   if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+    mz_cli_line line;
+    int pr = mz_cli_parse(mz_cli_find("version"), argc - 2, argv + 2, &line);
+    if (pr) return pr == 1 ? 0 : 2;
     printf("mizan %s\n", MIZAN_VERSION);
     return 0;
   }
-  if (!strcmp(cmd, "help") && argc > 2 && !strcmp(argv[2], "config")) return help_config(argc > 3 ? argv[3] : NULL);
-  if (!strcmp(cmd, "help") && argc > 2 && !strcmp(argv[2], "migrate")) {
-    char help[] = "--help";
-    char *hargv[] = {help};
-    return cmd_migrate(1, hargv);
-  }
-  if (!strcmp(cmd, "help") && argc > 2 && !strcmp(argv[2], "jobs")) {
-    char help[] = "--help";
-    char *hargv[] = {help};
-    return cmd_jobs(1, hargv);
-  }
-  if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
-    usage(stdout);
-    return 0;
-  }
+  if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) return help(argc - 2, argv + 2);
   fprintf(stderr, "mizan: unknown command '%s'\n\n", cmd);
   usage(stderr);
   return 2;

@@ -11,7 +11,7 @@ local upstream = require "upstream"
 local APP = "spec/apps/httpc"
 
 local function fetch(srv, url, opts)
-  local res = srv:call("fetch", { url = url, opts = opts and json.encode(opts) or nil })
+  local res = srv:call("fetch", { url = url, opts = opts and json.encode(opts) or nil }, { timeout = 30 })
   assert.equals(200, res.status, res.body)
   return res.json.result
 end
@@ -175,7 +175,8 @@ describe("mizan.http over plain HTTP", function()
     local kids = {}
     for i = 1, 20 do
       kids[i] = kit.fork(function()
-        local r = fetch(srv, up.url("/slow?ms=1000&i=" .. i))
+        -- held until all 20 are at the server together (or 20 s: then too few came at once)
+        local r = fetch(srv, up.url("/slow?until=20&ms=20000&i=" .. i))
         assert(r.ok and r.body == "slow done")
       end)
     end

@@ -9,6 +9,7 @@ import fs from "node:fs";
 
 const [portFile, cert, key] = process.argv.slice(2);
 const stats = { connections: 0, inflight: 0, max_inflight: 0, requests: 0 };
+const slowHeld = []; // /slow?until=N answers held back
 
 function handler(req, res) {
   const url = new URL(req.url, "http://x");
@@ -42,8 +43,20 @@ function handler(req, res) {
       case "/status":
         res.statusCode = Number(q("code", "404"));
         return res.end("status " + res.statusCode);
-      case "/slow":
-        return setTimeout(() => res.end("slow done"), Number(q("ms", "1000")));
+      case "/slow": {
+        // until=N: hold the answers until N slow calls are in flight
+        // together, then `after` ms more (at most ms in all), so a spec about
+        // concurrency does not depend on how fast its clients start on a
+        // loaded machine
+        const until = Number(q("until", "0"));
+        const ms = Number(q("ms", "1000"));
+        if (!until) return setTimeout(() => res.end("slow done"), ms);
+        const after = Number(q("after", "2000"));
+        slowHeld.push(res);
+        const release = () => { for (const r of slowHeld.splice(0)) r.end("slow done"); };
+        if (slowHeld.length >= until) setTimeout(release, after);
+        return setTimeout(release, ms);
+      }
       case "/hang":
         return; // never answers
       case "/big": {
