@@ -44,7 +44,7 @@ end
 -- is a 500 in every mode (logged, naming function and code); only dev and
 -- test say why in the message.
 local function broken_contract(who, code, why, dev)
-  local msg = ("%s raised error '%s', %s"):format(who, code, why)
+  local msg = ("%s raised error '%s'%s%s"):format(who, code, why:find("^without") and " " or ", ", why)
   core.log("error", msg)
   return errors.raised("internal_error", dev and msg or "internal error")
 end
@@ -60,7 +60,9 @@ function M.declared(spec, e, dev)
   local who = spec and ("function '%s'"):format(spec.name) or "app code outside a function"
   if decl then
     local data
-    if decl.data then
+    if decl.data and e.payload == nil then
+      return broken_contract(who, e.code, "without the data its declaration has: mizan.error(code[, message], data)", dev)
+    elseif decl.data then
       local errs
       data, errs = types.validate(decl.data, e.payload)
       if errs then

@@ -38,3 +38,8 @@ mizan.register(client { query = true } (function() return VERSION end), "stable"
 
 mizan.register(client { query = true, cache = { ttl = 600, shared = true } } (function() return VERSION end),
                "cached_version")
+
+-- cached (C's fast path answers it), and changed by the skew spec
+mizan.register(client { query = true, input = { a = T.integer }, cache = { ttl = 600, shared = true } } (function(req, args)
+  return VERSION
+end), "cached_changing")
