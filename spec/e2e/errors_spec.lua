@@ -225,3 +225,63 @@ describe("version skew", function()
     h.assert_error(as_old("cached_changing", { a = 1 }), 409, "stale_client")
   end)
 end)
+
+describe("the generated TypeScript client", function()
+  local lfs = require "lfs"
+  local repo = lfs.currentdir()
+  local dir
+  setup(function()
+    dir = os.tmpname()
+    os.remove(dir)
+    lfs.mkdir(dir)
+    lfs.link(repo .. "/node_modules", dir .. "/node_modules", true)
+    local text, code = h.run(("%s codegen --target react --out %s/client %s"):format(kit.exe(), dir, APP))
+    assert.equals(0, code, text)
+    for _, f in ipairs { "typed.ok.ts", "typed.bad.ts", "errors.live.test.ts" } do
+      h.write(dir .. "/client/" .. f, h.read("spec/js/errors/" .. f))
+    end
+  end)
+  teardown(function() h.run("rm -rf " .. dir) end)
+
+  local function tsc(files)
+    local cfg = assert(json.decode(h.read("spec/js/codegen/tsconfig.json")))
+    cfg.files = files
+    h.write(dir .. "/client/tsconfig.json", assert(json.encode(cfg)))
+    return h.run(("cd %s/client && %s/node_modules/.bin/tsc -p ."):format(dir, repo))
+  end
+
+  it("types errors under tsc --strict: narrowing on a declared code compiles", function()
+    local text, code = tsc { "typed.ok.ts", "react.ts" }
+    assert.equals(0, code, text)
+  end)
+
+  it("and reading an undeclared code's data does not: every BAD line fails to compile", function()
+    local text, code = tsc { "typed.bad.ts" }
+    assert.equals(2, code, text)
+    local src, n = h.read("spec/js/errors/typed.bad.ts"), 0
+    local line = 0
+    for l in (src .. "\n"):gmatch("([^\n]*)\n") do
+      line = line + 1
+      if l:find("// BAD", 1, true) then
+        n = n + 1
+        assert.matches(("typed%%.bad%%.ts%%(%d,%%d+%%): error TS"):format(line), text)
+      end
+    end
+    assert.equals(4, n)
+    -- and nothing else fails there
+    local errors_seen = select(2, text:gsub("error TS", ""))
+    assert.is_true(errors_seen >= n, text)
+  end)
+
+  it("passes Vitest against a live server: typed errors, and version skew across reloads", function()
+    local live = h.app_dir(h.read(APP .. "/app.lua"))
+    local srv = testing.server(live)
+    local text, code = h.run(("cd %s/client && NO_COLOR=1 FORCE_COLOR=0 MIZAN_ERRORS_PORT=%d MIZAN_ERRORS_APP=%s "
+      .. "%s/node_modules/.bin/vitest run --root . --reporter verbose errors.live.test.ts")
+      :format(dir, srv.port, live .. "/app.lua", repo))
+    srv:stop()
+    h.run("rm -rf " .. live)
+    assert.equals(0, code, text)
+    assert.matches("Tests%s+6 passed", text)
+  end)
+end)
