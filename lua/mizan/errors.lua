@@ -47,8 +47,10 @@ local function printable_fields(fields)
 end
 
 -- The protocol's codes a function may declare too (with data of its own):
--- they mean something in an app's domain. The others only the framework raises.
-M.declarable = { not_found = true, forbidden = true }
+-- not_found means something in an app's domain, and mizan raises it only
+-- for a function or path that does not exist. The others mizan raises for
+-- any function (forbidden: its auth), so their body carries no data.
+M.declarable = { not_found = true }
 
 --- The status of an app-declared code with no status of its own: the
 -- protocol's for the codes it shares, 409 for conflict, else 400.
