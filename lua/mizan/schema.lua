@@ -294,9 +294,12 @@ end
 
 ---------------------------------------------------------------- version skew
 
--- A hash of canonical JSON: 16 hex digits (64 bits name a version well enough).
-local function hash_of(v)
-  return require("mizan.crypto").hmac_sha256_hex("mizan-schema", assert(json.canonical(v))):sub(1, 16)
+-- A hash of canonical JSON, `n` hex digits: 16 for the schema; 8 for a
+-- function or context, which only tell one version of it from the next
+-- (a change going unseen is a 1 in 4e9 chance) and which every generated
+-- client carries, one per function.
+local function hash_of(v, n)
+  return require("mizan.crypto").hmac_sha256_hex("mizan-schema", assert(json.canonical(v))):sub(1, n or 8)
 end
 
 --- What a client depends on in a function: its kind, input, output and
@@ -325,7 +328,7 @@ end
 function M.hashes(reg, cfg)
   local doc = M.document(reg, cfg)
   doc.info = nil
-  local out = { schema = hash_of(doc), functions = {}, contexts = {} }
+  local out = { schema = hash_of(doc, 16), functions = {}, contexts = {} }
   for name, f in pairs(doc["x-mizan-functions"]) do out.functions[name] = f.hash end
   for name, c in pairs(doc["x-mizan-contexts"]) do out.contexts[name] = c.hash end
   return out

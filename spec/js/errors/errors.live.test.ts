@@ -67,8 +67,8 @@ describe("typed errors", () => {
     const schema = await serverSchema();
     expect(schema).toMatch(/^[0-9a-f]{16}$/);
     expect(sent[0]["X-Mizan-Client"]).toBe(schema);
-    expect(sent[0]["X-Mizan-Fn"]).toMatch(/^[0-9a-f]{16}$/);
-    expect(sent[1]["X-Mizan-Fn"]).toMatch(/^[0-9a-f]{16}$/);
+    expect(sent[0]["X-Mizan-Fn"]).toMatch(/^[0-9a-f]{8}$/);
+    expect(sent[1]["X-Mizan-Fn"]).toMatch(/^[0-9a-f]{8}$/);
     expect(sent[1]["X-Mizan-Fn"]).not.toBe(sent[0]["X-Mizan-Fn"]);
   });
 });
