@@ -546,6 +546,13 @@ void mz__http_request_done(mz_http_conn *c) {
 
 /* 1 if the request carries the session cookie (valid or not: C does not
    judge it; such a caller only gets answers that are the same for everyone). */
+/* The request's header `name` (lower case, as the parser keeps names), or NULL. */
+static const mz_http_header *find_header(const mz_http_req *r, const char *name) {
+  for (int i = 0; i < r->nheaders; i++)
+    if (strcmp(r->headers[i].name, name) == 0) return &r->headers[i];
+  return NULL;
+}
+
 static int has_session_cookie(const mz_http_server *s, mz_http_req *r) {
   size_t n = strlen(s->session_cookie);
   for (int i = 0; i < r->nheaders; i++) {
@@ -570,20 +577,30 @@ static int try_cache(mz_http_conn *c, const char *route, size_t route_len, const
     return 0;
   const char *scope = has_session_cookie(c->srv, r) ? "shared" : "anon";
   size_t scope_len = strlen(scope);
+  /* the generated client's schema hash ends the alias: Lua records only a
+     client of the serving schema, so any other takes the Lua path, where its
+     version skew is judged (mizan.dispatch.skew) */
+  const mz_http_header *client = find_header(r, "x-mizan-client");
+  size_t client_len = client ? client->value_len : 0;
   char buf[512];
-  size_t n = route_len + 1 + name_len + 1 + query_len + 1 + scope_len;
+  size_t n = route_len + 1 + name_len + 1 + query_len + 1 + scope_len + 1 + client_len;
   if (n > sizeof buf) return 0; /* long queries take the Lua path */
   char *w = buf;
   memcpy(w, route, route_len), w += route_len, *w++ = 0;
   memcpy(w, name, name_len), w += name_len, *w++ = 0;
   if (query_len) memcpy(w, query, query_len), w += query_len;
   *w++ = 0;
-  memcpy(w, scope, scope_len);
+  memcpy(w, scope, scope_len), w += scope_len, *w++ = 0;
+  if (client_len) memcpy(w, client->value, client_len);
   mz_buf *body = &c->srv->scratch;
   body->len = 0;
   if (!mz_cache_alias_answer(cache, buf, n, body, &r->label, &r->label_len)) return 0;
   r->cache = 'h';
-  mz__http_write_response(c, 200, "application/json", body->data, body->len, NULL, 0);
+  /* that client's hash is the serving schema's, so it is the answer's header */
+  char extra[128];
+  int extra_len = client && client_len < 64 ? snprintf(extra, sizeof extra, "X-Mizan-Schema: %.*s\r\n",
+                                                        (int)client_len, client->value) : 0;
+  mz__http_write_response(c, 200, "application/json", body->data, body->len, extra, (size_t)extra_len);
   mz__http_request_done(c);
   return 1;
 }

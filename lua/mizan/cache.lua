@@ -319,9 +319,14 @@ function M.alias(route, name, raw_query, req, specs, keys, segments, label)
     if spec.auth then return end
     all_shared = all_shared and spec.cache.shared
   end
+  -- the generated client's schema hash is part of the alias: C answers a
+  -- client of another schema never, so Lua judges its version skew
+  -- (mizan.dispatch.skew); only a client of this schema is recorded
+  local client = req.headers["x-mizan-client"] or ""
+  if client ~= "" and client ~= require("mizan.dispatch.skew").schema() then return end
   local anonymous = rawget(req, "_user") == nil and rawget(req, "_session_id") == nil
-  if anonymous then cc.alias(table.concat({ route, name, raw_query, "anon" }, "\0"), keys, segments, label) end
-  if all_shared then cc.alias(table.concat({ route, name, raw_query, "shared" }, "\0"), keys, segments, label) end
+  if anonymous then cc.alias(table.concat({ route, name, raw_query, "anon", client }, "\0"), keys, segments, label) end
+  if all_shared then cc.alias(table.concat({ route, name, raw_query, "shared", client }, "\0"), keys, segments, label) end
 end
 
 function M.stats() return cc.stats() end

@@ -1,5 +1,7 @@
 -- mizan.errors: the error model of DESIGN §2.
---   {"error": {"code": "...", "message": "...", "fields": {"path": ["..."]}}}
+--   {"error": {"code": "...", "message": "...", "fields": {"path": ["..."]}, "data": ...}}
+-- `fields` only for validation errors; `data` only for a code the function
+-- declared (client { errors = {...} }), typed by its declaration.
 local M = {}
 
 M.status = {
@@ -9,6 +11,7 @@ M.status = {
   not_found = 404,
   method_not_allowed = 405,
   request_timeout = 408,
+  stale_client = 409,
   payload_too_large = 413,
   uri_too_long = 414,
   unsupported_media_type = 415,
@@ -43,12 +46,27 @@ local function printable_fields(fields)
   return out
 end
 
---- status, body, headers for an error response.
-function M.response(code, message, fields, headers)
-  local status = M.status[code] or 500
+-- The protocol's codes a function may declare too (with data of its own):
+-- not_found means something in an app's domain, and mizan raises it only
+-- for a function or path that does not exist. The others mizan raises for
+-- any function (forbidden: its auth), so their body carries no data.
+M.declarable = { not_found = true }
+
+--- The status of an app-declared code with no status of its own: the
+-- protocol's for the codes it shares, 409 for conflict, else 400.
+function M.default_status(code)
+  if M.status[code] then return M.status[code] end
+  return code == "conflict" and 409 or 400
+end
+
+--- status, body, headers for an error response. `status` is a declared
+-- code's (else the protocol's status of `code`); `data` its checked data.
+function M.response(code, message, fields, headers, data, status)
+  status = status or M.status[code] or 500
   if type(message) == "string" then message = utf8.printable(message) end
   local err = { code = code, message = message }
   if fields and next(fields) then err.fields = printable_fields(fields) end
+  if data ~= nil then err.data = data end
   return status, { error = err }, headers
 end
 
@@ -63,6 +81,22 @@ Raised.__tostring = function(e) return ("%s: %s"):format(e.code, e.message) end
 function M.raised(code, message, fields, headers, extra)
   return setmetatable({ code = code, message = message or code, fields = fields, headers = headers, extra = extra },
                       Raised)
+end
+
+--- What mizan.error raises: `payload` is the table the app passed, data
+-- for a declared code or fields for a protocol one; which, only the
+-- function's declaration says (mizan.dispatch.run.declared decides).
+function M.raised_by_app(code, message, payload)
+  local e = M.raised(code, message, nil)
+  e.payload, e.by_app = payload, true
+  return e
+end
+
+--- A declared error, checked: answered with its status and data.
+function M.raised_declared(code, message, data, status)
+  local e = M.raised(code, message)
+  e.data, e.status = data, status
+  return e
 end
 
 --- Raise 503 unavailable for a call that may have had effects: what it

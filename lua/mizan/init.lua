@@ -41,8 +41,8 @@ M.is_function = is_fnref
 -- rather than being ignored.
 local LATER = {}
 local KNOWN = { input = true, output = true, query = true, description = true, context = true,
-                affects = true, affects_params = true, cache = true, auth = true }
-local KNOWN_LIST = "affects, affects_params, auth, cache, context, description, input, output, query"
+                affects = true, affects_params = true, cache = true, auth = true, errors = true }
+local KNOWN_LIST = "affects, affects_params, auth, cache, context, description, errors, input, output, query"
 
 local function caller_location(level)
   local info = debug.getinfo(level + 1, "Sl")
@@ -145,8 +145,51 @@ local function compile(name, opts)
   end
   spec.input = typed("input", opts.input, true) or types.object {}
   spec.output = typed("output", opts.output, false)
+  spec.errors, spec.error_order = M._check_errors(opts.errors, bad, typed)
   spec.affects_decl = contexts.check_affects(spec, opts, bad, is_fnref)
   return spec, problems
+end
+
+local CODE = "^[a-z][a-z0-9_]*$"
+local ERRORS_USAGE = "must be a table { code = T.object {...} | {fields...} | { status = 4xx, data = ... } | true }"
+
+-- errors = { code = T | {fields} | { status = 4xx, data = T } | true }: the
+-- errors a function may raise with mizan.error, and their data (true: none).
+-- Returns { [code] = { status =, data = type|nil } } and the codes in order.
+function M._check_errors(decl, bad, typed)
+  if decl == nil then return nil, nil end
+  if type(decl) ~= "table" or types.is_type(decl) then bad("errors", ERRORS_USAGE) return nil, nil end
+  local out, order = {}, {}
+  for code in pairs(decl) do order[#order + 1] = tostring(code) end
+  table.sort(order)
+  for _, code in ipairs(order) do
+    local v, opt = decl[code], "errors." .. code
+    if not code:find(CODE) then
+      bad("errors", ("'%s' is not an error code: lower-case letters, digits and '_', starting with a letter"):format(code))
+    elseif errors.status[code] and not errors.declarable[code] then
+      bad(opt, "is one of the protocol's own codes, which only mizan raises: give the app's error a name of its own")
+    else
+      local status, data = nil, v
+      if v == true then
+        data = nil
+      elseif type(v) == "table" and not types.is_type(v) and type(v.status) == "number" then
+        status, data = v.status, v.data
+        for k in pairs(v) do
+          if k ~= "status" and k ~= "data" then bad(opt, ("has no option '%s' (known: data, status)"):format(tostring(k))) end
+        end
+        if status ~= math.floor(status) or status < 400 or status > 499 then
+          bad(opt .. ".status", "must be an integer from 400 to 499 (a client error)")
+        elseif errors.status[code] and status ~= errors.status[code] then
+          bad(opt .. ".status", ("must be %d, the protocol's status for '%s'"):format(errors.status[code], code))
+        end
+      elseif type(v) ~= "table" then
+        bad(opt, ERRORS_USAGE .. (", got %s"):format(type(v)))
+        data = nil
+      end
+      out[code] = { status = status or errors.default_status(code), data = data ~= nil and typed(opt, data, false) or nil }
+    end
+  end
+  return out, order
 end
 
 --- register(fnref, name): publish a function under `name`.
@@ -264,13 +307,22 @@ function M.response(t)
 end
 function M.is_response(v) return getmetatable(v) == Response end
 
---- mizan.error(code, message, fields): stop the call with a protocol error,
--- e.g. mizan.error("not_found", "no such todo").
-function M.error(code, message, fields)
-  if not errors.status[code] then
-    error(("mizan.error: unknown error code '%s'"):format(tostring(code)), 2)
+--- mizan.error(code[, message][, data]): stop the call with an error, e.g.
+-- mizan.error("not_found", { id = 3 }) for a code the function declares
+-- (client { errors = { not_found = { id = T.integer } } }), whose data is
+-- checked against the declaration; or a protocol code as before,
+-- mizan.error("validation_error", "message", fields). A code the function
+-- does not declare and the protocol does not know answers 500 (logged).
+function M.error(code, message, payload)
+  if type(code) ~= "string" or not code:find(CODE) then
+    error(("mizan.error: the code must be a name such as \"not_found\" (lower-case letters, digits, '_'), got %s")
+      :format(type(code) == "string" and ("'" .. code .. "'") or type(code)), 2)
   end
-  error(errors.raised(code, message, fields), 2)
+  if type(message) == "table" and payload == nil then message, payload = nil, message end
+  if message ~= nil and type(message) ~= "string" then
+    error(("mizan.error: the message must be a string, got %s"):format(type(message)), 2)
+  end
+  error(errors.raised_by_app(code, message, payload), 2)
 end
 
 return M

@@ -36,9 +36,58 @@ local ERROR_RESPONSES = {
   ["500"] = "internal_error",
 }
 
-local function error_refs(extra)
+-- The body of one error code: `code` fixed, `data` typed when it has any.
+local function error_body(code, data_schema)
+  local props = { code = { const = code }, message = { type = "string" } }
+  local required = arr { "code", "message" }
+  if data_schema then
+    props.data = data_schema
+    required[3] = "data"
+  end
+  return { type = "object", required = arr { "error" },
+           properties = { error = { type = "object", required = required, properties = props } } }
+end
+
+local STALE = error_body("stale_client", { type = "object", required = arr { "schema" },
+                                           properties = { schema = { type = "string" } } })
+
+--- A function's declared errors as exported: { code = { status, data } }.
+function M.errors_export(spec)
+  local out = obj {}
+  for _, code in ipairs(spec.error_order or {}) do
+    local d = spec.errors[code]
+    out[code] = { status = d.status, data = d.data and types.json_schema(d.data) or json.null }
+  end
+  return out
+end
+
+-- The error responses of an operation: the protocol's (one shared Error),
+-- 409 stale_client, and per status the function's declared codes, each
+-- with its typed data beside the protocol's body when they share a status.
+local function error_refs(extra, spec)
   local r = {}
   for status in pairs(ERROR_RESPONSES) do r[status] = { ["$ref"] = "#/components/responses/Error" } end
+  r["409"] = { ["$ref"] = "#/components/responses/StaleClient" }
+  local by_status, statuses = {}, {}
+  for _, code in ipairs(spec and spec.error_order or {}) do
+    local d, st = spec.errors[code], tostring(spec.errors[code].status)
+    if not by_status[st] then
+      by_status[st] = arr {}
+      statuses[#statuses + 1] = st
+      if st == "409" then by_status[st][1] = STALE
+      elseif r[st] then by_status[st][1] = { ["$ref"] = "#/components/schemas/Error" } end
+    end
+    local list = by_status[st]
+    list[#list + 1] = error_body(code, d.data and types.json_schema(d.data))
+  end
+  for _, st in ipairs(statuses) do
+    local list, codes = by_status[st], {}
+    for _, code in ipairs(spec.error_order) do
+      if tostring(spec.errors[code].status) == st then codes[#codes + 1] = code end
+    end
+    r[st] = { description = "declared errors: " .. table.concat(codes, ", "),
+              content = { ["application/json"] = { schema = #list == 1 and list[1] or { anyOf = list } } } }
+  end
   for k, v in pairs(extra or {}) do r[k] = v end
   return r
 end
@@ -73,7 +122,7 @@ local function operation(spec, method)
     operationId = method == "get" and spec.name .. ".get" or spec.name,
     summary = spec.description or ("%s %s"):format(spec.kind, spec.name),
     tags = arr { spec.kind == "query" and "queries" or "mutations" },
-    responses = error_refs { ["200"] = success(spec) },
+    responses = error_refs({ ["200"] = success(spec) }, spec),
   }
   if method == "post" then
     op.requestBody = {
@@ -128,7 +177,8 @@ local function contexts_extension(reg)
       params[p] = { schema = types.json_schema(info.type), required = info.required,
                     functions = names(info.functions) }
     end
-    out[cname] = { functions = names(group.functions), params = params, global = cname == "global" }
+    out[cname] = { functions = names(group.functions), params = params, global = cname == "global",
+                   hash = M.context_hash(reg, group) }
   end
   return out
 end
@@ -205,6 +255,8 @@ function M.document(reg, cfg)
       cache = spec.cache and { ttl = spec.cache.ttl, shared = spec.cache.shared } or json.null,
       input = types.json_schema(spec.input),
       output = spec.output and types.json_schema(spec.output) or obj {},
+      errors = M.errors_export(spec),
+      hash = M.function_hash(spec),
       description = spec.description,
     }
   end
@@ -220,10 +272,17 @@ function M.document(reg, cfg)
     paths = paths,
     components = {
       schemas = { Error = ERROR_SCHEMA },
-      responses = { Error = {
-        description = "an error (DESIGN §2)",
-        content = { ["application/json"] = { schema = { ["$ref"] = "#/components/schemas/Error" } } },
-      } },
+      responses = {
+        Error = {
+          description = "an error (DESIGN §2)",
+          content = { ["application/json"] = { schema = { ["$ref"] = "#/components/schemas/Error" } } },
+        },
+        StaleClient = {
+          description = "stale_client: the client was built against a version of this function that changed "
+            .. "or is gone; data.schema is the server's schema hash",
+          content = { ["application/json"] = { schema = STALE } },
+        },
+      },
     },
     ["x-mizan-functions"] = fns,
     ["x-mizan-contexts"] = contexts_extension(reg),
@@ -231,6 +290,48 @@ function M.document(reg, cfg)
     ["x-mizan-forms"] = forms_extension(reg),
     ["x-mizan-channels"] = channels_extension(reg),
   }
+end
+
+---------------------------------------------------------------- version skew
+
+-- A hash of canonical JSON, `n` hex digits: 16 for the schema; 8 for a
+-- function or context, which only tell one version of it from the next
+-- (a change going unseen is a 1 in 4e9 chance) and which every generated
+-- client carries, one per function.
+local function hash_of(v, n)
+  return require("mizan.crypto").hmac_sha256_hex("mizan-schema", assert(json.canonical(v))):sub(1, n or 8)
+end
+
+--- What a client depends on in a function: its kind, input, output and
+-- errors. Any change to them is incompatible (no subtyping is judged);
+-- a new description or cache setting is not.
+function M.function_hash(spec)
+  return hash_of { kind = spec.kind, input = types.json_schema(spec.input),
+                   output = spec.output and types.json_schema(spec.output) or obj {},
+                   errors = M.errors_export(spec) }
+end
+
+--- A context's bundle: its params and each function's hash.
+function M.context_hash(reg, group)
+  local fns, params = obj {}, obj {}
+  for _, f in ipairs(group.functions) do fns[f] = M.function_hash(reg.functions[f]) end
+  for _, p in ipairs(group.order) do
+    local info = group.params[p]
+    params[p] = { schema = types.json_schema(info.type), required = info.required }
+  end
+  return hash_of { functions = fns, params = params }
+end
+
+--- The hashes of the app's exported schema: { schema = hash of the whole
+-- document but its info (the folder's name and mizan's version change
+-- nothing a client depends on), functions = {name = hash}, contexts = {...} }.
+function M.hashes(reg, cfg)
+  local doc = M.document(reg, cfg)
+  doc.info = nil
+  local out = { schema = hash_of(doc, 16), functions = {}, contexts = {} }
+  for name, f in pairs(doc["x-mizan-functions"]) do out.functions[name] = f.hash end
+  for name, c in pairs(doc["x-mizan-contexts"]) do out.contexts[name] = c.hash end
+  return out
 end
 
 --- Print the loaded app's document as canonical JSON (stable across runs).

@@ -156,11 +156,33 @@ local function form_inputs(reg)
   return out
 end
 
+-- Each function's error: its declared codes (client { errors = ... }),
+-- their data typed, and the protocol's own; errorOf narrows a caught value.
+local function error_types(reg, w)
+  w("// Errors: what each function's call may fail with, discriminated by `code`.")
+  for _, name in ipairs(reg.order) do
+    local spec, parts = reg.functions[name], {}
+    for _, code in ipairs(spec.error_order or {}) do
+      local d = spec.errors[code]
+      parts[#parts + 1] = ("{ code: %q; message: string; data: %s; fields?: undefined }")
+        :format(code, d.data and ts(d.data) or "undefined")
+    end
+    w(("export type %sError = FunctionError<%s>;"):format(pascal(name), #parts > 0 and table.concat(parts, " | ") or "never"))
+  end
+  w("export interface Errors {")
+  for _, name in ipairs(reg.order) do w(("  %q: %sError;"):format(name, pascal(name))) end
+  w("}")
+  w("/** The error a call of `fn` failed with, typed by what `fn` declares; undefined for anything else. */")
+  w("export function errorOf<N extends keyof Errors>(fn: N, e: unknown): MizanError<Errors[N]> | undefined {")
+  w("  return e instanceof MizanError && e.fn === fn ? (e as MizanError<Errors[N]>) : undefined;")
+  w("}")
+end
+
 local function api_ts(reg)
   local L = {}
   local function w(s) L[#L + 1] = s end
   local forms = form_inputs(reg)
-  w('import type { Mizan } from "./kernel";\n')
+  w('import { MizanError, type FunctionError, type Mizan } from "./kernel";\n')
   w("// Functions: their arguments and results.")
   for _, name in ipairs(reg.order) do
     local spec = reg.functions[name]
@@ -168,6 +190,8 @@ local function api_ts(reg)
     w(("export type %sArgs = %s;"):format(P, forms[name] or ts(spec.input, true)))
     w(("export type %sResult = %s;"):format(P, spec.output and ts(spec.output) or "unknown"))
   end
+  w("")
+  error_types(reg, w)
   w("")
   w("/** Every function, kind and context, as the server registered them. */")
   w("export const functions = {")
@@ -274,7 +298,8 @@ function M.files(reg, target)
   local header = HEADER:format(mizan.version)
   local adapter = require("mizan.codegen." .. target)
   local files = {
-    ["kernel.ts"] = header .. require("mizan.codegen.kernel")(require("mizan.config").get().base_path),
+    ["kernel.ts"] = header .. require("mizan.codegen.kernel")(require("mizan.config").get().base_path,
+                                                             require("mizan.schema").hashes(reg, require("mizan.config").get())),
     ["api.ts"] = header .. api_ts(reg),
     ["forms.ts"] = header .. forms_ts(reg),
   }

@@ -9,6 +9,7 @@ local request = require "mizan.dispatch.request"
 local auth = require "mizan.dispatch.auth"
 local args_of = require "mizan.dispatch.args"
 local call = require "mizan.dispatch.call"
+local skew = require "mizan.dispatch.skew"
 
 local M = {}
 
@@ -35,6 +36,7 @@ local JSON = { ["Content-Type"] = "application/json" } -- read only, shared
 function M.stage(req, dev)
   local name, shown = args_of.route_name(req)
   local group = name and registry.contexts[name]
+  skew.check(req, "contexts", group and name)
   if not group then errors.fail("not_found", ("no context named '%s'"):format(name or shown)) end
   request.set(req, "_label", group.name)
   if req.method ~= "GET" and req.method ~= "HEAD" then

@@ -13,6 +13,7 @@ local run = require "mizan.dispatch.run"
 local csrf = require "mizan.dispatch.csrf"
 local auth = require "mizan.dispatch.auth"
 local args_of = require "mizan.dispatch.args"
+local skew = require "mizan.dispatch.skew"
 
 local null = json.null
 local M = {}
@@ -30,7 +31,7 @@ end
 -- or false, the raised error value.
 function M.for_cache(spec, req, args, dev, what)
   return function()
-    local ok, result = run.try(what, dev, spec.handler, req, args)
+    local ok, result = run.try_handler(spec, what, dev, req, args)
     if not ok then return false, result end
     if mizan.is_response(result) then
       local msg = ("%s returned mizan.response, but its result is cached or bundled: return data instead")
@@ -102,7 +103,7 @@ end
 -- Run a non-cached function and shape its answer; a mutation's carries its
 -- invalidation, purged before it is returned.
 local function answer(spec, req, args, dev, mutation)
-  local result = run.app(names[spec.name], dev, spec.handler, req, args)
+  local result = run.handler(spec, names[spec.name], dev, req, args)
   local status, body, headers = 200, nil, nil
   if mizan.is_response(result) then
     status, body, headers = result.status, result.body, result.headers
@@ -119,6 +120,7 @@ end
 function M.stage(req, dev)
   local name, shown = args_of.route_name(req)
   local spec = name and registry.functions[name]
+  skew.check(req, "functions", spec and name)
   if not spec then errors.fail("not_found", ("no function named '%s'"):format(name or shown)) end
   request.set(req, "_label", spec.name)
   local params = args_of.query(req)

@@ -81,6 +81,9 @@ function M.new(reg, cfg, mode)
   proxy_header = (cfg.proxy_header or "x-forwarded-for"):lower()
   local dev = mode ~= "production"
   local schema_doc
+  local skew = require "mizan.dispatch.skew"
+  skew.configure(reg, cfg)
+  respond.configure(skew.schema(), dev)
 
   local function route(req)
     local r = req.route

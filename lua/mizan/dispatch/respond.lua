@@ -22,7 +22,17 @@ local M = {}
 local broken -- the error of a failed reload (mizan dev), or nil
 function M.set_broken(err) broken = err end
 
-local JSON_HEADERS = { "Content-Type", "application/json" } -- read only, shared
+-- Every answer says which schema serves it (X-Mizan-Schema, DESIGN §2):
+-- the common JSON answer's header list is made once per load, read only.
+local SCHEMA = "X-Mizan-Schema"
+local schema_hash, dev_mode = "", true
+local JSON_HEADERS = { "Content-Type", "application/json", SCHEMA, schema_hash }
+
+--- Once per load: the schema hash the answers carry, and the mode.
+function M.configure(hash, dev)
+  schema_hash, dev_mode = hash, dev
+  JSON_HEADERS = { "Content-Type", "application/json", SCHEMA, hash }
+end
 
 local function lower_is_ctype(k) return type(k) == "string" and #k == 12 and k:lower() == "content-type" end
 
@@ -30,7 +40,7 @@ local function lower_is_ctype(k) return type(k) == "string" and #k == 12 and k:l
 -- string sent as it is, or nil) and headers (a map) of `req`.
 function M.record(req, status, body, headers)
   if headers == nil and type(body) == "table" then -- the common answer: JSON data, no headers
-    return status, body, nil, rawget(req, "_label"), rawget(req, "_cache") -- C's default: JSON
+    return status, body, JSON_HEADERS, rawget(req, "_label"), rawget(req, "_cache")
   end
   if status == 101 then return 101, nil, nil, "ws" end
   local ctype
@@ -67,20 +77,25 @@ function M.record(req, status, body, headers)
         list[#list + 1] = v
       end
     end
+    list[#list + 1] = SCHEMA
+    list[#list + 1] = schema_hash
   end
   return status, body, list, rawget(req, "_label"), rawget(req, "_cache")
 end
 
 --- The record as a table (in-process test calls read it so).
 function M.read(status, body, headers, label, cache)
-  if headers == nil and status ~= 101 then headers = JSON_HEADERS end -- what C writes then
+  if headers == nil and status ~= 101 then headers = { "Content-Type", "application/json" } end -- what C writes then
   return { status = status, body = body, headers = headers, label = label, cache = cache }
 end
 
 --- The record for a raised protocol error `e`. While the app is broken
 -- (a failed reload in dev), every 500 says why.
 function M.error(req, e)
-  local status, body, headers = errors.response(e.code, e.message, e.fields, e.headers)
+  -- mizan.error outside a function's handler (an auth predicate): only
+  -- the protocol's codes, never an app's
+  if e.by_app then e = require("mizan.dispatch.run").declared(nil, e, dev_mode) end
+  local status, body, headers = errors.response(e.code, e.message, e.fields, e.headers, e.data, e.status)
   if e.extra then
     for k, v in pairs(e.extra) do body[k] = v end
   end

@@ -50,7 +50,10 @@ describe("mizan.dispatch", function()
     assert.equals(200, rec.status)
     assert.is_table(rec.body) -- the common answer: no Lua string is made for it
     assert.equals('{"result":3}', text_of(rec))
-    assert.same({ "Content-Type", "application/json" }, rec.headers)
+    -- every answer says which schema serves it (version skew, DESIGN §2)
+    local schema = require("mizan.dispatch.skew").schema()
+    assert.matches("^%x+$", schema)
+    assert.same({ "Content-Type", "application/json", "X-Mizan-Schema", schema }, rec.headers)
     assert.equals("num", rec.label)
     assert.is_nil(rec.cache)
     local raw = get("raw")
@@ -58,7 +61,7 @@ describe("mizan.dispatch", function()
     assert.equals("plain", raw.body)
     local map = {}
     for i = 1, #raw.headers, 2 do map[raw.headers[i]] = raw.headers[i + 1] end
-    assert.same({ ["Content-Type"] = "text/plain; charset=utf-8", ["X-A"] = "1" }, map)
+    assert.same({ ["Content-Type"] = "text/plain; charset=utf-8", ["X-A"] = "1", ["X-Mizan-Schema"] = schema }, map)
   end)
 
   it("carries the cache state in the record, never in a header", function()

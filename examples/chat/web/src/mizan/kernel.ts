@@ -3,20 +3,68 @@ export interface MizanErrorBody {
   code: string;
   message: string;
   fields?: Record<string, string[]>;
+  data?: unknown;
 }
 
-/** Every failed call rejects with this: the HTTP status and DESIGN §2's error body. */
-export class MizanError extends Error {
+// ---------------------------------------------------------------- typed errors
+
+/** The protocol's own codes (DESIGN §2) that carry neither fields nor data. */
+export type ProtocolCode = "invalid_json" | "bad_request" | "unauthenticated" | "forbidden" | "csrf_failed"
+  | "not_found" | "method_not_allowed" | "request_timeout" | "payload_too_large" | "uri_too_long"
+  | "unsupported_media_type" | "rate_limited" | "headers_too_large" | "internal_error" | "unavailable";
+
+/** The errors any call may answer, one member per code. */
+export type ProtocolError =
+  | { code: "validation_error"; message: string; fields: Record<string, string[]>; data?: undefined }
+  | { code: "stale_client"; message: string; data: { schema: string }; fields?: undefined }
+  | { [C in ProtocolCode]: { code: C; message: string; data?: undefined; fields?: undefined } }[ProtocolCode];
+
+/** A function's error: the codes it declares (their data typed), and the
+    protocol's but those, discriminated by `code`. */
+export type FunctionError<D extends { code: string }> = D | Exclude<ProtocolError, { code: D["code"] }>;
+
+/** Every failed call rejects with this: the HTTP status, DESIGN §2's error
+    body (`error`, typed for the function `fn` by api.ts's errorOf). */
+export class MizanError<E extends MizanErrorBody = MizanErrorBody> extends Error {
   readonly status: number;
   readonly code: string;
   readonly fields: Record<string, string[]>;
-  constructor(status: number, body: MizanErrorBody) {
+  readonly error: E;
+  readonly fn: string | undefined;
+  constructor(status: number, body: E, fn?: string) {
     super(body.message);
     this.name = "MizanError";
     this.status = status;
     this.code = body.code;
     this.fields = body.fields ?? {};
+    this.error = body;
+    this.fn = fn;
   }
+}
+
+// ---------------------------------------------------------------- version skew
+
+/** The schema this client was built from: its hash, and each function's
+    and context's (sent as X-Mizan-Client and X-Mizan-Fn). */
+const VERSIONS: { schema: string; call: Record<string, string>; ctx: Record<string, string> } = {"call":{"auth.login":"8831b50f","auth.logout":"8ea36ec2","auth.signup":"180386df","current_user":"46a09f44","history":"90d068c7","post":"7583b9b2"},"ctx":{"global":"89ef8123","room":"ada1d60e"},"schema":"e5427697e52bf9c4"};
+
+/** What onStaleClient hears: the server's schema hash, and the call's error. */
+export interface StaleClient { schema: string; error: MizanError }
+
+/** Reload the page once per server schema: a reload that brought no newer
+    client (a cached page) must not loop. false when it did not reload. */
+export function reloadOnce(schema: string): boolean {
+  if (typeof location === "undefined" || typeof sessionStorage === "undefined") return false;
+  const key = "mizan:stale-reload";
+  if (sessionStorage.getItem(key) === schema) return false;
+  sessionStorage.setItem(key, schema);
+  location.reload();
+  return true;
+}
+
+function versionHeaders(fn: string | undefined): Record<string, string> {
+  if (!VERSIONS.schema) return {};
+  return fn ? { "X-Mizan-Client": VERSIONS.schema, "X-Mizan-Fn": fn } : { "X-Mizan-Client": VERSIONS.schema };
 }
 
 export type InvalidateEntry = string | { target: string; params: Record<string, unknown> };
@@ -27,6 +75,9 @@ export interface MizanOptions {
   fetch?: typeof fetch;
   /** The socket for channels and invalidation push; ws(s)://host/api/mizan/ws/ by default. */
   wsUrl?: string;
+  /** A call answered 409 stale_client (this client is older than the
+      server's function). Without a handler the page reloads once (reloadOnce). */
+  onStaleClient?: (info: StaleClient) => void;
 }
 
 export interface ChannelHandlers<M> {
@@ -100,8 +151,10 @@ export class Mizan {
   private pushLive = false;
   private readWhileDeaf = false;
   private retry = 0;
+  private readonly staleHandlers = new Set<(info: StaleClient) => void>();
 
   constructor(opts: MizanOptions = {}) {
+    if (opts.onStaleClient) this.staleHandlers.add(opts.onStaleClient);
     this.baseUrl = (opts.baseUrl ?? "/api/mizan/").replace(/\/?$/, "/");
     this.fetchImpl = opts.fetch ?? ((...a: Parameters<typeof fetch>) => fetch(...a));
     const origin = typeof location !== "undefined" ? location.origin : "http://localhost";
@@ -118,12 +171,30 @@ export class Mizan {
     return v;
   }
 
-  private async request(path: string, init: RequestInit): Promise<unknown> {
-    const res = await this.fetchImpl(this.baseUrl + path, { credentials: "same-origin", ...init });
+  /** Listen for stale_client answers (see MizanOptions.onStaleClient). Returns the unsubscribe. */
+  onStaleClient(fn: (info: StaleClient) => void): () => void {
+    this.staleHandlers.add(fn);
+    return () => { this.staleHandlers.delete(fn); };
+  }
+
+  private stale(error: MizanError): void {
+    const info = { schema: String((error.error.data as { schema?: string } | undefined)?.schema ?? ""), error };
+    if (this.staleHandlers.size === 0) reloadOnce(info.schema);
+    for (const fn of [...this.staleHandlers]) fn(info);
+  }
+
+  // `fn`: the function called (its error is typed by it), `version` its hash as this client knows it.
+  private async request(path: string, init: RequestInit, version?: string, fn?: string): Promise<unknown> {
+    const headers = { ...(init.headers as Record<string, string> | undefined), ...versionHeaders(version) };
+    const res = await this.fetchImpl(this.baseUrl + path, { credentials: "same-origin", ...init, headers });
     const header = res.headers.get("X-Mizan-Invalidate");
     const text = await res.text();
     const body = text ? JSON.parse(text) : null;
-    if (!res.ok) throw new MizanError(res.status, body?.error ?? { code: "internal_error", message: res.statusText });
+    if (!res.ok) {
+      const error = new MizanError(res.status, body?.error ?? { code: "internal_error", message: res.statusText }, fn);
+      if (error.code === "stale_client") this.stale(error);
+      throw error;
+    }
     const entries: InvalidateEntry[] = body && Array.isArray(body.invalidate) ? body.invalidate : header ? parseInvalidateHeader(header) : [];
     // "global" changes when the session does (sign up, log in, log out): the
     // socket carries the session it opened with, so open it again.
@@ -135,9 +206,10 @@ export class Mizan {
   /** Call a function: POST with JSON arguments (or GET for a query with opts.get). */
   async call<R>(name: string, args?: Record<string, unknown>, opts: { get?: boolean } = {}): Promise<R> {
     const path = "call/" + name + "/";
+    const v = VERSIONS.call[name];
     const body = opts.get
-      ? await this.request(path + query(args), { method: "GET" })
-      : await this.request(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(args ?? {}) });
+      ? await this.request(path + query(args), { method: "GET" }, v, name)
+      : await this.request(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(args ?? {}) }, v, name);
     return (body as { result: R }).result;
   }
 
@@ -147,7 +219,7 @@ export class Mizan {
     const known = this.inflight.get(path);
     if (known) return known as Promise<B>;
     if (!this.pushLive) this.readWhileDeaf = true;
-    const p = this.request(path, { method: "GET" }).finally(() => this.inflight.delete(path));
+    const p = this.request(path, { method: "GET" }, VERSIONS.ctx[name]).finally(() => this.inflight.delete(path));
     this.inflight.set(path, p);
     return p as Promise<B>;
   }
