@@ -781,7 +781,10 @@ again:;
          may straddle the two reads */
       size_t from = c->head_scanned > 3 ? c->head_scanned - 3 : 0;
       size_t head = mz__http_head_end(p, avail, from);
-      if (mz__http_bare_cr(p, head ? head : avail, from)) {
+      /* only a head still incomplete: a complete one's lines are checked
+         (llhttp refuses a CR that no LF follows), but bare-CR "lines"
+         would never complete it and it would wait for its timeout */
+      if (!head && mz__http_bare_cr(p, avail, from)) {
         reject(c, 400, "bad_request", "a bare CR in the request head");
         break;
       }

@@ -11,6 +11,7 @@
  *              Content-Type: application/json alone
  *   4 label    "name" or nil: the metrics label, a registered name
  *   5 cache    "hit" | "miss" | nil: for the access log
+ *   6 schema   the served schema's hash, written as X-Mizan-Schema, or nil
  *
  * Nothing else travels between them: no pseudo-headers, no pseudo-routes.
  * The request table has method, path, query, headers, body, ip,
@@ -252,6 +253,13 @@ static void write_record(mz_http_conn *c, lua_State *co) {
     err = "the response body is not a string";
   }
   if (!err && lua_istable(co, 3)) collect_headers(co, 3, &extra, &ctype, &err);
+  if (!err && lua_type(co, 6) == LUA_TSTRING) {
+    size_t n;
+    const char *hash = lua_tolstring(co, 6, &n);
+    if (!is_token(hash, n) || mz_buf_append(&extra, "X-Mizan-Schema: ", 16) || mz_buf_append(&extra, hash, n) ||
+        mz_buf_append(&extra, "\r\n", 2))
+      err = "the schema hash cannot be sent";
+  }
 done:
   if (err) {
     fprintf(stderr, "mizan [error] %s %.*s: cannot send the response: %s\n",

@@ -47,7 +47,7 @@ local function in_process(self, req)
   if not res[1] then error(res[2], 2) end
   -- the response is made: now the work the call deferred, to its end
   timers.drain_deferred()
-  local rec = respond.read(unpack(res, 2, 6))
+  local rec = respond.read(unpack(res, 2, 7))
   -- the response record C would write (mizan.dispatch.respond), read as a
   -- client over HTTP would see it
   local headers = {}

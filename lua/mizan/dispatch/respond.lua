@@ -4,8 +4,9 @@
 --
 -- The record is the handler's return values, in this order:
 --
---   status, body, headers, label, cache
---   200,    "bytes" | json_data | nil, { "Name", "value", ... } | nil, "name" | nil, "hit" | "miss" | nil
+--   status, body, headers, label, cache, schema
+--   200,    "bytes" | json_data | nil, { "Name", "value", ... } | nil, "name" | nil, "hit" | "miss" | nil,
+--   the schema hash (C writes it as X-Mizan-Schema) | nil
 --
 -- Status 101 accepts a WebSocket upgrade. No headers means Content-Type:
 -- application/json and nothing else (the common answer). A table body is JSON data that C
@@ -23,15 +24,13 @@ local broken -- the error of a failed reload (mizan dev), or nil
 function M.set_broken(err) broken = err end
 
 -- Every answer says which schema serves it (X-Mizan-Schema, DESIGN §2):
--- the common JSON answer's header list is made once per load, read only.
-local SCHEMA = "X-Mizan-Schema"
+-- the record's sixth value, which C writes as that header.
 local schema_hash, dev_mode = "", true
-local JSON_HEADERS = { "Content-Type", "application/json", SCHEMA, schema_hash }
+local JSON_HEADERS = { "Content-Type", "application/json" } -- read only, shared
 
 --- Once per load: the schema hash the answers carry, and the mode.
 function M.configure(hash, dev)
   schema_hash, dev_mode = hash, dev
-  JSON_HEADERS = { "Content-Type", "application/json", SCHEMA, hash }
 end
 
 local function lower_is_ctype(k) return type(k) == "string" and #k == 12 and k:lower() == "content-type" end
@@ -40,7 +39,7 @@ local function lower_is_ctype(k) return type(k) == "string" and #k == 12 and k:l
 -- string sent as it is, or nil) and headers (a map) of `req`.
 function M.record(req, status, body, headers)
   if headers == nil and type(body) == "table" then -- the common answer: JSON data, no headers
-    return status, body, JSON_HEADERS, rawget(req, "_label"), rawget(req, "_cache")
+    return status, body, nil, rawget(req, "_label"), rawget(req, "_cache"), schema_hash -- C's default: JSON
   end
   if status == 101 then return 101, nil, nil, "ws" end
   local ctype
@@ -77,15 +76,21 @@ function M.record(req, status, body, headers)
         list[#list + 1] = v
       end
     end
-    list[#list + 1] = SCHEMA
-    list[#list + 1] = schema_hash
   end
-  return status, body, list, rawget(req, "_label"), rawget(req, "_cache")
+  return status, body, list, rawget(req, "_label"), rawget(req, "_cache"), schema_hash
 end
 
 --- The record as a table (in-process test calls read it so).
-function M.read(status, body, headers, label, cache)
-  if headers == nil and status ~= 101 then headers = { "Content-Type", "application/json" } end -- what C writes then
+function M.read(status, body, headers, label, cache, schema)
+  if status ~= 101 then -- what C writes: the list, or JSON alone; and the schema's header
+    local list = {}
+    for i, v in ipairs(headers or JSON_HEADERS) do list[i] = v end
+    if schema then
+      list[#list + 1] = "X-Mizan-Schema"
+      list[#list + 1] = schema
+    end
+    headers = list
+  end
   return { status = status, body = body, headers = headers, label = label, cache = cache }
 end
 

@@ -24,7 +24,7 @@ local function record(handler, req)
   req.query = req.query or ""
   local res = { core.run(handler, req) }
   assert(res[1], res[2])
-  return respond.read(unpack(res, 2, 6))
+  return respond.read(unpack(res, 2, 7))
 end
 
 describe("mizan.dispatch", function()
