@@ -36,20 +36,24 @@ int mz__http_bare_cr(const char *p, size_t n, size_t from) {
    sub-delims), then digits after one colon. Userinfo ("u@x"), a path
    ("x/p"), a query or a fragment make it no host. Empty is allowed (a
    request-target without an authority). */
+static int reg_name_char(unsigned char ch) {
+  /* unreserved / pct-encoded / sub-delims: the common letters and digits first */
+  if ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') return 1;
+  if (ch >= '0' && ch <= '9') return 1;
+  return ch == '-' || ch == '.' || ch == '_' || ch == '~' || ch == '%' || ch == '!' || ch == '$' || ch == '&' ||
+         ch == '\'' || ch == '(' || ch == ')' || ch == '*' || ch == '+' || ch == ',' || ch == ';' || ch == '=';
+}
+
 static int host_ok(const char *s, size_t n) {
   size_t i = 0;
   if (n && s[0] == '[') {
     for (i = 1; i < n && s[i] != ']'; i++)
-      if (!strchr("0123456789abcdefABCDEF:.vV-_~!$&'()*+,;=", s[i])) return 0;
+      if (!reg_name_char((unsigned char)s[i]) && s[i] != ':') return 0;
     if (i == n) return 0;
     i++;
   } else {
-    for (; i < n && s[i] != ':'; i++) {
-      unsigned char ch = (unsigned char)s[i];
-      if (!(ch >= 'a' && ch <= 'z') && !(ch >= 'A' && ch <= 'Z') && !(ch >= '0' && ch <= '9') &&
-          !strchr("-._~%!$&'()*+,;=", ch))
-        return 0;
-    }
+    for (; i < n && s[i] != ':'; i++)
+      if (!reg_name_char((unsigned char)s[i])) return 0;
   }
   if (i == n) return 1;
   if (s[i] != ':') return 0;

@@ -253,12 +253,16 @@ static void write_record(mz_http_conn *c, lua_State *co) {
     err = "the response body is not a string";
   }
   if (!err && lua_istable(co, 3)) collect_headers(co, 3, &extra, &ctype, &err);
+  /* the schema's header: on the stack for the common answer (no other
+     headers, so no buffer to allocate per answer), else after the others */
+  char schema[96];
+  size_t schema_len = 0;
   if (!err && lua_type(co, 6) == LUA_TSTRING) {
     size_t n;
     const char *hash = lua_tolstring(co, 6, &n);
-    if (!is_token(hash, n) || mz_buf_append(&extra, "X-Mizan-Schema: ", 16) || mz_buf_append(&extra, hash, n) ||
-        mz_buf_append(&extra, "\r\n", 2))
-      err = "the schema hash cannot be sent";
+    if (!is_token(hash, n) || n > sizeof schema - 20) err = "the schema hash cannot be sent";
+    else schema_len = (size_t)snprintf(schema, sizeof schema, "X-Mizan-Schema: %s\r\n", hash);
+    if (!err && extra.len && mz_buf_append(&extra, schema, schema_len)) err = "out of memory";
   }
 done:
   if (err) {
@@ -266,8 +270,8 @@ done:
             llhttp_method_name((llhttp_method_t)r->method), (int)r->url_len, r->url, err);
     mz__http_write_error(c, 500, "internal_error", "the response could not be encoded");
   } else {
-    mz__http_write_response(c, status, ctype ? ctype : "application/json", body ? body : "", body_len, extra.data,
-                            extra.len);
+    mz__http_write_response(c, status, ctype ? ctype : "application/json", body ? body : "", body_len,
+                            extra.len ? extra.data : schema, extra.len ? extra.len : schema_len);
   }
   mz_buf_free(&extra);
   if (c->srv->scratch.cap > (1u << 20)) mz_buf_free(&c->srv->scratch); /* one huge answer keeps nothing */
