@@ -60,44 +60,39 @@ static int help(int argc, char **argv) {
   return 0;
 }
 
+/* Run a command on the app inside this executable: its words, then the app
+   (after `flag` when the command names its app with one). */
+static int with_embedded_app(int (*run)(int, char **), int argc, char **argv, const char *flag) {
+  char app[] = "@embedded", flagbuf[16];
+  char *args[64];
+  int n = 0;
+  for (int i = 2; i < argc && n < 61; i++) args[n++] = argv[i];
+  if (flag) {
+    snprintf(flagbuf, sizeof flagbuf, "%s", flag);
+    args[n++] = flagbuf;
+  }
+  args[n++] = app;
+  return run(n, args);
+}
+
 /* A built executable: `FILE serve` runs the app inside it. */
+static int serve_production(int argc, char **argv) { return cmd_serve(argc, argv, MZ_MODE_PRODUCTION); }
+
 static int embedded_main(int argc, char **argv) {
   const char *cmd = argc > 1 ? argv[1] : "";
-  char app[] = "@embedded";
-  char *args[] = {app};
-  if (!strcmp(cmd, "serve")) return cmd_serve(1, args, MZ_MODE_PRODUCTION);
+  if (!strcmp(cmd, "serve")) return with_embedded_app(serve_production, argc, argv, NULL); /* --port, --listen too */
   if (!strcmp(cmd, "version")) {
     printf("mizan %s (with an app inside)\n", MIZAN_VERSION);
     return 0;
   }
   if (!strcmp(cmd, "help") && argc > 2 && !strcmp(argv[2], "config")) return help_config(argc > 3 ? argv[3] : NULL);
-  if (!strcmp(cmd, "migrate")) {
-    /* the migrations inside this executable, against its database */
-    char *margv[64];
-    int n = 0;
-    for (int i = 2; i < argc && n < 62; i++) margv[n++] = argv[i];
-    margv[n++] = app;
-    return cmd_migrate(n, margv);
-  }
-  if (!strcmp(cmd, "jobs")) {
-    /* the jobs in this executable's database */
-    char *jargv[64];
-    int n = 0;
-    for (int i = 2; i < argc && n < 62; i++) jargv[n++] = argv[i];
-    jargv[n++] = app;
-    return cmd_jobs(n, jargv);
-  }
-  if (!strcmp(cmd, "users")) {
-    char *uargv[64];
-    int n = 0;
-    for (int i = 2; i < argc && n < 60; i++) uargv[n++] = argv[i];
-    uargv[n++] = "--app";
-    uargv[n++] = app;
-    return cmd_users(n, uargv);
-  }
+  /* the migrations, jobs and accounts of the app inside, in its database */
+  if (!strcmp(cmd, "migrate")) return with_embedded_app(cmd_migrate, argc, argv, NULL);
+  if (!strcmp(cmd, "jobs")) return with_embedded_app(cmd_jobs, argc, argv, NULL);
+  if (!strcmp(cmd, "users")) return with_embedded_app(cmd_users, argc, argv, "--app");
   fprintf(stderr,
           "%s: a Mizan app, built with mizan build.\n\n"
-          "  %s serve      serve it (MIZAN_SECRET, MIZAN_LISTEN, MIZAN_WORKERS, ... configure it)\n"
+          "  %s serve [--listen ADDR | --port N]  serve it (MIZAN_SECRET, MIZAN_WORKERS, ... configure it)\n"
           "  %s help config  every option and its environment variable\n"
           "  %s migrate [--status]  apply (or list) its pending migrations\n"
           "  %s jobs list|retry ID|cancel ID  its durable jobs\n"

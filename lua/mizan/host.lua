@@ -139,6 +139,15 @@ end
 -- Bring the schema up to date (apply: dev, MIZAN_MIGRATE=auto), or only
 -- check that nothing is pending. true, or nil and the reason. Runs its
 -- own task: call it outside any (on a loop that is not turning).
+-- Inside a task: true when no migration is pending, else nil and which.
+local function none_pending(cfg)
+  local migrate = require "mizan.migrate"
+  local st, serr = migrate.status(migrate.app_of(cfg))
+  if not st then return nil, serr end
+  if #st.pending > 0 then return nil, migrate.pending_message(st.pending, cfg) end
+  return true
+end
+
 local function migrations(apply)
   local cfg = loaded_cfg
   local migrate = require "mizan.migrate"
@@ -151,10 +160,7 @@ local function migrations(apply)
       if not done then return nil, aerr end
       return true
     end
-    local st, serr = migrate.status(app)
-    if not st then return nil, serr end
-    if #st.pending > 0 then return nil, migrate.pending_message(st.pending, cfg) end
-    return true
+    return none_pending(cfg)
   end)
   if not ok then return nil, tostring(res) end
   return res, err
@@ -166,6 +172,18 @@ end
 function M.start()
   require("mizan.timers").start()
   require("mizan.jobs").start(loaded_cfg)
+  require("mizan.dispatch.health").start()
+end
+
+--- From a task (health/ready): true when no migration is pending, else nil
+-- and which. Once none is, none can be again while this code serves (its
+-- files do not change; the database only moves forward), so that is kept.
+local migrated = false
+function M.migrations_pending()
+  if migrated or not loaded_cfg then return true end
+  local ok, err = none_pending(loaded_cfg)
+  migrated = ok == true
+  return ok, err
 end
 
 --- mizan dev, after a save (app/cmd_serve.c, on a private loop): apply

@@ -30,6 +30,7 @@ local bundle = require "mizan.dispatch.bundle"
 local upgrade = require "mizan.dispatch.upgrade"
 local ssr = require "mizan.dispatch.ssr"
 local run = require "mizan.dispatch.run"
+local health = require "mizan.dispatch.health"
 
 local M = {}
 
@@ -95,10 +96,9 @@ function M.new(reg, cfg, mode)
       return ssr.stage(req, dev)
     elseif r == "ws" and not req.name and req.ws_id then
       return upgrade.stage(req)
-    elseif r == "health" and not req.name and cfg.health then
+    elseif r == "health" and cfg.health and health.known(req.name) then
       request.set(req, "_label", "health")
-      local down = cache.health()
-      return 200, { status = down and "degraded" or "ok", down = down }
+      return health.answer(req.name)
     elseif r == "schema" and not req.name then
       request.set(req, "_label", "schema")
       if req.method ~= "GET" and req.method ~= "HEAD" then
