@@ -580,6 +580,9 @@ static int try_cache(mz_http_conn *c, const char *route, size_t route_len, const
   /* the generated client's schema hash ends the alias: Lua records only a
      client of the serving schema, so any other takes the Lua path, where its
      version skew is judged (mizan.dispatch.skew) */
+  /* a page of another origin: Lua answers, with the CORS headers its
+     origin may get (mizan.dispatch.cors); C has none to give */
+  if (find_header(r, "origin")) return 0;
   const mz_http_header *client = find_header(r, "x-mizan-client");
   size_t client_len = client ? client->value_len : 0;
   char buf[512];

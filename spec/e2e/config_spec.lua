@@ -37,7 +37,8 @@ describe("configuration", function()
           or tostring(d)
         config.reset()
         local c = config.finalize(function(k) return k == o.env and text or nil end)
-        local got = o.group and c[o.group][o.key] or c[o.name]
+        local got -- not `a and b or c`: a grouped option may be false
+        if o.group then got = c[o.group][o.key] else got = c[o.name] end
         assert.same(d, got, o.name)
       end
     end

@@ -11,6 +11,8 @@ local allowed_origins = {}
 function M.configure(cfg)
   allowed_origins = {}
   for _, o in ipairs(cfg.allowed_origins or {}) do allowed_origins[o:lower()] = true end
+  -- a page the app lets call it across origins (CORS) may call its mutations too
+  for _, o in ipairs(cfg.cors and cfg.cors.origins or {}) do allowed_origins[o:lower()] = true end
 end
 
 local function same_origin(origin, host)

@@ -31,6 +31,7 @@ local upgrade = require "mizan.dispatch.upgrade"
 local ssr = require "mizan.dispatch.ssr"
 local run = require "mizan.dispatch.run"
 local health = require "mizan.dispatch.health"
+local cors = require "mizan.dispatch.cors"
 
 local M = {}
 
@@ -77,6 +78,7 @@ function M.new(reg, cfg, mode)
   bundle.configure(reg)
   ssr.configure(reg)
   csrf.configure(cfg)
+  cors.configure(reg, cfg)
   trusted = {}
   for _, a in ipairs(cfg.trusted_proxies or {}) do trusted[a:lower()] = true end
   proxy_header = (cfg.proxy_header or "x-forwarded-for"):lower()
@@ -88,6 +90,7 @@ function M.new(reg, cfg, mode)
 
   local function route(req)
     local r = req.route
+    if req.method == "OPTIONS" then return cors.preflight(req) end
     if r == "call" then
       return session.around(call.stage, req, dev)
     elseif r == "ctx" then

@@ -17,6 +17,7 @@
 local core = require "mizan.core"
 local json = require "mizan.json"
 local errors = require "mizan.errors"
+local cors = require "mizan.dispatch.cors"
 
 local M = {}
 
@@ -38,6 +39,7 @@ local function lower_is_ctype(k) return type(k) == "string" and #k == 12 and k:l
 --- The record for an answer: status, body (a table to encode as JSON, a
 -- string sent as it is, or nil) and headers (a map) of `req`.
 function M.record(req, status, body, headers)
+  if req.headers.origin then headers = cors.headers(req, headers) end -- a listed origin's page reads it
   if headers == nil and type(body) == "table" then -- the common answer: JSON data, no headers
     return status, body, nil, rawget(req, "_label"), rawget(req, "_cache"), schema_hash -- C's default: JSON
   end
