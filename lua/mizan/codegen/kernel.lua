@@ -69,6 +69,14 @@ interface Entry {
   loading?: Promise<void>;
 }
 
+/** What a view of a query shows: its entry's state, or (keepPrevious) the last data it showed,
+    flagged, while the entry has none. `last` is the view's memory, updated here. */
+export function view<D>(s: EntryState<D>, last: { data?: D }, keep?: boolean): EntryState<D> & { isPreviousData: boolean } {
+  const prev = s.data === undefined && !!keep && last.data !== undefined;
+  if (s.data !== undefined) last.data = s.data;
+  return { ...s, data: prev ? last.data : s.data, isPreviousData: prev };
+}
+
 /** Edit cached data during an optimistic update: every entry named `target` whose params include `params`. */
 export type Edit = <D>(target: string, params: Record<string, unknown> | undefined, fn: (data: D) => D) => void;
 

@@ -3,7 +3,7 @@ local M = {}
 
 local PRELUDE = [==[
 import * as React from "react";
-import { Mizan, MizanError, Mutator, createMizan, keyOf, type EntryState, type MizanErrorBody, type MutationOptions, type MutationState, type QueryOptions } from "./kernel";
+import { Mizan, MizanError, Mutator, createMizan, keyOf, view, type EntryState, type MizanErrorBody, type MutationOptions, type MutationState, type QueryOptions } from "./kernel";
 import * as T from "./api";
 import * as F from "./forms";
 
@@ -44,7 +44,6 @@ export function useMizan(): MizanValue {
 
 /** A query's state: `status` (has it data?) and `isFetching` (is a request running?) apart. */
 export interface Loaded<D> extends EntryState<D> {
-  data: D | undefined;
   /** Data of the previous params, shown while these load (only with keepPrevious). */
   isPreviousData: boolean;
   /** No data yet: status is "pending". */
@@ -60,11 +59,9 @@ function useEntry<D>(names: readonly string[], params: Record<string, unknown>, 
   const state = React.useSyncExternalStore(React.useCallback((fn: () => void) => { get(); return mizan.watch(key, fn); }, [mizan, key]), get, get);
   const on = opts.enabled !== false;
   React.useEffect(() => { if (on) void mizan.ensure(key); }, [mizan, key, on]);
-  const last = React.useRef<D | undefined>(undefined);
-  const prev = state.data === undefined && !!opts.keepPrevious && last.current !== undefined;
-  if (state.data !== undefined) last.current = state.data;
+  const last = React.useRef<{ data?: D }>({}).current;
   const refetch = React.useCallback(() => mizan.load(mizan.entry(key, names, params, () => run(mizan), opts)), [mizan, key]);
-  return { ...state, data: prev ? last.current : state.data, isPreviousData: prev, loading: state.status === "pending", refetch };
+  return { ...view(state, last, opts.keepPrevious), loading: state.status === "pending", refetch };
 }
 
 function useBundle<B>(name: string, fns: readonly string[], params: Record<string, unknown>, hydrated?: B, opts?: QueryOptions): Loaded<B> {
