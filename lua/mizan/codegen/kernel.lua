@@ -143,8 +143,11 @@ function query(args: Record<string, unknown> | undefined): string {
   return s ? "?" + s : "";
 }
 
+/** A named context the server put in the first page (its params as the page's query gave them). */
+interface Hydrated { context: string; params: Record<string, unknown>; data: unknown }
+
 declare global {
-  interface Window { __MIZAN_SSR_DATA__?: Record<string, unknown> }
+  interface Window { __MIZAN_SSR_DATA__?: Record<string, unknown>; __MIZAN_SSR_CONTEXTS__?: Hydrated[] }
 }
 
 export class Mizan {
@@ -154,6 +157,7 @@ export class Mizan {
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly inflight = new Map<string, Promise<unknown>>();
   private ssr: Record<string, unknown> | undefined;
+  private ssrContexts: Hydrated[] = [];
   private socket: WebSocket | undefined;
   private socketOpen = false;
   private nextSub = 1;
@@ -178,6 +182,7 @@ export class Mizan {
     this.wsUrl = opts.wsUrl ?? abs.href.replace(/^http/, "ws") + "{{WS}}";
     if (typeof window === "undefined") return;
     if (window.__MIZAN_SSR_DATA__) this.ssr = window.__MIZAN_SSR_DATA__;
+    this.ssrContexts = window.__MIZAN_SSR_CONTEXTS__ ?? [];
     window.addEventListener?.("focus", () => this.wake("refetchOnFocus"));
     window.addEventListener?.("online", () => this.wake("refetchOnReconnect"));
     if (typeof BroadcastChannel !== "undefined") {
@@ -193,6 +198,13 @@ export class Mizan {
     const v = this.ssr;
     this.ssr = undefined;
     return v;
+  }
+
+  /** A named context's bundle from the first page, if it carried one for these params; used once. */
+  takeHydrated(name: string, params: Record<string, unknown>): unknown {
+    const text = (p: Record<string, unknown>) => JSON.stringify(Object.keys(p).filter((k) => p[k] !== undefined).sort().map((k) => [k, String(p[k])]));
+    const i = this.ssrContexts.findIndex((h) => h.context === name && text(h.params) === text(params));
+    return i < 0 ? undefined : this.ssrContexts.splice(i, 1)[0].data;
   }
 
   private async request(path: string, init: RequestInit): Promise<unknown> {

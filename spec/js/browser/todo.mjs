@@ -82,9 +82,12 @@ try {
   // page carries the global context (hydration), its lists come over HTTP.
   const b = await context.newPage();
   pages.push(b);
-  await step("second tab", async () => {
+  await step("second tab: its lists come in the page (SSR of a named context), not over HTTP", async () => {
+    await b.route("**/ctx/lists/**", (r) => r.abort()); // were they fetched, they would be missing
     await b.goto(base);
     await b.getByTestId("whoami").getByText("Signed in as alice").waitFor();
+    await button(b, "Groceries").waitFor();
+    await b.unrouteAll({ behavior: "wait" });
     await b.getByTestId("summary").getByText("0 open, 0 done").waitFor();
   });
   await step("a todo added in tab A appears in tab B without a reload", async () => {

@@ -62,7 +62,9 @@ function useEntry<D>(names: readonly string[], params: Record<string, unknown>, 
 }
 
 function useBundle<B>(name: string, fns: readonly string[], params: Record<string, unknown>, hydrated?: B, opts?: QueryOptions): Loaded<B> {
-  return useEntry<B>([name, ...fns], params, (m) => m.context(name, params), opts, hydrated);
+  const { mizan } = useMizan();
+  const [ssr] = React.useState(() => hydrated ?? mizan.takeHydrated(name, params) as B | undefined);
+  return useEntry<B>([name, ...fns], params, (m) => m.context(name, params), opts, ssr);
 }
 
 /** A query on its own (in a context or not): cached by function and args. */
