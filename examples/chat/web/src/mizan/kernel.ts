@@ -268,6 +268,7 @@ export class Mizan {
       q = { key, names, params, run, opts, at: 0, stale: true, watchers: new Set(), state: { status: "pending", isFetching: false } };
       if (hydrated !== undefined) Object.assign(q, { at: Infinity, stale: false, state: { data: hydrated, status: "success", isFetching: false } });
       this.entries.set(key, q);
+      this.later(q); // a render that never mounts leaves no entry behind
     }
     q.run = run;
     q.opts = opts;
@@ -289,8 +290,14 @@ export class Mizan {
     q.watchers.add(fn);
     return () => {
       q.watchers.delete(fn);
-      if (!q.watchers.size) q.gc = setTimeout(() => { if (!q.watchers.size) this.entries.delete(key); }, this.opt(q, "gcTime"));
+      this.later(q);
     };
+  }
+
+  // Drop an entry nobody watches once gcTime has passed.
+  private later(q: Entry): void {
+    clearTimeout(q.gc);
+    if (!q.watchers.size) q.gc = setTimeout(() => { if (!q.watchers.size && this.entries.get(q.key) === q) this.entries.delete(q.key); }, this.opt(q, "gcTime"));
   }
 
   /** Fetch an entry unless its data is fresh. */
