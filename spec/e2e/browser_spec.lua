@@ -41,4 +41,14 @@ describe("in a real browser", function()
     assert.equals(0, code, text)
     assert.matches("browser chat: .* ok", text)
   end)
+
+  it("the examples' Vite dev servers proxy the API and its WebSocket to mizan (ws: true)", function()
+    for _, example in ipairs { "examples/todo", "examples/chat" } do
+      local srv = testing.server(example)
+      local text, code = run(("MIZAN_API_PORT=%d node spec/js/browser/vite-proxy.mjs %s/web"):format(srv.port, example))
+      srv:stop()
+      assert.equals(0, code, text)
+      assert.matches("vite proxy .* ok", text)
+    end
+  end)
 end)
