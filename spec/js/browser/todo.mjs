@@ -113,7 +113,7 @@ try {
       new MutationObserver(check).observe(document.body, { subtree: true, childList: true, characterData: true });
     });
     // the new list's bundle answers late, so its loading state is there to see
-    await a.route("**/ctx/todos/**", async (r) => { await new Promise((x) => setTimeout(x, 500)); await r.continue(); });
+    await a.route("**/ctx/todos/**", async (r) => { await new Promise((x) => setTimeout(x, 1500)); await r.continue(); });
     await label(a, "New list").fill("Errands");
     await button(a, "Add list").click();
     await a.getByTestId("todos-loading").getByText("Loading Errands").waitFor();
