@@ -312,6 +312,8 @@ local function drop_session(sock)
   if had_user and sock.invalidations and registry.contexts.global and per_user("global") then
     send_to(sock.id, { type = "invalidate", invalidate = json.array { "global" } })
   end
+  -- and whoever it is now, the client reopens its socket and refetches
+  if sock.invalidations then send_to(sock.id, { type = "identity" }) end
   reauthorize(sock)
 end
 
@@ -334,6 +336,23 @@ local function end_local(session_id)
     sock.session_id = false -- claimed: drop_session clears the rest
   end
   for _, sock in ipairs(list) do drop_session(sock) end
+end
+
+-- The user signed in or out somewhere: that user's other sockets that
+-- listen for invalidations are told, so their clients refetch. Sockets of the
+-- session that ended are not among them (they dropped their user first: the
+-- task that does it was spawned before this one) and are told by drop_session.
+local function identity_local(uid)
+  for id, sock in pairs(sockets) do
+    if sock.invalidations and sock.user and sock.user.id == uid then send_to(id, { type = "identity" }) end
+  end
+end
+
+--- A user signed in or out here: their sockets on every worker and instance
+-- are told. The session layer calls this.
+function M.identity_changed(uid)
+  if relay then relay.publish { d = uid } end
+  core.spawn(identity_local, uid)
 end
 
 --- A session ended here (logout, or a login rotated it): its sockets on
@@ -535,7 +554,8 @@ local function on_relayed(payload)
   if type(m) ~= "table" or m.o == origin then return end
   if type(m.g) == "string" then deliver(m.g, m.m)
   elseif type(m.i) == "table" and type(m.s) == "string" then push_local(m.i, m.s)
-  elseif type(m.e) == "string" then end_local(m.e) end
+  elseif type(m.e) == "string" then end_local(m.e)
+  elseif m.d ~= nil then identity_local(m.d) end
 end
 
 local function setup_relay(cfg)
@@ -569,6 +589,7 @@ function M.configure(reg, mode, cfg)
   registry = reg
   dev = mode ~= "production"
   session.on_end(M.session_ended)
+  session.on_identity(M.identity_changed)
   if cfg and mode ~= "test" then setup_relay(cfg) end
 end
 

@@ -28,6 +28,7 @@ local options = require "mizan.options"
 local NAME = options.default("session_cookie") -- configure() sets the app's
 local secret, ttl, secure_always, store
 local ended -- told the id of every session that ends here (see M.on_end)
+local identity -- told the user id of every login and logout here (see M.on_identity)
 
 ---------------------------------------------------------------- stores
 
@@ -97,6 +98,19 @@ function M.ttl() return ttl end
 -- rotation of a login, after its record is gone from the store. The
 -- channels use it: the WebSockets of that session follow it.
 function M.on_end(fn) ended = fn end
+
+--- on_identity(fn): fn(user_id) is called after a login (the new user, and
+-- the one it replaced) and after a logout (the user who left), once the store
+-- agrees. The channels tell that user's other sockets.
+function M.on_identity(fn) identity = fn end
+
+local function changed(...)
+  if not identity then return end
+  local seen = {}
+  for _, uid in ipairs {...} do
+    if uid ~= nil and not seen[uid] then seen[uid] = true; identity(uid) end
+  end
+end
 
 --- The record of a live session: { u = user id or nil, d = data }, expires
 -- (epoch seconds); nil when it is unknown or expired; nil, err when the
@@ -172,6 +186,7 @@ function M.commit(req)
       local ok, err = store.delete(id)
       if not ok then return nil, err end -- the session lives on: say so, keep the cookie
       if ended then ended(id) end
+      changed(rawget(req, "_user_id"))
     end
     return cookie(req, nil, 0)
   end
@@ -186,6 +201,7 @@ function M.commit(req)
     local new = assert(crypto.random_hex(16))
     local ok, err = save(new, user.id, data or {})
     if not ok then return nil, err end
+    changed(user.id, rawget(req, "_user_id"))
     return cookie(req, new, ttl)
   end
   local text = data and assert(json.canonical(data)) or nil

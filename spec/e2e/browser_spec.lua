@@ -29,9 +29,10 @@ local function in_browser(example, script)
 end
 
 describe("in a real browser", function()
-  it("examples/todo: sign up, log in, a todo pushed to a second tab, Zod before any request, then a server error", function()
+  it("examples/todo: every error next to its field, lists load without another list's data, push and logout reach a second tab, axe-core", function()
     local text, code = in_browser("examples/todo", "todo.mjs")
     assert.equals(0, code, text)
+    print(text:match("browser todo: [^\n]*"))
     assert.matches("browser todo: .* ok", text)
   end)
 
@@ -39,5 +40,15 @@ describe("in a real browser", function()
     local text, code = in_browser("examples/chat", "chat.mjs")
     assert.equals(0, code, text)
     assert.matches("browser chat: .* ok", text)
+  end)
+
+  it("the examples' Vite dev servers proxy the API and its WebSocket to mizan (ws: true)", function()
+    for _, example in ipairs { "examples/todo", "examples/chat" } do
+      local srv = testing.server(example)
+      local text, code = run(("MIZAN_API_PORT=%d node spec/js/browser/vite-proxy.mjs %s/web"):format(srv.port, example))
+      srv:stop()
+      assert.equals(0, code, text)
+      assert.matches("vite proxy .* ok", text)
+    end
   end)
 end)

@@ -92,26 +92,28 @@ describe("mizan codegen", function()
 
   -- The Vitest suites run inside a generated client, next to the files they test.
   local function vitest(out, env)
-    for _, f in ipairs { "live.ts", "forms.parity.test.ts", "kernel.live.test.ts", "adapters.live.test.ts" } do
+    for _, f in ipairs { "live.ts", "forms.parity.test.ts", "kernel.live.test.ts", "adapters.live.test.ts", "cache.live.test.ts" } do
       h.write(out .. "/" .. f, h.read("spec/js/codegen/" .. f))
     end
     return run(("cd %s && NO_COLOR=1 FORCE_COLOR=0 %s %s/node_modules/.bin/vitest run --root . --reporter verbose"):format(out, env, repo))
   end
 
-  it("passes Vitest: Zod parity on spec/forms_cases.json, the kernel and the Vue and Svelte adapters against live servers", function()
+  it("passes Vitest: Zod parity on spec/forms_cases.json, the kernel, its cache and mutations, and the Vue and Svelte adapters against live servers", function()
     local out = dir .. "/vitest"
     for _, target in ipairs(TARGETS) do -- one folder: the shared files are the same for every target
       assert.equals(0, select(2, codegen(("--target %s --out %s examples/todo"):format(target, out))))
     end
     local srv, chat = testing.server("examples/todo"), testing.server("examples/chat")
+    local cached = testing.server("spec/apps/client_cache")
     -- a `mizan dev` server on a copy the kernel's suite rewrites, to reload it
     local live = h.app_dir(h.read("spec/apps/reload_live/app.lua"))
     local reloading = testing.server(live)
-    local text, code = vitest(out, ("MIZAN_PORT=%d MIZAN_CHAT_PORT=%d MIZAN_RELOAD_PORT=%d MIZAN_RELOAD_APP=%s "
+    local text, code = vitest(out, ("MIZAN_PORT=%d MIZAN_CHAT_PORT=%d MIZAN_CACHE_PORT=%d MIZAN_RELOAD_PORT=%d MIZAN_RELOAD_APP=%s "
       .. "MIZAN_VECTORS=%s MIZAN_FORMS_CASES=%s/spec/forms_cases.json")
-      :format(srv.port, chat.port, reloading.port, live .. "/app.lua", repo .. "/" .. h.shared("vectors/invalidate_header.json"), repo))
+      :format(srv.port, chat.port, cached.port, reloading.port, live .. "/app.lua", repo .. "/" .. h.shared("vectors/invalidate_header.json"), repo))
     srv:stop()
     chat:stop()
+    cached:stop()
     reloading:stop()
     run("rm -rf " .. live)
     assert.equals(0, code, text)

@@ -343,6 +343,36 @@ describe("a socket follows its session", function()
       mine:close()
       anon:close()
     end)
+    -- The next frame that is not an invalidation (the call's own push may come first).
+    local function after_invalidations(ws)
+      local f = ws:read_json()
+      while f and f.type == "invalidate" do f = ws:read_json() end
+      return f
+    end
+
+    it("tells the user's other sockets of a login and a logout, and the ended session's sockets too", function()
+      local kim = signed_up(srv, "kim")
+      local laptop = srv:agent() -- kim's second device: a session of its own
+      assert.equals(200, laptop:call("auth.login", { username = "kim", password = "kim password" }).status)
+      local other = open(srv.port, laptop.cookie)
+      local mine = open(srv.port, kim.cookie)
+      local anon = open(srv.port)
+      for _, ws in ipairs { other, mine, anon } do
+        ws:send_json { type = "subscribe_invalidations" }
+        assert.equals("subscribed", ws:read_json().type)
+      end
+      assert.equals(200, kim:call("auth.logout", {}).status)
+      assert.same({ type = "identity" }, after_invalidations(other), "the other device hears of the logout")
+      assert.same({ type = "identity" }, after_invalidations(mine), "the signed-out socket is told")
+      local phone = srv:agent()
+      assert.equals(200, phone:call("auth.login", { username = "kim", password = "kim password" }).status)
+      assert.same({ type = "identity" }, after_invalidations(other), "and of a login")
+      assert.is_nil((mine:read_json(0.3)), "an anonymous socket is no longer kim's")
+      -- nobody else's business: a shared target must be the anonymous socket's next frame
+      srv:call("post_board", {})
+      assert.same({ type = "invalidate", invalidate = { "board" } }, anon:read_json())
+      for _, ws in ipairs { other, mine, anon } do ws:close() end
+    end)
   end)
 
   it("checks the account on every frame: one that lost staff leaves a staff channel; a deactivated one is anonymous", function()

@@ -17,11 +17,16 @@ mizan.config { static_dir = "public" }
 mizan.register(client { context = "global" } (function(req)
   return { motto = %q, who = req.user and req.user.username or mizan.null }
 end), "site")
-]]):format(HOSTILE))
+mizan.register(client { context = "box", auth = true, input = { n = T.integer, tag = T.optional(T.string) } } (function(req, args)
+  return { n = args.n, owner = req.user.username, tag = args.tag or mizan.null, motto = %q }
+end), "box_item")
+]]):format(HOSTILE, HOSTILE))
     lfs.mkdir(dir .. "/public")
     lfs.mkdir(dir .. "/public/docs")
     h.write(dir .. "/public/index.html", "<!doctype html><html><head><title>t</title></head><body>hi</body></html>")
     h.write(dir .. "/public/docs/index.html", "<p>no head here</p>")
+    lfs.mkdir(dir .. "/public/box")
+    h.write(dir .. "/public/box/index.html", '<html><head><meta name="mizan-contexts" content="box, nope, global"></head></html>')
     h.write(dir .. "/public/app.js", "console.log(1)")
     h.write(dir .. "/public/style.css", "body{}")
     h.write(dir .. "/public/logo.svg", "<svg/>")
@@ -85,6 +90,27 @@ end), "site")
     local data = json.decode(res.body:match("__MIZAN_SSR_DATA__=(.-);</script>"))
     assert.equals("pia", data.site.who)
     assert.equals("pia", data.current_user.username)
+  end)
+
+  it("puts the named contexts a page asks for in it too, params from the page's query, for that user only", function()
+    local agent = srv:agent()
+    agent:call("auth.signup", { username = "quin", password = "quin password" })
+    local cookie = { "Cookie: mizan_session=" .. agent.cookie }
+    local page = srv:request("GET", "/box/?n=3&tag=x&other=1", { headers = cookie }).body
+    local text = page:match("__MIZAN_SSR_CONTEXTS__=(.-);</script>")
+    assert.is_string(text, page)
+    assert.is_nil(text:find("</script", 1, true))
+    local list = json.decode(text)
+    assert.equals(1, #list, "unknown names and global are not among them")
+    assert.equals("box", list[1].context)
+    assert.same({ n = "3", tag = "x" }, list[1].params, "only the context's params, as the page's query gave them")
+    assert.same({ n = 3, owner = "quin", tag = "x", motto = HOSTILE }, list[1].data.box_item)
+    assert.equals("quin", json.decode(page:match("__MIZAN_SSR_DATA__=(.-);window")).current_user.username)
+    -- a context that fails (signed out here; or a param missing) is left out: the client fetches it
+    assert.same({}, json.decode(srv:request("GET", "/box/?n=3").body:match("__MIZAN_SSR_CONTEXTS__=(.-);</script>")))
+    assert.same({}, json.decode(srv:request("GET", "/box/", { headers = cookie }).body:match("__MIZAN_SSR_CONTEXTS__=(.-);</script>")))
+    -- a page that asks for nothing gets nothing more
+    assert.is_nil(srv:request("GET", "/", { headers = cookie }).body:find("__MIZAN_SSR_CONTEXTS__", 1, true))
   end)
 
   it("still answers the API and 404s outside both", function()

@@ -120,7 +120,7 @@ M.ts = ts
 ---------------------------------------------------------------- api.ts
 
 -- Whether an input object has a field the caller must give.
-local function needs_args(input)
+function M.needs_args(input)
   for _, f in ipairs(input.order or {}) do
     local ft = input.fields[f]
     if ft.kind ~= "optional" and ft.opts.default == nil then return true end
@@ -207,7 +207,7 @@ local function api_ts(reg)
     local spec = reg.functions[name]
     local P = pascal(name)
     -- args may be left out only when no field is required
-    local arg = (forms[name] or needs_args(spec.input)) and ("args: %sArgs"):format(P) or ("args: %sArgs = {}"):format(P)
+    local arg = (forms[name] or M.needs_args(spec.input)) and ("args: %sArgs"):format(P) or ("args: %sArgs = {}"):format(P)
     if spec.kind == "query" then
       w(("    %s: (%s, opts: { get?: boolean } = {}) => m.call<%sResult>(%q, args, opts),"):format(camel(name), arg, P, name))
     else

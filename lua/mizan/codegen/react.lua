@@ -3,11 +3,12 @@ local M = {}
 
 local PRELUDE = [==[
 import * as React from "react";
-import { Mizan, MizanError, concerns, createMizan, tracked, type InvalidateEntry, type MizanErrorBody } from "./kernel";
+import { Mizan, MizanError, Mutator, createMizan, keyOf, view, type EntryState, type MizanErrorBody, type MutationOptions, type MutationState, type QueryOptions } from "./kernel";
 import * as T from "./api";
 import * as F from "./forms";
 
 export { MizanError, createMizan };
+export type { QueryOptions, MutationOptions };
 
 export interface MizanValue {
   mizan: Mizan;
@@ -41,41 +42,55 @@ export function useMizan(): MizanValue {
   return v;
 }
 
-export interface Loaded<D> { data: D | undefined; error: MizanError | undefined; loading: boolean; refetch: () => void }
-
-function useBundle<B>(name: string, fns: readonly string[], params: Record<string, unknown>, hydrated?: B): Loaded<B> {
-  const { mizan } = useMizan();
-  const key = JSON.stringify(params);
-  const [state, setState] = React.useState<{ data?: B; error?: MizanError; loading: boolean }>(
-    () => (hydrated !== undefined ? { data: hydrated, loading: false } : { loading: true }));
-  const [tick, setTick] = React.useState(0);
-  const refetch = React.useCallback(() => setTick((t) => t + 1), []);
-  React.useEffect(() => {
-    if (tick === 0 && hydrated !== undefined) return; // hydrated: no refetch on first render
-    let live = true;
-    mizan.context<B>(name, params).then(
-      (data) => { if (live) setState({ data, loading: false }); },
-      (error: MizanError) => { if (live) setState({ error, loading: false }); });
-    return () => { live = false; };
-  }, [mizan, name, key, tick]);
-  React.useEffect(() => {
-    const listen = (e: InvalidateEntry) => { if (concerns(e, params)) refetch(); };
-    const offs = [mizan.onInvalidate(name, listen), ...fns.map((f) => mizan.onInvalidate(f, listen))];
-    return () => offs.forEach((off) => off());
-  }, [mizan, name, key, refetch]);
-  return { data: state.data, error: state.error, loading: state.loading, refetch };
+/** A query's state: `status` (has it data?) and `isFetching` (is a request running?) apart. */
+export interface Loaded<D> extends EntryState<D> {
+  /** Data of the previous params, shown while these load (only with keepPrevious). */
+  isPreviousData: boolean;
+  /** No data yet: status is "pending". */
+  loading: boolean;
+  refetch: () => Promise<void>;
 }
 
-export interface Mutation<A, R> { mutate: (args: A) => Promise<R>; isPending: boolean; error: MizanError | undefined }
-
-function useMutation<A, R>(name: string): Mutation<A, R> {
+function useEntry<D>(names: readonly string[], params: Record<string, unknown>, run: (m: Mizan) => Promise<unknown>,
+                     opts: QueryOptions = {}, hydrated?: D): Loaded<D> {
   const { mizan } = useMizan();
-  const [isPending, setPending] = React.useState(false);
-  const [error, setError] = React.useState<MizanError | undefined>(undefined);
-  const mutate = React.useCallback((args: A) =>
-    tracked(() => mizan.call<R>(name, args as unknown as Record<string, unknown>), setPending, setError), // applies invalidation
-  [mizan, name]);
-  return { mutate, isPending, error };
+  const key = keyOf(names[0], params);
+  const get = () => mizan.entry(key, names, params, () => run(mizan), opts, hydrated).state as EntryState<D>;
+  const state = React.useSyncExternalStore(React.useCallback((fn: () => void) => { get(); return mizan.watch(key, fn); }, [mizan, key]), get, get);
+  const on = opts.enabled !== false;
+  React.useEffect(() => { if (on) void mizan.ensure(key); }, [mizan, key, on]);
+  const last = React.useRef<{ data?: D }>({}).current;
+  const refetch = React.useCallback(() => mizan.load(mizan.entry(key, names, params, () => run(mizan), opts)), [mizan, key]);
+  return { ...view(state, last, opts.keepPrevious), loading: state.status === "pending", refetch };
+}
+
+function useBundle<B>(name: string, fns: readonly string[], params: Record<string, unknown>, hydrated?: B, opts?: QueryOptions): Loaded<B> {
+  const { mizan } = useMizan();
+  const [ssr] = React.useState(() => hydrated ?? mizan.takeHydrated(name, params) as B | undefined);
+  return useEntry<B>([name, ...fns], params, (m) => m.context(name, params), opts, ssr);
+}
+
+/** A query on its own (in a context or not): cached by function and args. */
+function useQuery<A, R>(name: string, ctx: string | null, args: A, opts?: QueryOptions): Loaded<R> {
+  const p = (args ?? {}) as Record<string, unknown>;
+  return useEntry<R>(ctx ? [name, ctx] : [name], p, (m) => m.call(name, p), opts);
+}
+
+export interface Mutation<A, R> extends MutationState<R> {
+  /** Never throws: the error is in the state. */
+  mutate: (args: A, opts?: MutationOptions<A, R>) => void;
+  mutateAsync: (args: A, opts?: MutationOptions<A, R>) => Promise<R>;
+  reset: () => void;
+}
+
+function useMutation<A, R>(name: string, opts: MutationOptions<A, R> = {}): Mutation<A, R> {
+  const { mizan } = useMizan();
+  const [, render] = React.useState(0);
+  const ref = React.useRef<Mutator<A, R> | null>(null);
+  if (!ref.current) ref.current = new Mutator<A, R>(mizan, name, opts, () => render((n) => n + 1)); // applies invalidation
+  const m = ref.current;
+  m.opts = opts;
+  return { ...m.state, mutate: m.mutate, mutateAsync: m.mutateAsync, reset: m.reset };
 }
 
 export interface Channel<S, C> { messages: S[]; send: (message: C) => void; status: "connecting" | "open" | "closed"; error: MizanErrorBody | undefined }
@@ -153,10 +168,10 @@ function M.files(reg, cg)
       w(("// The %q context."):format(cname))
       w(("const %sContext = React.createContext<Loaded<T.%sBundle> | null>(null);\n"):format(P, P))
       -- a context without params takes only children (Record<string, never> would forbid them)
-      local props = #g.order > 0 and ("T.%sParams & { children?: React.ReactNode }"):format(P) or "{ children?: React.ReactNode }"
+      local props = (#g.order > 0 and ("T.%sParams & "):format(P) or "") .. "{ children?: React.ReactNode; options?: QueryOptions }"
       w(("export function %sProvider(props: %s) {"):format(P, props))
-      w("  const { children, ...params } = props;")
-      w(("  const loaded = useBundle<T.%sBundle>(%q, %s, params as Record<string, unknown>);"):format(P, cname, list(g.functions)))
+      w("  const { children, options, ...params } = props;")
+      w(("  const loaded = useBundle<T.%sBundle>(%q, %s, params as Record<string, unknown>, undefined, options);"):format(P, cname, list(g.functions)))
       w(("  return React.createElement(%sContext.Provider, { value: loaded }, children);"):format(P))
       w("}\n")
       w(("export function use%sContext(): Loaded<T.%sBundle> {"):format(P, P))
@@ -172,7 +187,25 @@ function M.files(reg, cg)
       end
     end
   end
-  cg.write_actions(reg, w, cg.use_hooks("%s"))
+  w("// Queries: a cached hook each; a function of a context also has the context's hook above, so its own is use<Fn>Query.")
+  for _, name in ipairs(reg.order) do
+    local spec = reg.functions[name]
+    local form = name:match("^(.*)%.%a+$")
+    if spec.kind == "query" and not (form and reg.forms and reg.forms[form]) then -- a form's functions go through its hook
+      local F = cg.pascal(name)
+      local args = cg.needs_args(spec.input) and "" or " = {}"
+      w(("export function use%s(args: T.%sArgs%s, options?: QueryOptions): Loaded<T.%sResult> { return useQuery(%q, %s, args, options); }")
+        :format(F .. (spec.context and "Query" or ""), F, args, F, name, spec.context and ("%q"):format(spec.context) or "null"))
+    end
+  end
+  w("")
+  local hooks = cg.use_hooks("%s")
+  hooks.mutation = function(name)
+    local F = cg.pascal(name)
+    return ("export function use%sMutation(options?: MutationOptions<T.%sArgs, T.%sResult>): Mutation<T.%sArgs, T.%sResult> { return useMutation(%q, options); }")
+      :format(F, F, F, F, F, name)
+  end
+  cg.write_actions(reg, w, hooks)
   return { ["react.ts"] = table.concat(L, "\n") .. "\n" }
 end
 

@@ -2,9 +2,16 @@
 -- req.body and set req.page). The page gets the global context of the
 -- requesting user as window.__MIZAN_SSR_DATA__, before </head> when there is
 -- one, else at the very start; no-store, since it carries per-user data.
+-- A page that asks for named contexts too, with
+--   <meta name="mizan-contexts" content="lists, todos">
+-- gets them as window.__MIZAN_SSR_CONTEXTS__ = [{ context, params, data }],
+-- their params from the page's own query string; a context that fails (a
+-- param missing, signed out) is left out and the client fetches it.
 local request = require "mizan.dispatch.request"
 local session = require "mizan.dispatch.session"
 local bundle = require "mizan.dispatch.bundle"
+local args_of = require "mizan.dispatch.args"
+local json = require "mizan.json"
 
 local M = {}
 
@@ -20,11 +27,45 @@ end
 
 local HTML = { ["Content-Type"] = "text/html; charset=utf-8" } -- read only, shared
 
+-- The named contexts the page asks for, known ones only, each once.
+local function asked(page)
+  local list, seen = {}, {}
+  local content = page:match('<meta%s+name="mizan%-contexts"%s+content="([^"]*)"')
+  for name in (content or ""):gmatch("[^%s,]+") do
+    if name ~= "global" and registry.contexts[name] and not seen[name] then
+      seen[name] = true
+      list[#list + 1] = name
+    end
+  end
+  return list
+end
+
+-- Each asked context as { context, params, data } JSON (params: the page
+-- query's values for the context's params, as text), under the page's session.
+local function named(r, d, names)
+  local out = {}
+  for _, name in ipairs(names) do
+    local group = registry.contexts[name]
+    r.name, r.method = name, "GET"
+    local params, q = {}, args_of.query(r)
+    for _, p in ipairs(group.order) do params[p] = q[p] end
+    local ok, status, body = pcall(bundle.stage, r, d)
+    if ok and status == 200 and type(body) == "string" then
+      out[#out + 1] = ('{"context":%s,"params":%s,"data":%s}'):format(json.encode(name),
+        next(params) and assert(json.encode(params)) or "{}", body)
+    end
+  end
+  return "[" .. table.concat(out, ",") .. "]"
+end
+
 --- The page stage.
 function M.stage(req, dev)
   local page = req.body
   req.body = ""
+  local names = asked(page)
+  local extra
   local ok, status, body = pcall(session.around, function(r, d)
+    if #names > 0 then extra = named(r, d, names) end
     if not registry.contexts.global then return 200, "{}" end
     r.name, r.method = "global", "GET"
     return bundle.stage(r, d)
@@ -36,7 +77,8 @@ function M.stage(req, dev)
   local lower = page:lower()
   local at = lower:find("</head>", 1, true)
   local head = at and at - 1 or 0
-  return 200, page:sub(1, head) .. "<script>window.__MIZAN_SSR_DATA__=" .. M.script_safe(body) .. ";</script>"
+  local more = extra and ("window.__MIZAN_SSR_CONTEXTS__=" .. M.script_safe(extra) .. ";") or ""
+  return 200, page:sub(1, head) .. "<script>window.__MIZAN_SSR_DATA__=" .. M.script_safe(body) .. ";" .. more .. "</script>"
     .. page:sub(head + 1), HTML
 end
 

@@ -17,12 +17,15 @@ export function App() {
 function SignUp() {
   const [username, setUsername] = useState("");
   const signup = useAuthSignupMutation();
-  const go = (e: FormEvent) => { e.preventDefault(); signup.mutate({ username, password: username + " password" }).catch(() => {}); };
+  const go = (e: FormEvent) => { e.preventDefault(); signup.mutate({ username, password: username + " password" }); };
   return (
     <form onSubmit={go}>
-      <input aria-label="username" value={username} onChange={(e) => setUsername(e.target.value)} />
-      <button type="submit">Join</button>
-      {signup.error && <p role="alert">{signup.error.message}</p>}
+      <label htmlFor="username">Username</label>
+      <input id="username" value={username} onChange={(e) => setUsername(e.target.value)}
+             aria-invalid={!!signup.error} aria-describedby={signup.error ? "username-error" : undefined} />
+      <button type="submit" disabled={signup.isPending}>Join</button>
+      {signup.error && <p className="error" id="username-error" data-testid="error-username">
+        {(signup.error.fields.username ?? [signup.error.message]).join(" ")}</p>}
     </form>
   );
 }

@@ -2,6 +2,7 @@ import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { GlobalContextLoader, MizanProvider } from "./mizan/react";
 import { App } from "./App";
+import "./styles.css";
 
 createRoot(document.getElementById("root")!).render(
   <StrictMode>
