@@ -187,6 +187,20 @@ void mz_observe_response(const mz_observe_event *e) {
   if (obs.out.len > FLUSH_BYTES) flush_now();
 }
 
+/* One Prometheus histogram: its n bounds' cumulative counts (buckets has
+   n + 1 slots, the last above every bound), +Inf, the sum and the count. */
+static void put_histogram(mz_buf *out, const char *name, const double *bounds, size_t n, const uint64_t *buckets,
+                          double sum, uint64_t count) {
+  uint64_t cum = 0;
+  for (size_t b = 0; b < n; b++) {
+    cum += buckets[b];
+    mz_buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[b], (unsigned long long)cum);
+  }
+  cum += buckets[n];
+  mz_buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+  mz_buf_printf(out, "%s_sum %.6f\n%s_count %llu\n", name, sum, name, (unsigned long long)count);
+}
+
 void mz_observe_metrics(mz_buf *out, size_t open_connections) {
   mz_buf_puts(out, "# HELP mizan_requests_total Requests answered, by function (or route) and status.\n"
                    "# TYPE mizan_requests_total counter\n");
@@ -197,15 +211,7 @@ void mz_observe_metrics(mz_buf *out, size_t open_connections) {
                                (unsigned long long)obs.other);
   mz_buf_puts(out, "# HELP mizan_request_duration_seconds Time from the request to its response.\n"
                    "# TYPE mizan_request_duration_seconds histogram\n");
-  uint64_t cum = 0;
-  for (size_t b = 0; b < NBUCKETS; b++) {
-    cum += obs.bucket[b];
-    mz_buf_printf(out, "mizan_request_duration_seconds_bucket{le=\"%g\"} %llu\n", BUCKETS[b], (unsigned long long)cum);
-  }
-  cum += obs.bucket[NBUCKETS];
-  mz_buf_printf(out, "mizan_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
-  mz_buf_printf(out, "mizan_request_duration_seconds_sum %.6f\nmizan_request_duration_seconds_count %llu\n", obs.sum,
-                (unsigned long long)obs.count);
+  put_histogram(out, "mizan_request_duration_seconds", BUCKETS, NBUCKETS, obs.bucket, obs.sum, obs.count);
   mz_cache *c = mz_cache_get();
   if (c) {
     mz_cache_stats *s = mz_cache_stats_of(c);
@@ -268,15 +274,7 @@ void mz_observe_job_metrics(mz_buf *out) {
                   (unsigned long long)jobs.s[i].count);
   mz_buf_puts(out, "# HELP mizan_job_duration_seconds How long job attempts ran.\n"
                    "# TYPE mizan_job_duration_seconds histogram\n");
-  uint64_t cum = 0;
-  for (size_t b = 0; b < JOB_BUCKETS_N; b++) {
-    cum += jobs.bucket[b];
-    mz_buf_printf(out, "mizan_job_duration_seconds_bucket{le=\"%g\"} %llu\n", JOB_BUCKETS[b], (unsigned long long)cum);
-  }
-  cum += jobs.bucket[JOB_BUCKETS_N];
-  mz_buf_printf(out, "mizan_job_duration_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
-  mz_buf_printf(out, "mizan_job_duration_seconds_sum %.6f\nmizan_job_duration_seconds_count %llu\n", jobs.sum,
-                (unsigned long long)jobs.count);
+  put_histogram(out, "mizan_job_duration_seconds", JOB_BUCKETS, JOB_BUCKETS_N, jobs.bucket, jobs.sum, jobs.count);
 }
 
 void mz_observe_ws_metrics(mz_buf *out, size_t input_bytes, size_t output_bytes) {
