@@ -544,8 +544,6 @@ void mz__http_request_done(mz_http_conn *c) {
   if (!c->in_dispatch) conn_process(c);
 }
 
-/* 1 if the request carries the session cookie (valid or not: C does not
-   judge it; such a caller only gets answers that are the same for everyone). */
 /* The request's header `name` (lower case, as the parser keeps names), or NULL. */
 static const mz_http_header *find_header(const mz_http_req *r, const char *name) {
   for (int i = 0; i < r->nheaders; i++)
@@ -553,6 +551,9 @@ static const mz_http_header *find_header(const mz_http_req *r, const char *name)
   return NULL;
 }
 
+/* 1 if the request carries the session cookie (valid or not: C does not
+   judge it; such a caller only gets answers that are the same for everyone).
+   Every Cookie field is looked at: a client may send several. */
 static int has_session_cookie(const mz_http_server *s, mz_http_req *r) {
   size_t n = strlen(s->session_cookie);
   for (int i = 0; i < r->nheaders; i++) {
@@ -575,14 +576,14 @@ static int try_cache(mz_http_conn *c, const char *route, size_t route_len, const
   if (!cache || !name || (r->method != HTTP_GET && r->method != HTTP_HEAD)) return 0;
   if (!((route_len == 4 && !memcmp(route, "call", 4)) || (route_len == 3 && !memcmp(route, "ctx", 3))))
     return 0;
+  /* a page of another origin: Lua answers, with the CORS headers its
+     origin may get (mizan.dispatch.cors); C has none to give */
+  if (find_header(r, "origin")) return 0;
   const char *scope = has_session_cookie(c->srv, r) ? "shared" : "anon";
   size_t scope_len = strlen(scope);
   /* the generated client's schema hash ends the alias: Lua records only a
      client of the serving schema, so any other takes the Lua path, where its
      version skew is judged (mizan.dispatch.skew) */
-  /* a page of another origin: Lua answers, with the CORS headers its
-     origin may get (mizan.dispatch.cors); C has none to give */
-  if (find_header(r, "origin")) return 0;
   const mz_http_header *client = find_header(r, "x-mizan-client");
   size_t client_len = client ? client->value_len : 0;
   char buf[512];

@@ -131,6 +131,8 @@ static void push_req(lua_State *co, mz_http_conn *c, const char *route, size_t r
   lua_remove(co, strs); /* the handler's argument: the request table alone */
 }
 
+/* Lua accepted a WebSocket handshake (status 101): answer it, and switch
+   the connection once the task has ended. */
 static void write_upgrade(mz_http_conn *c) {
   const char *key = NULL;
   size_t key_len = 0;
