@@ -27,7 +27,7 @@ function M.set_broken(err) broken = err end
 -- Every answer says which schema serves it (X-Mizan-Schema, DESIGN §2):
 -- the record's sixth value, which C writes as that header.
 local schema_hash, dev_mode = "", true
-local JSON_HEADERS = { "Content-Type", "application/json" } -- read only, shared
+local JSON_HEADERS = { "Content-Type", "application/json" } -- what C writes for no list (M.read)
 
 --- Once per load: the schema hash the answers carry, and the mode.
 function M.configure(hash, dev)
@@ -65,11 +65,9 @@ function M.record(req, status, body, headers)
       :format(req.method, req.path))
     return M.error(req, errors.raised("internal_error", "the response could not be encoded"))
   end
-  local list
-  if ctype == "application/json" and (headers == nil or next(headers) == nil
-                                      or (next(headers, next(headers)) == nil and lower_is_ctype(next(headers)))) then
-    list = JSON_HEADERS
-  else
+  local list -- nil: Content-Type: application/json alone, C's default (no list to read)
+  if not (ctype == "application/json" and (headers == nil or next(headers) == nil
+          or (next(headers, next(headers)) == nil and lower_is_ctype(next(headers))))) then
     list = {}
     if ctype then list[1], list[2] = "Content-Type", ctype end
     for k, v in pairs(headers or {}) do
